@@ -1,0 +1,41 @@
+# make reproduce: bootstrap .venv, make sure the data is there, run the whole workflow.
+# make test:      the same bootstrap, then pytest (unit tests + the DAG on config/ci.yaml).
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+CORES ?= all
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: reproduce test data bench lint clean
+
+$(STAMP): envs/requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r envs/requirements.txt
+	$(VENV)/bin/pip install -q --no-build-isolation --no-deps -e .
+	touch $(STAMP)
+
+data:
+	@if [ ! -f $(FASHION) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist', or set dataset.root in config/default.yaml to a torchvision data root that holds FashionMNIST/raw/" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+reproduce: $(STAMP) data
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+test: $(STAMP) data
+	$(VENV)/bin/python -m pytest -q
+
+bench: $(STAMP) data
+	$(VENV)/bin/python benchmarks/bench_faults.py
+
+lint: $(STAMP)
+	$(VENV)/bin/snakemake --lint
+
+clean:
+	rm -rf results figures paper_tables .snakemake report.html

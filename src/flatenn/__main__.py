@@ -1,0 +1,5 @@
+import sys
+
+from flatenn.cli import main
+
+sys.exit(main())

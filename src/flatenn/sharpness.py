@@ -1,0 +1,176 @@
+"""Sharpness of a quantized model, always measured at its quantized weights Q(w).
+
+The model is turned into a float model whose memory weights equal Q(w) exactly (activation
+quantizers stay, with their straight-through gradient), in eval mode, and the loss is a
+function of those weights only. Hessian-vector products come from ``torch.func``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vjp
+
+from flatenn import faults
+from flatenn.quant import dequantize, export_memory_image, quant_layers
+
+Params = dict[str, torch.Tensor]
+
+
+def at_quantized_weights(model: nn.Module) -> tuple[nn.Module, dict, Params]:
+    """Put Q(w) into the weights and switch weight fake-quant off (in place).
+
+    Returns the model, its memory image and the weights as a parameter dict.
+    """
+    image = export_memory_image(model)
+    params = {}
+    for name, layer in quant_layers(model).items():
+        with torch.no_grad():
+            layer.weight.copy_(dequantize(image[name]))
+        layer.weight_bits = None
+        params[f"{name}.weight"] = layer.weight.detach().clone()
+    return model.eval(), image, params
+
+
+def make_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> Callable[[Params], torch.Tensor]:
+    """Mean cross-entropy over (x, y) as a function of the given weights."""
+    chunks = [(x[i:i + chunk], y[i:i + chunk]) for i in range(0, len(y), chunk)]
+
+    def loss(params: Params) -> torch.Tensor:
+        total = 0.0
+        for xb, yb in chunks:
+            total = total + F.cross_entropy(functional_call(model, params, (xb,)), yb, reduction="sum")
+        return total / len(y)
+
+    return loss
+
+
+def _dot(a: Params, b: Params) -> torch.Tensor:
+    return sum((a[k] * b[k]).sum() for k in a)
+
+
+def _norm(a: Params) -> torch.Tensor:
+    return torch.sqrt(_dot(a, a))
+
+
+def _scale(a: Params, s) -> Params:
+    return {k: v * s for k, v in a.items()}
+
+
+def hvp(loss: Callable[[Params], torch.Tensor], params: Params, v: Params) -> Params:
+    """Hessian-vector product by reverse-over-reverse differentiation."""
+    _, vjp_fn = vjp(grad(loss), params)
+    return vjp_fn(v)[0]
+
+
+def top_eigenvalue(loss, params: Params, *, iters: int, tol: float, generator: torch.Generator) -> dict:
+    """Largest-magnitude Hessian eigenvalue by power iteration on Hessian-vector products."""
+    v = {k: torch.randn(p.shape, generator=generator, dtype=p.dtype) for k, p in params.items()}
+    v = _scale(v, 1 / _norm(v))
+    eig, it = 0.0, 0
+    for it in range(1, iters + 1):
+        hv = hvp(loss, params, v)
+        new = float(_dot(v, hv).detach())
+        norm = _norm(hv)
+        if norm == 0:
+            return {"value": 0.0, "iterations": it}
+        v = _scale(hv, 1 / norm)
+        if it > 1 and abs(new - eig) <= tol * max(abs(new), 1e-12):
+            eig = new
+            break
+        eig = new
+    return {"value": eig, "iterations": it}
+
+
+def hessian_trace(loss, params: Params, *, samples: int, generator: torch.Generator) -> dict:
+    """Hutchinson's estimator with Rademacher vectors: E[v^T H v] = tr(H)."""
+    values = []
+    for _ in range(samples):
+        v = {k: torch.randint(0, 2, p.shape, generator=generator).to(p.dtype) * 2 - 1 for k, p in params.items()}
+        values.append(float(_dot(v, hvp(loss, params, v))))
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in values) / max(1, len(values) - 1))
+    return {"value": mean, "stderr": sd / math.sqrt(len(values))}
+
+
+def eps_sharpness(loss, params: Params, *, rho: float, steps: int) -> dict:
+    """Largest loss increase found within the L2 ball of radius rho * ||w|| by normalized ascent."""
+    base = float(loss(params))
+    radius = rho * float(_norm(params))
+    delta = {k: torch.zeros_like(p) for k, p in params.items()}
+    best = 0.0
+    for _ in range(steps):
+        g = grad(loss)({k: params[k] + delta[k] for k in params})
+        delta = {k: delta[k] + (2 * radius / steps) * g[k] / (_norm(g) + 1e-12) for k in params}
+        n = float(_norm(delta))
+        if n > radius:
+            delta = _scale(delta, radius / n)
+        with torch.no_grad():
+            best = max(best, float(loss({k: params[k] + delta[k] for k in params})) - base)
+    return {"value": best, "radius": radius}
+
+
+def fault_sharpness(loss, params: Params, image: dict, *, rate: float, samples: int, seed: int) -> dict:
+    """Mean loss increase under random bit-flips of the stored weights at ``rate``."""
+    with torch.no_grad():
+        base = float(loss(params))
+        increases = []
+        for s in range(samples):
+            gen = torch.Generator().manual_seed(seed + s)
+            faulty = {f"{n}.weight": dequantize(e, faults.inject(e["q"], "bitflip", rate, bits=e["bits"],
+                                                                 generator=gen))
+                      for n, e in image.items()}
+            increases.append(float(loss(faulty)) - base)
+    return {"value": sum(increases) / len(increases)}
+
+
+def filter_normalized_direction(params: Params, generator: torch.Generator) -> Params:
+    """A Gaussian direction whose every filter (output unit) has its weight filter's norm."""
+    out = {}
+    for k, w in params.items():
+        d = torch.randn(w.shape, generator=generator, dtype=w.dtype)
+        d_norm = d.flatten(1).norm(dim=1).clamp_min(1e-12)
+        w_norm = w.flatten(1).norm(dim=1)
+        out[k] = d * (w_norm / d_norm).view(-1, *([1] * (w.dim() - 1)))
+    return out
+
+
+@torch.no_grad()
+def landscape(loss, params: Params, directions: list[Params], coords: torch.Tensor) -> torch.Tensor:
+    """Loss at params + sum_i c_i d_i for each row c of ``coords`` (shape [points, len(directions)])."""
+    out = torch.empty(len(coords), dtype=torch.float64)
+    for i, c in enumerate(coords):
+        shifted = {k: params[k] + sum(float(ci) * d[k] for ci, d in zip(c, directions)) for k in params}
+        out[i] = float(loss(shifted))
+    return out
+
+
+def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, seed: int) -> dict:
+    """All sharpness metrics and landscapes of one model on a fixed subset (x uint8 or float)."""
+    from flatenn.evaluation import to_float
+
+    model, image, params = at_quantized_weights(model)
+    loss = make_loss(model, to_float(x), y)
+    gen = lambda k: torch.Generator().manual_seed(seed * 7919 + k)  # noqa: E731
+    eig = top_eigenvalue(loss, params, iters=cfg["power_iters"], tol=cfg["tol"], generator=gen(1))
+    trace = hessian_trace(loss, params, samples=cfg["hutchinson_samples"], generator=gen(2))
+    eps = eps_sharpness(loss, params, rho=cfg["eps_rho"], steps=cfg["eps_steps"])
+    fsh = fault_sharpness(loss, params, image, rate=cfg["fault_rate"], samples=cfg["fault_samples"], seed=seed)
+    r, n1, n2 = cfg["landscape_range"], cfg["landscape_1d_points"], cfg["landscape_2d_points"]
+    d1, d2 = filter_normalized_direction(params, gen(3)), filter_normalized_direction(params, gen(4))
+    a1 = torch.linspace(-r, r, n1, dtype=torch.float64)
+    a2 = torch.linspace(-r, r, n2, dtype=torch.float64)
+    grid = torch.cartesian_prod(a2, a2)
+    return {
+        "loss": float(loss(params)),
+        "hessian_top_eig": eig["value"], "power_iterations": eig["iterations"],
+        "hessian_trace": trace["value"], "hessian_trace_stderr": trace["stderr"],
+        "eps_sharpness": eps["value"], "eps_radius": eps["radius"],
+        "fault_sharpness": fsh["value"],
+        "landscape_1d": {"alpha": a1.tolist(), "loss": landscape(loss, params, [d1], a1[:, None]).tolist()},
+        "landscape_2d": {"alpha": a2.tolist(),
+                         "loss": landscape(loss, params, [d1, d2], grid).view(n2, n2).tolist()},
+    }

@@ -1,0 +1,90 @@
+"""Activation sparsity: FATReLU + unsigned activation quantizer, penalties and the meter."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from flatenn.quant import round_ste
+
+
+class QAct(nn.Module):
+    """FATReLU (zero below ``threshold``) followed by PACT activation quantization.
+
+    ``threshold`` is a plain attribute so the trainer can ramp it in; the clipping level
+    ``clip`` is learned. When ``keep_output`` is set the last output is kept for the penalty.
+    """
+
+    def __init__(self, bits: int | None = 8, threshold: float = 0.0, clip_init: float = 6.0):
+        super().__init__()
+        self.bits = bits
+        self.threshold = threshold
+        self.clip = nn.Parameter(torch.tensor(float(clip_init)))
+        self.keep_output = False
+        self.last: torch.Tensor | None = None
+
+    def forward(self, x):
+        y = torch.relu(x) if self.threshold <= 0 else x * (x > self.threshold)
+        if self.bits is not None:
+            y = torch.minimum(y, self.clip)  # gradient reaches clip where x > clip (PACT)
+            step = self.clip / (2 ** self.bits - 1)
+            y = round_ste(y / step) * step
+        if self.keep_output:
+            self.last = y
+        return y
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, threshold={self.threshold}"
+
+
+def act_layers(model: nn.Module) -> list[QAct]:
+    return [m for m in model.modules() if isinstance(m, QAct)]
+
+
+def set_threshold(model: nn.Module, threshold: float) -> None:
+    for m in act_layers(model):
+        m.threshold = threshold
+
+
+def keep_outputs(model: nn.Module, on: bool) -> None:
+    for m in act_layers(model):
+        m.keep_output = on
+        m.last = None
+
+
+def penalty(model: nn.Module, kind: str = "l1") -> torch.Tensor:
+    """Sum over activation layers of the mean L1 norm, or of the normalized Hoyer measure."""
+    total = 0.0
+    for m in act_layers(model):
+        a = m.last.flatten(1)
+        if kind == "l1":
+            total = total + a.abs().mean()
+        elif kind == "hoyer":
+            # (||a||_1 / ||a||_2)^2 / dim lies in (0, 1]; small means sparse.
+            l1, l2 = a.abs().sum(1), a.pow(2).sum(1).clamp_min(1e-12)
+            total = total + (l1.pow(2) / l2).mean() / a.shape[1]
+        else:
+            raise ValueError(f"penalty: unknown kind {kind!r} (l1 or hoyer)")
+    return total
+
+
+@torch.no_grad()
+def measure(model: nn.Module, batches) -> dict:
+    """Fraction of zero activations after quantization, per layer and overall."""
+    zeros, totals = {}, {}
+    names = {m: n for n, m in model.named_modules() if isinstance(m, QAct)}
+
+    def hook(module, _inp, out):
+        n = names[module]
+        zeros[n] = zeros.get(n, 0) + int((out == 0).sum())
+        totals[n] = totals.get(n, 0) + out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in names]
+    try:
+        for x, _ in batches:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    per_layer = {n: zeros[n] / totals[n] for n in zeros}
+    overall = sum(zeros.values()) / max(1, sum(totals.values()))
+    return {"overall": overall, "per_layer": per_layer}

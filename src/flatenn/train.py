@@ -1,0 +1,156 @@
+"""The training loop: conventional QAT and SAQ from one code path, checkpoint + resume.
+
+SAQ (sharpness-aware quantization): the gradient g is taken at the quantized weights Q(w)
+together with the BN and bias parameters, they are moved to Q(w) + rho * g / ||g||, the
+gradient there drives the optimizer step, and the ascent is undone before that step.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from flatenn import evaluation, sparsity
+from flatenn.io import atomic_torch_save
+from flatenn.quant import quant_layers
+
+log = logging.getLogger("flatenn.train")
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """Data order of an epoch depends on (seed, epoch) only, so a resumed run sees the same."""
+    return torch.Generator().manual_seed(1_000_003 * seed + epoch)
+
+
+def augment_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop from a zero-padded image and a horizontal flip, per image, vectorized."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    flip = torch.rand(n, generator=gen) < 0.5
+    cols = dx[:, None] + torch.arange(w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    rows = dy[:, None] + torch.arange(h)
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def saq_parameters(model: nn.Module) -> tuple[list, list[nn.Parameter]]:
+    """What SAQ perturbs: the quantized layers (at Q(w)) and all BN and bias parameters."""
+    layers = list(quant_layers(model).values())
+    layer_weights = {id(layer.weight) for layer in layers}
+    others = [p for n, p in model.named_parameters()
+              if id(p) not in layer_weights and not n.endswith(".clip")]
+    return layers, others
+
+
+def loss_fn(model: nn.Module, x, y, alpha: float, penalty: str) -> torch.Tensor:
+    loss = F.cross_entropy(model(x), y)
+    if alpha > 0:
+        loss = loss + alpha * sparsity.penalty(model, penalty)
+    return loss
+
+
+def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
+    """First pass at Q(w), ascent to Q(w) + eps, gradient there; leaves grads for the step."""
+    loss = loss_fn(model, x, y, alpha, penalty)
+    loss.backward()
+    layers, others = saq_parameters(model)
+    # STE: the gradient w.r.t. w equals the gradient w.r.t. Q(w).
+    grads = [l.weight.grad for l in layers] + [p.grad for p in others]
+    norm = torch.sqrt(sum((g.detach() ** 2).sum() for g in grads if g is not None)) + 1e-12
+    saved = [p.detach().clone() for p in others]
+    with torch.no_grad():
+        for layer in layers:
+            layer.perturbation = rho * layer.weight.grad / norm
+        for p in others:
+            if p.grad is not None:
+                p.add_(rho * p.grad / norm)
+    model.zero_grad(set_to_none=True)
+    loss_fn(model, x, y, alpha, penalty).backward()
+    with torch.no_grad():
+        for layer in layers:
+            layer.perturbation = None
+        for p, s in zip(others, saved):
+            p.copy_(s)
+    return loss
+
+
+def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: int,
+          checkpoint: Path | None = None, key: str = "", progress: bool | None = None, augment: bool = False) -> dict:
+    """Train ``model`` in place; returns the history. ``rho`` = 0 means conventional QAT."""
+    epochs, bs = tcfg["epochs"], tcfg["batch_size"]
+    n = len(ds.train)
+    steps_per_epoch = math.ceil(n / bs)
+    total_steps = epochs * steps_per_epoch
+    opt = torch.optim.SGD(model.parameters(), lr=tcfg["lr"], momentum=tcfg["momentum"],
+                          weight_decay=tcfg["weight_decay"], nesterov=True)
+    warmup = tcfg.get("warmup_steps", 0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (
+        1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    history, start_epoch = [], 0
+    state = torch.load(checkpoint, weights_only=False) if checkpoint and checkpoint.exists() else None
+    if state is not None and state.get("key") != key:
+        log.info("ignoring checkpoint %s: it belongs to another configuration", checkpoint)
+        state = None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, start_epoch = state["history"], state["epoch"]
+        log.info("resumed from %s after epoch %d", checkpoint, start_epoch)
+
+    threshold, alpha_max = variant["threshold"], variant["alpha"]
+    ramp_steps = max(1, round(tcfg["ramp_epochs"] * steps_per_epoch))
+    val = evaluation.batches(ds.val.x, ds.val.y)
+    x_all = ds.train.x
+    sparsity.keep_outputs(model, alpha_max > 0)
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        gen = epoch_generator(seed, epoch)
+        perm = torch.randperm(n, generator=gen)
+        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+        # progress=None: a bar on a terminal only; the log gets one line per epoch.
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                   disable=None if progress is None else not progress)
+        for i in bar:
+            step = epoch * steps_per_epoch + i
+            ramp = min(1.0, (step + 1) / ramp_steps)  # a full threshold from step 0 kills units
+            sparsity.set_threshold(model, threshold * ramp)
+            alpha = alpha_max * ramp
+            idx = perm[i * bs:(i + 1) * bs]
+            x, y = evaluation.to_float(x_all[idx]), ds.train.y[idx]
+            if augment:
+                x = augment_crop_flip(x, gen)
+            opt.zero_grad(set_to_none=True)
+            if rho > 0:
+                loss = saq_step(model, x, y, alpha, variant["penalty"], rho)
+            else:
+                loss = loss_fn(model, x, y, alpha, variant["penalty"])
+                loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(y)
+            loss_sum += float(loss.detach()) * len(y)
+        elapsed = time.perf_counter() - t0
+        sparsity.keep_outputs(model, False)
+        val_acc = evaluation.accuracy(model, val) if len(ds.val) else float("nan")
+        sparsity.keep_outputs(model, alpha_max > 0)
+        history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "val_accuracy": val_acc,
+                        "images_per_s": seen / elapsed, "seconds": elapsed})
+        log.info("epoch %d/%d loss %.4f val_acc %.4f %.0f img/s", epoch + 1, epochs,
+                 loss_sum / seen, val_acc, seen / elapsed)
+        if checkpoint is not None:
+            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "scheduler": sched.state_dict(), "history": history,
+                               "epoch": epoch + 1, "key": key}, checkpoint)
+    sparsity.keep_outputs(model, False)
+    sparsity.set_threshold(model, threshold)
+    return {"history": history}

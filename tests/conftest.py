@@ -1,0 +1,35 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+SNAKEMAKE = str(Path(PY).parent / "snakemake")
+CI_CONFIG = ROOT / "config" / "ci.yaml"
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+torch.set_num_threads(1)
+
+
+def run(cmd, cwd=ROOT, check=True, timeout=900, env=None):
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, **(env or {})})
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@pytest.fixture(scope="session")
+def ci_workdir(tmp_path_factory):
+    """The whole DAG on config/ci.yaml, run once in a scratch working directory."""
+    if not FASHION.is_dir():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    work = tmp_path_factory.mktemp("ci_run")
+    run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(CI_CONFIG),
+         "--cores", "2"], timeout=1200)
+    return work

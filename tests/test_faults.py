@@ -1,0 +1,145 @@
+"""Exact semantics of the fault injector (flatenn.faults.inject)."""
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from flatenn.faults import inject, inject_bit
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def ints(n=4096, bits=8, seed=1):
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1)
+    return torch.randint(lo, hi, (n,), generator=gen(seed)).to(torch.int8)
+
+
+def patterns(w, bits):
+    """The stored b-bit patterns as non-negative integers."""
+    return w.to(torch.int64) & ((1 << bits) - 1)
+
+
+def changed_bits(a, b, bits):
+    x = (patterns(a, bits) ^ patterns(b, bits)).numpy()
+    return sum(bin(int(v)).count("1") for v in x)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+@pytest.mark.parametrize("rate", [0.0, 1e-3, 0.05, 0.5, 1.0])
+def test_bitflip_flips_exactly_round_rate_cells(bits, rate):
+    w = ints(1000, bits)
+    out = inject(w, "bitflip", rate, bits=bits, generator=gen())
+    assert changed_bits(w, out, bits) == round(rate * 1000 * bits)
+    assert out.dtype == w.dtype and out.shape == w.shape
+    assert int(out.min()) >= -(2 ** (bits - 1)) and int(out.max()) <= 2 ** (bits - 1) - 1
+
+
+def test_known_bit_patterns():
+    # Every cell faulty: flip inverts each pattern, sa0 gives 0, sa1 gives all ones (-1).
+    w = torch.tensor([0, 1, -1, 127, -128, 5], dtype=torch.int8)
+    assert inject(w, "bitflip", 1.0, generator=gen()).tolist() == [-1, -2, 0, -128, 127, -6]
+    assert inject(w, "sa0", 1.0, generator=gen()).tolist() == [0] * 6
+    assert inject(w, "sa1", 1.0, generator=gen()).tolist() == [-1] * 6
+    w4 = torch.tensor([3, -4, 7, -8], dtype=torch.int8)  # 4-bit two's complement
+    assert inject(w4, "bitflip", 1.0, bits=4, generator=gen()).tolist() == [-4, 3, -8, 7]
+    assert inject(w4, "sa1", 1.0, bits=4, generator=gen()).tolist() == [-1] * 4
+
+
+def test_sign_bit_flip_known_answer():
+    w = torch.tensor([5, -3, 0], dtype=torch.int8)
+    out = inject_bit(w, "bitflip", 1.0, 7, generator=gen())
+    assert out.tolist() == [5 - 128, -3 + 128, -128]
+    assert inject_bit(w, "bitflip", 1.0, 0, generator=gen()).tolist() == [4, -4, 1]
+
+
+def test_stuck_at_never_sets_or_clears_wrong_bits():
+    w = ints(5000)
+    p = patterns(w, 8)
+    for seed in range(5):
+        sa1 = patterns(inject(w, "sa1", 0.2, generator=gen(seed)), 8)
+        sa0 = patterns(inject(w, "sa0", 0.2, generator=gen(seed)), 8)
+        assert torch.equal(sa1 & p, p)       # sa1 never clears a bit
+        assert torch.equal(sa0 | p, p)       # sa0 never sets one
+        assert not torch.equal(sa1, p) and not torch.equal(sa0, p)
+
+
+def test_stuck_at_changes_about_half_of_stuck_cells():
+    w = ints(20000)
+    out = inject(w, "sa1", 0.1, generator=gen())
+    n = round(0.1 * 20000 * 8)
+    assert 0.45 * n < changed_bits(w, out, 8) < 0.55 * n
+
+
+def test_sign_bit_is_hit():
+    w = torch.zeros(2000, dtype=torch.int8)
+    out = inject(w, "bitflip", 0.05, generator=gen())
+    assert (out < 0).any()  # only the sign bit makes a zero negative
+
+
+def test_input_unchanged_and_seed_reproducible():
+    w = ints()
+    before = w.clone()
+    a = inject(w, "bitflip", 0.01, generator=gen(7))
+    b = inject(w, "bitflip", 0.01, generator=gen(7))
+    c = inject(w, "bitflip", 0.01, generator=gen(8))
+    assert torch.equal(w, before)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_multidimensional_and_wider_dtypes():
+    w = torch.randint(-128, 128, (8, 3, 5, 5), generator=gen()).to(torch.int8)
+    out = inject(w, "bitflip", 0.01, generator=gen())
+    assert out.shape == w.shape
+    w16 = w.to(torch.int16)
+    assert torch.equal(inject(w16, "bitflip", 0.01, generator=gen()).to(torch.int8), out)
+
+
+def test_bernoulli_mode_count_is_binomial():
+    w = ints(10000)
+    counts = [changed_bits(w, inject(w, "bitflip", 0.01, mode="bernoulli", generator=gen(s)), 8)
+              for s in range(30)]
+    n = 10000 * 8
+    assert abs(np.mean(counts) - 0.01 * n) < 4 * np.sqrt(0.01 * n / 30)
+    assert len(set(counts)) > 1
+
+
+def test_cells_hit_uniformly():
+    # Chi-square tests of bit positions and of elements over many draws.
+    w = torch.zeros(64, dtype=torch.int8)
+    pos_counts = np.zeros(8)
+    elem_counts = np.zeros(64)
+    for s in range(400):
+        p = patterns(inject(w, "bitflip", 0.05, generator=gen(s)), 8).numpy()
+        for b in range(8):
+            hit = (p >> b) & 1
+            pos_counts[b] += hit.sum()
+            elem_counts += hit
+    assert stats.chisquare(pos_counts).pvalue > 1e-3
+    assert stats.chisquare(elem_counts).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(fault="flip"), "fault"),
+    (dict(rate=1.5), "rate"),
+    (dict(rate=-0.1), "rate"),
+    (dict(bits=1), "bits"),
+    (dict(bits=9), "bits"),
+    (dict(mode="poisson"), "mode"),
+    (dict(generator=None), "generator"),
+])
+def test_bad_arguments_name_the_argument(kwargs, name):
+    args = dict(weights=ints(), fault="bitflip", rate=0.01, bits=8, mode="exact", generator=gen())
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=rf"^{name}:"):
+        inject(args.pop("weights"), args.pop("fault"), args.pop("rate"), **args)
+
+
+def test_bad_weights_rejected():
+    with pytest.raises(ValueError, match="^weights:"):
+        inject(torch.zeros(4), "bitflip", 0.1, generator=gen())
+    with pytest.raises(ValueError, match="^weights:.*range"):
+        inject(torch.tensor([9], dtype=torch.int8), "bitflip", 0.1, bits=4, generator=gen())
+    with pytest.raises(ValueError, match="^bit:"):
+        inject_bit(ints(), "bitflip", 0.1, 8, generator=gen())

@@ -1,0 +1,53 @@
+rule train:
+    input:
+        data="results/data/{dataset}.pt",
+    output:
+        f"results/models/{MODEL}.pt",
+    params:
+        # Rerun when what shapes the model changes; the checkpoint lies outside the outputs
+        # so that an interrupted job resumes from its last epoch.
+        settings=lambda wc: [config["quant"], config["variants"][wc.variant], config["training"]],
+        checkpoint=f"results/checkpoints/{MODEL}.pt",
+    log:
+        f"results/logs/train/{MODEL}.log",
+    benchmark:
+        f"results/benchmarks/train/{MODEL}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    shell:
+        "{FLATENN} train --config {CONFIG_FILE} --data {input.data} --arch {wildcards.arch}"
+        " --variant {wildcards.variant} --training {wildcards.training} --seed {wildcards.seed}"
+        " --checkpoint {params.checkpoint} --out {output} --threads {threads} --log {log}"
+
+
+rule evaluate:
+    input:
+        data="results/data/{dataset}.pt",
+        model=f"results/models/{MODEL}.pt",
+    output:
+        f"results/eval/{MODEL}.json",
+    params:
+        settings=lambda wc: config["evaluate"],
+    log:
+        f"results/logs/evaluate/{MODEL}.log",
+    benchmark:
+        f"results/benchmarks/evaluate/{MODEL}.tsv"
+    threads: 1
+    shell:
+        "{FLATENN} evaluate --config {CONFIG_FILE} --data {input.data} --model {input.model}"
+        " --out {output} --threads {threads} --log {log}"
+
+
+rule clean_accuracy_table:
+    input:
+        models(f"results/eval/{MODEL}.json"),
+    output:
+        table("clean_accuracy"),
+    log:
+        "results/logs/paper/clean_accuracy.log",
+    benchmark:
+        "results/benchmarks/paper/clean_accuracy.tsv"
+    shell:
+        "{FLATENN} paper --what clean-table --config {CONFIG_FILE} --inputs {input}"
+        " --outputs {output} --log {log}"
