@@ -32,7 +32,7 @@ test: $(STAMP) data
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(STAMP) data
-	$(VENV)/bin/python benchmarks/bench_faults.py
+	$(VENV)/bin/python benchmarks/bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint

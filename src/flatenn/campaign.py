@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from typing import Callable
-
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -59,12 +57,13 @@ def run(model: nn.Module, image: dict, batched, points: list[dict], *, trials: i
     n_images = sum(len(y) for _, y in batched)
     rows = []
     t0 = time.perf_counter()
-    bar = tqdm(total=len(points) * trials, desc="trials", disable=None if progress is None else not progress)
+    total = sum(trials if p["rate"] > 0 else 1 for p in points)
+    bar = tqdm(total=total, desc="trials", disable=None if progress is None else not progress)
     try:
         for point in points:
             key = [arch] + [f"{k}={point[k]}" for k in sorted(point)]
             layers = [point["layer"]] if "layer" in point else None
-            for t in range(trials):
+            for t in range(trials if point["rate"] > 0 else 1):  # rate 0 is deterministic
                 gen = torch.Generator().manual_seed(trial_seed(base_seed, *key, t))
                 ints = faulty_ints(image, point["fault"], point["rate"], gen, mode=mode,
                                    layers=layers, bit=point.get("bit"))

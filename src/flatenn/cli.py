@@ -176,7 +176,8 @@ def main(argv=None) -> int:
     except (ConfigError, DataError, ValueError, FileNotFoundError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"flatenn {args.cmd}: error: {msg}", file=sys.stderr)
-        log.error("%s", msg)
+        if args.log:
+            log.exception("%s", msg)
         return 2
     return 0
 

@@ -52,6 +52,8 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     for name in cfg["faults"]["types"]:
         if name not in cfg["faults"]["rates"]:
             raise ConfigError(f"faults.rates.{name}: no rates given for fault type {name}")
+        if 0 not in cfg["faults"]["rates"][name]:
+            raise ConfigError(f"faults.rates.{name}: must include 0 (the clean reference of each model)")
     sh = cfg["sharpness"]
     if sh["correlation_rate"] not in cfg["faults"]["rates"].get(sh["correlation_fault"], []):
         raise ConfigError(f"sharpness.correlation_rate: {sh['correlation_rate']} is not among "

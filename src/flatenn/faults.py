@@ -32,25 +32,24 @@ def _check(weights, fault, rate, bits, mode, generator, bit=None) -> None:
         raise ValueError(f"bit: must be a bit position in [0, {bits}), got {bit!r}")
     if weights.numel():
         lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-        if int(weights.min()) < lo or int(weights.max()) > hi:
+        wmin, wmax = torch.aminmax(weights)
+        if int(wmin) < lo or int(wmax) > hi:
             raise ValueError(f"weights: values outside the {bits}-bit two's-complement range [{lo}, {hi}]")
 
 
 def sample_cells(n: int, count: int, generator: torch.Generator) -> torch.Tensor:
     """``count`` distinct integers drawn uniformly from range(n), sorted.
 
-    Draws with replacement, keeps the distinct values and tops up; every step treats all
-    cells alike, so the result is a uniform random subset. Dense draws use a permutation.
+    Draws the missing number with replacement and keeps the distinct values until there are
+    enough (usually one round at small rates); every step treats all cells alike, so the
+    result is a uniform random subset. Dense draws use a permutation.
     """
     if count > n // 4:
         return torch.randperm(n, generator=generator)[:count].sort().values
-    chosen = torch.empty(0, dtype=torch.int64)
+    chosen = torch.randint(0, n, (count,), generator=generator).unique()
     while len(chosen) < count:
-        draw = torch.randint(0, n, (count - len(chosen) + 8,), generator=generator)
-        chosen = torch.unique(torch.cat([chosen, draw]))
-    if len(chosen) > count:
-        keep = torch.randperm(len(chosen), generator=generator)[:count]
-        chosen = chosen[keep].sort().values
+        draw = torch.randint(0, n, (count - len(chosen),), generator=generator)
+        chosen = torch.cat([chosen, draw]).unique()
     return chosen
 
 

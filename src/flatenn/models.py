@@ -29,13 +29,14 @@ def lenet5(in_shape, num_classes: int, qcfg: dict) -> Net:
     c, h, w = in_shape
     wb, ab = qcfg["weight_bits"], qcfg["act_bits"]
     act = lambda: QAct(ab)  # noqa: E731
-    feat_h, feat_w = (h // 2 - 4) // 2, (w // 2 - 4) // 2
+    pad2 = 0 if min(h, w) >= 12 else 2  # small inputs (8x8 digits) keep a 2x2 map
+    feat_h, feat_w = (h // 2 + 2 * pad2 - 4) // 2, (w // 2 + 2 * pad2 - 4) // 2
     if feat_h < 1 or feat_w < 1:
-        raise ValueError(f"arch: lenet5 needs inputs of at least 12x12, got {h}x{w}")
+        raise ValueError(f"arch: lenet5 needs inputs of at least 8x8, got {h}x{w}")
     body = nn.Sequential(
         QConv2d(c, 6, 5, padding=2, bias=False, weight_bits=_edge_bits(qcfg)), nn.BatchNorm2d(6), act(),
         nn.MaxPool2d(2),
-        QConv2d(6, 16, 5, bias=False, weight_bits=wb), nn.BatchNorm2d(16), act(),
+        QConv2d(6, 16, 5, padding=pad2, bias=False, weight_bits=wb), nn.BatchNorm2d(16), act(),
         nn.MaxPool2d(2),
         nn.Flatten(),
         QLinear(16 * feat_h * feat_w, 120, weight_bits=wb), act(),

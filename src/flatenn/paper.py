@@ -89,6 +89,8 @@ def aggregate_trials(trials: pd.DataFrame, keys, level: float) -> pd.DataFrame:
     rows = []
     for key, g in trials.groupby(keys, sort=True):
         ci = mean_ci(g["accuracy"], level)
+        if ci["std"] == 0:  # rate 0 (or faults that change nothing): the value is exact
+            ci.update(ci_low=ci["mean"], ci_high=ci["mean"])
         rows.append({**dict(zip(keys, key)), "trials": ci["n"], "mean": ci["mean"], "std": ci["std"],
                      "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})
     return pd.DataFrame(rows)
@@ -185,7 +187,8 @@ def vulnerability(cfg, args) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
     for ax, sweep in zip(axes, ("layer", "bit")):
         d = trials[trials.sweep == sweep]
-        sns.barplot(d, x="target", y="accuracy", hue="model", ax=ax, errorbar=("ci", 95), n_boot=200, seed=0)
+        sns.pointplot(d, x="target", y="accuracy", hue="model", ax=ax, errorbar=("ci", 95), n_boot=200, seed=0,
+                      dodge=0.6, linestyle="none", markersize=4)
         ax.set_xlabel("faulty layer (only)" if sweep == "layer" else "faulty bit position (7 = sign bit for 8 bits)")
         ax.set_ylabel("accuracy under faults")
         ax.tick_params(axis="x", rotation=45 if sweep == "layer" else 0)
@@ -343,7 +346,7 @@ def mean_over_rates_claim(trials, clean, a, b, fault, level) -> dict:
     d = per_trial.apply(lambda g: (g["a"] - g["b"]).mean())
     r = per_trial.apply(lambda g: ((g["a"] - g["clean_a"]) - (g["b"] - g["clean_b"])).mean())
     ci = _ci(d, level)
-    return {"detail": f"{a[0]}/{a[1]} vs {b[0]}/{b[1]}, mean over rates {sorted(p.rate.unique())}",
+    return {"detail": f"{a[0]}/{a[1]} vs {b[0]}/{b[1]}, mean over rates {', '.join(f'{r:g}' for r in sorted(p.rate.unique()))}",
             "n": ci["n"], **_points(ci), **_points(_ci(r, level), "retained_")}
 
 
@@ -353,11 +356,11 @@ def _points(ci: dict, prefix: str = "") -> dict:
 
 
 def relative_claim(sharp: pd.DataFrame, metric: str, a_sel, b_sel, pair_on, level) -> dict:
-    """Mean relative difference (a - b) / |b| of a sharpness metric, paired on ``pair_on``."""
-    a = sharp[a_sel(sharp)].set_index(pair_on)[metric]
-    b = sharp[b_sel(sharp)].set_index(pair_on)[metric]
-    joined = pd.concat({"a": a, "b": b}, axis=1, join="inner").dropna()
-    ci = _ci((joined.a - joined.b) / joined.b.abs(), level)
+    """Mean relative difference (a - b) / |b| of a sharpness metric; each a row is paired with
+    the b row that shares ``pair_on`` (several a rows may share one b row)."""
+    joined = sharp[a_sel(sharp)].merge(sharp[b_sel(sharp)], on=pair_on, suffixes=("_a", "_b"))
+    a, b = joined[f"{metric}_a"], joined[f"{metric}_b"]
+    ci = _ci((a - b) / b.abs(), level)
     return {"detail": f"{len(joined)} pairs on {', '.join(pair_on)}", "n": ci["n"], **_points(ci)}
 
 
@@ -404,11 +407,11 @@ def claims(cfg, args) -> None:
         if as_levels and "conventional" in cfg["trainings"]:
             res = relative_claim(sharp, metric, lambda d: (d.variant != "standard") & (d.training == "conventional"),
                                  lambda d: (d.variant == "standard") & (d.training == "conventional"),
-                                 ["seed"], level)
+                                 ["dataset", "arch", "seed"], level)
             add("C2", STATEMENTS["C2"].format(metric=metric), res)
         if {"saq", "conventional"} <= set(cfg["trainings"]):
             res = relative_claim(sharp, metric, lambda d: d.training == "saq", lambda d: d.training == "conventional",
-                                 ["variant", "seed"], level)
+                                 ["dataset", "arch", "variant", "seed"], level)
             add("C5", STATEMENTS["C5"].format(metric=metric), res, expect="negative")
     if {"saq", "conventional"} <= set(cfg["trainings"]):
         margin = 1.5
@@ -452,7 +455,7 @@ def runtime(cfg, args) -> None:
     rows = []
     for root in args.inputs:
         for f in sorted(Path(root).rglob("*.tsv")):
-            rule = f.relative_to(root).parts[0]
+            rule = f.relative_to(root).parts[0].removesuffix(".tsv")  # per-model rules keep a folder
             b = pd.read_csv(f, sep="\t")
             rows.append({"rule": rule, "seconds": float(b["s"].iloc[-1]), "max_rss_mb": b["max_rss"].iloc[-1]})
     df = pd.DataFrame(rows, columns=["rule", "seconds", "max_rss_mb"])

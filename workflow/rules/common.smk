@@ -16,13 +16,17 @@ except ConfigError as e:
 
 # Shell commands run this interpreter: the one that runs Snakemake (the venv's).
 FLATENN = f"{sys.executable} -m flatenn"
+REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d elsewhere
 
-# The rules read the resolved config from a file named by its content.
-_cfg_text = yaml.safe_dump(config, sort_keys=True)
+# The rules read the resolved config from a file named by its content, passed in the
+# environment rather than as a param: a param would make every config change (a fault rate,
+# say) rerun every job, while each rule's `settings` param names what it really depends on.
+_cfg_text = yaml.safe_dump(config, sort_keys=False)  # keep the order of variants
 CONFIG_FILE = f"results/configs/{hashlib.sha1(_cfg_text.encode()).hexdigest()[:12]}.yaml"
 if not Path(CONFIG_FILE).exists():
     Path(CONFIG_FILE).parent.mkdir(parents=True, exist_ok=True)
     Path(CONFIG_FILE).write_text(_cfg_text)
+shell.prefix(f"set -euo pipefail; export FLATENN_CONFIG={CONFIG_FILE}; ")
 
 DATASET = config["dataset"]["name"]
 ARCHS = config["archs"]
@@ -48,9 +52,19 @@ def models(pattern, seeds=None, **extra):
                   seed=SEEDS if seeds is None else seeds, **extra)
 
 
-def fig(name):
-    return [f"figures/{name}.pdf", f"figures/{name}.png"]
+def fig(name, caption=None, category="Figures", **labels):
+    """A figure as vector PDF and PNG; with a caption, the PNG goes into the report."""
+    png = f"figures/{name}.png"
+    if caption:
+        png = report(png, caption=str(REPO / "workflow/report" / caption), category=category,
+                     labels={"figure": name, **labels})
+    return [f"figures/{name}.pdf", png]
 
 
-def table(name):
-    return [f"paper_tables/{name}.csv", f"paper_tables/{name}.md", f"paper_tables/{name}.tex"]
+def table(name, caption=None, category="Tables"):
+    """A table as CSV, Markdown and LaTeX; with a caption, the CSV goes into the report."""
+    csv = f"paper_tables/{name}.csv"
+    if caption:
+        csv = report(csv, caption=str(REPO / "workflow/report" / caption), category=category,
+                     labels={"table": name})
+    return [csv, f"paper_tables/{name}.md", f"paper_tables/{name}.tex"]

@@ -2,11 +2,14 @@ rule prepare_data:
     output:
         "results/data/{dataset}.pt",
     params:
+        cli=FLATENN,
         dataset=lambda wc: config["dataset"],
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         "results/logs/prepare_data/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_data/{dataset}.tsv"
     threads: 1
     shell:
-        "{FLATENN} prepare-data --config {CONFIG_FILE} --out {output} --log {log}"
+        "{params.cli} prepare-data --config $FLATENN_CONFIG --out {output} --log {log}"

@@ -1,10 +1,10 @@
 NOTEBOOKS = ["walkthrough"]
 
 CLAIM_TARGETS = (
-    table("claims")
-    + [t for f in FAULTS for t in table(f"summary_{f}")]
-    + table("saq_gain")
-    + table("as_saq_vs_standard")
+    table("claims", "claims.rst", "Claims")
+    + [t for f in FAULTS for t in table(f"summary_{f}", "summary.rst")]
+    + table("saq_gain", "saq_gain.rst")
+    + table("as_saq_vs_standard", "as_saq_vs_standard.rst")
 )
 FIGURES = (
     fig("fault_accuracy")
@@ -28,27 +28,36 @@ rule claims:
         models(f"results/sharpness/{MODEL}.json"),
     output:
         CLAIM_TARGETS,
+    params:
+        cli=FLATENN,
+        settings=lambda wc: config["claims"],
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/claims.log",
     benchmark:
-        "results/benchmarks/paper/claims.tsv"
+        "results/benchmarks/claims.tsv"
     shell:
-        "{FLATENN} paper --what claims --config {CONFIG_FILE} --inputs {input} --outputs {output} --log {log}"
+        "{params.cli} paper --what claims --config $FLATENN_CONFIG --inputs {input} --outputs {output} --log {log}"
 
 
 rule notebook:
     input:
-        notebook="notebooks/{nb}.py",
+        notebook=str(REPO / "notebooks/{nb}.py"),
         tables=TABLES,
         figures=FIGURES,
     output:
         "results/notebooks/{nb}.ipynb",
+    params:
+        cli=FLATENN,
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         "results/logs/notebooks/{nb}.log",
     benchmark:
-        "results/benchmarks/notebooks/{nb}.tsv"
+        "results/benchmarks/notebook_{nb}.tsv"
     shell:
-        "{FLATENN} paper --what notebook --config {CONFIG_FILE} --inputs {input.notebook}"
+        "{params.cli} paper --what notebook --config $FLATENN_CONFIG --inputs {input.notebook}"
         " --outputs {output} --log {log}"
 
 
@@ -59,10 +68,14 @@ rule runtime:
         expand("results/notebooks/{nb}.ipynb", nb=NOTEBOOKS),
     output:
         "paper_tables/runtime.csv",
+    params:
+        cli=FLATENN,
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/runtime.log",
     benchmark:
-        "results/benchmarks/paper/runtime.tsv"
+        "results/benchmarks/runtime.tsv"
     shell:
-        "{FLATENN} paper --what runtime --config {CONFIG_FILE} --inputs results/benchmarks"
+        "{params.cli} paper --what runtime --config $FLATENN_CONFIG --inputs results/benchmarks"
         " --outputs {output} --log {log}"

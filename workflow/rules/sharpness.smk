@@ -5,7 +5,10 @@ rule sharpness:
     output:
         f"results/sharpness/{MODEL}.json",
     params:
+        cli=FLATENN,
         settings=lambda wc: [config["sharpness"], config["faults"]["seed"]],
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         f"results/logs/sharpness/{MODEL}.log",
     benchmark:
@@ -14,7 +17,7 @@ rule sharpness:
     resources:
         mem_mb=3000,
     shell:
-        "{FLATENN} sharpness --config {CONFIG_FILE} --data {input.data} --model {input.model}"
+        "{params.cli} sharpness --config $FLATENN_CONFIG --data {input.data} --model {input.model}"
         " --out {output} --threads {threads} --log {log}"
 
 
@@ -23,16 +26,21 @@ rule sharpness_table:
         sharpness=models(f"results/sharpness/{MODEL}.json"),
         campaigns=models(f"results/campaign/{MODEL}/{{fault}}.csv", fault=config["sharpness"]["correlation_fault"]),
     output:
-        table("sharpness"),
-        table("sharpness_correlation"),
-        fig("landscape_1d"),
-        expand("figures/landscape_2d_{variant}_{training}.{ext}", variant=VARIANTS, training=TRAININGS,
-               ext=["pdf", "png"]),
-        fig("sharpness_vs_fault_accuracy"),
+        table("sharpness", "sharpness_table.rst"),
+        table("sharpness_correlation", "sharpness_correlation.rst"),
+        fig("landscape_1d", "landscape_1d.rst", "Sharpness"),
+        [f for v in VARIANTS for t in TRAININGS
+         for f in fig(f"landscape_2d_{v}_{t}", "landscape_2d.rst", "Sharpness", variant=v, training=t)],
+        fig("sharpness_vs_fault_accuracy", "sharpness_vs_fault_accuracy.rst", "Sharpness"),
+    params:
+        cli=FLATENN,
+        settings=lambda wc: [config["claims"], config["sharpness"]],
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/sharpness.log",
     benchmark:
-        "results/benchmarks/paper/sharpness.tsv"
+        "results/benchmarks/sharpness_table.tsv"
     shell:
-        "{FLATENN} paper --what sharpness --config {CONFIG_FILE} --inputs {input}"
+        "{params.cli} paper --what sharpness --config $FLATENN_CONFIG --inputs {input}"
         " --outputs {output} --log {log}"

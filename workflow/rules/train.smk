@@ -4,10 +4,13 @@ rule train:
     output:
         f"results/models/{MODEL}.pt",
     params:
+        cli=FLATENN,
         # Rerun when what shapes the model changes; the checkpoint lies outside the outputs
         # so that an interrupted job resumes from its last epoch.
         settings=lambda wc: [config["quant"], config["variants"][wc.variant], config["training"]],
         checkpoint=f"results/checkpoints/{MODEL}.pt",
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         f"results/logs/train/{MODEL}.log",
     benchmark:
@@ -16,7 +19,7 @@ rule train:
     resources:
         mem_mb=2000,
     shell:
-        "{FLATENN} train --config {CONFIG_FILE} --data {input.data} --arch {wildcards.arch}"
+        "{params.cli} train --config $FLATENN_CONFIG --data {input.data} --arch {wildcards.arch}"
         " --variant {wildcards.variant} --training {wildcards.training} --seed {wildcards.seed}"
         " --checkpoint {params.checkpoint} --out {output} --threads {threads} --log {log}"
 
@@ -28,14 +31,17 @@ rule evaluate:
     output:
         f"results/eval/{MODEL}.json",
     params:
+        cli=FLATENN,
         settings=lambda wc: config["evaluate"],
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         f"results/logs/evaluate/{MODEL}.log",
     benchmark:
         f"results/benchmarks/evaluate/{MODEL}.tsv"
     threads: 1
     shell:
-        "{FLATENN} evaluate --config {CONFIG_FILE} --data {input.data} --model {input.model}"
+        "{params.cli} evaluate --config $FLATENN_CONFIG --data {input.data} --model {input.model}"
         " --out {output} --threads {threads} --log {log}"
 
 
@@ -43,11 +49,15 @@ rule clean_accuracy_table:
     input:
         models(f"results/eval/{MODEL}.json"),
     output:
-        table("clean_accuracy"),
+        table("clean_accuracy", "clean_accuracy.rst"),
+    params:
+        cli=FLATENN,
+    conda:
+        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/clean_accuracy.log",
     benchmark:
-        "results/benchmarks/paper/clean_accuracy.tsv"
+        "results/benchmarks/clean_accuracy_table.tsv"
     shell:
-        "{FLATENN} paper --what clean-table --config {CONFIG_FILE} --inputs {input}"
+        "{params.cli} paper --what clean-table --config $FLATENN_CONFIG --inputs {input}"
         " --outputs {output} --log {log}"

@@ -1,0 +1,120 @@
+"""Side-by-side speed ratios (not absolute times: this machine is shared and noisy).
+
+    .venv/bin/python benchmarks/bench.py            # faults and training
+    .venv/bin/python benchmarks/bench.py faults     # injection / trial cost vs a clean pass
+    .venv/bin/python benchmarks/bench.py train      # SAQ vs conventional training step
+
+Every ratio is a median over interleaved repetitions, so slow phases of the machine hit
+numerator and denominator alike.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import torch
+
+from flatenn import campaign, evaluation, faults, models, train
+from flatenn.quant import export_memory_image, load_memory_image
+
+torch.set_num_threads(2)
+Q = {"weight_bits": 8, "act_bits": 8}
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def interleaved(fns: dict, reps: int) -> dict:
+    times = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            times[k].append(timed(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def python_loop_inject(q: torch.Tensor, rate: float, gen: torch.Generator) -> torch.Tensor:
+    """Reference: one Python iteration per fault (how per-fault injectors work)."""
+    out = q.clone().view(-1)
+    n = round(rate * q.numel() * 8)
+    cells = faults.sample_cells(q.numel() * 8, n, gen)
+    for c in cells.tolist():
+        e, b = divmod(c, 8)
+        v = (int(out[e]) & 0xFF) ^ (1 << b)
+        out[e] = v - 256 if v >= 128 else v
+    return out.view_as(q)
+
+
+def dense_xor_inject(q: torch.Tensor, rate: float, gen: torch.Generator) -> torch.Tensor:
+    """Reference: a dense Bernoulli mask over every bit cell (cost ~ numel * bits)."""
+    bits = (torch.rand(q.numel(), 8, generator=gen) < rate).to(torch.int64)
+    mask = (bits << torch.arange(8)).sum(1).view_as(q)
+    u = (q.to(torch.int64) & 0xFF) ^ mask
+    return torch.where(u >= 128, u - 256, u).to(q.dtype)
+
+
+def bench_faults(rate: float = 1e-3, eval_size: int = 1000) -> None:
+    print(f"== fault injection at rate {rate:g}, campaign set of {eval_size} images, 2 threads ==")
+    print(f"{'model':<10} {'inject/clean':>13} {'trial/clean':>12} {'py-loop/clean':>14} {'dense-xor/clean':>16}")
+    for arch, shape in (("lenet5", (1, 28, 28)), ("resnet20", (3, 32, 32))):
+        torch.manual_seed(0)
+        model = models.build(arch, shape, 10, Q).eval()
+        image = export_memory_image(model)
+        x = torch.randint(0, 256, (eval_size, *shape), dtype=torch.uint8)
+        batched = evaluation.batches(x, torch.randint(0, 10, (eval_size,)))
+        gen = torch.Generator().manual_seed(0)
+
+        def inject_all():
+            return campaign.faulty_ints(image, "bitflip", rate, gen, mode="exact")
+
+        def trial():
+            load_memory_image(model, image, inject_all())
+            evaluation.correct(model, batched)
+
+        t = interleaved({
+            "clean": lambda: evaluation.correct(model, batched),
+            "inject": inject_all,
+            "trial": trial,
+            "loop": lambda: [python_loop_inject(e["q"], rate, gen) for e in image.values()],
+            "dense": lambda: [dense_xor_inject(e["q"], rate, gen) for e in image.values()],
+        }, reps=15 if arch == "lenet5" else 5)
+        print(f"{arch:<10} {t['inject'] / t['clean']:>13.4f} {t['trial'] / t['clean']:>12.3f} "
+              f"{t['loop'] / t['clean']:>14.3f} {t['dense'] / t['clean']:>16.4f}")
+
+
+def bench_train(steps: int = 60, batch: int = 128) -> None:
+    print(f"== training step, LeNet-5 on 1x28x28, batch {batch}, 2 threads ==")
+    torch.manual_seed(0)
+    model = models.build("lenet5", (1, 28, 28), 10, Q)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(batch, 1, 28, 28)
+    y = torch.randint(0, 10, (batch,))
+
+    def conventional():
+        for _ in range(steps):
+            opt.zero_grad()
+            train.loss_fn(model, x, y, 0.0, "l1").backward()
+            opt.step()
+
+    def saq():
+        for _ in range(steps):
+            opt.zero_grad()
+            train.saq_step(model, x, y, 0.0, "l1", rho=0.05)
+            opt.step()
+
+    model.train()
+    t = interleaved({"conventional": conventional, "saq": saq}, reps=5)
+    conv, sq = steps * batch / t["conventional"], steps * batch / t["saq"]
+    print(f"conventional {conv:8.0f} img/s   saq {sq:8.0f} img/s   saq/conventional time ratio "
+          f"{t['saq'] / t['conventional']:.2f}")
+
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if what in ("all", "faults"):
+        bench_faults()
+    if what in ("all", "train"):
+        bench_train()

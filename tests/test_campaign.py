@@ -1,0 +1,77 @@
+import pandas as pd
+import pytest
+import torch
+
+from flatenn import campaign, data, evaluation, models, train
+from flatenn.quant import export_memory_image
+from flatenn.stats import mean_ci
+
+Q = {"weight_bits": 8, "act_bits": 8}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    ds = data.load("digits", val_size=100)
+    out = {}
+    for name, variant in (("standard", {"threshold": 0.0, "alpha": 0.0, "penalty": "l1"}),
+                          ("sparse", {"threshold": 0.1, "alpha": 0.3, "penalty": "l1"})):
+        torch.manual_seed(0)
+        m = models.build("lenet5", ds.shape, 10, Q)
+        train.train(m, ds, tcfg={"epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
+                                 "weight_decay": 5e-4, "ramp_epochs": 1}, variant=variant, rho=0.0, seed=0,
+                    progress=False)
+        out[name] = m.eval()
+    return ds, out
+
+
+def test_rate_zero_gives_the_clean_accuracy_exactly(trained):
+    ds, ms = trained
+    evset = campaign.evaluation_set(ds, 300, 0)
+    m = ms["standard"]
+    clean = evaluation.accuracy(m, evset)
+    rows = campaign.run(m, export_memory_image(m), evset, [{"fault": f, "rate": 0.0} for f in ("bitflip", "sa0", "sa1")],
+                        trials=5, mode="exact", base_seed=1, arch="lenet5", progress=False)
+    assert len(rows) == 3 and all(r["accuracy"] == clean for r in rows)
+    # The model is left as it was: no deployed weights remain.
+    assert evaluation.accuracy(m, evset) == clean
+
+
+def test_accuracy_does_not_rise_with_rate(trained):
+    ds, ms = trained
+    evset = campaign.evaluation_set(ds, 300, 0)
+    m = ms["standard"]
+    rates = [0.0, 0.01, 0.05, 0.2]
+    for fault in ("bitflip", "sa0", "sa1"):
+        rows = pd.DataFrame(campaign.run(m, export_memory_image(m), evset, [{"fault": fault, "rate": r} for r in rates],
+                                         trials=12, mode="exact", base_seed=1, arch="lenet5", progress=False))
+        cis = [mean_ci(rows[rows.rate == r].accuracy) if r > 0 else None for r in rates]
+        means = [rows[rows.rate == r].accuracy.mean() for r in rates]
+        for i in range(1, len(rates) - 1):
+            assert means[i + 1] <= cis[i]["ci_high"] + 1e-12, (fault, rates[i + 1])
+        assert means[-1] < means[0]
+
+
+def test_common_random_numbers_across_variants(trained):
+    ds, ms = trained
+    images = {k: export_memory_image(m) for k, m in ms.items()}
+    seed = campaign.trial_seed(7, "lenet5", "fault=bitflip", "rate=0.01", 3)
+    maps = {}
+    for k, image in images.items():
+        ints = campaign.faulty_ints(image, "bitflip", 0.01, torch.Generator().manual_seed(seed), mode="exact")
+        maps[k] = {n: (ints[n] != image[n]["q"]) for n in image}
+    # The same cells are faulty in both models (a flip always changes a value).
+    assert all(torch.equal(maps["standard"][n], maps["sparse"][n]) for n in maps["standard"])
+    assert campaign.trial_seed(7, "lenet5", "fault=bitflip", "rate=0.01", 3) != campaign.trial_seed(
+        7, "lenet5", "fault=bitflip", "rate=0.01", 4)
+
+
+def test_layer_and_bit_sweeps_hit_only_their_target(trained):
+    ds, ms = trained
+    image = export_memory_image(ms["standard"])
+    gen = torch.Generator().manual_seed(0)
+    ints = campaign.faulty_ints(image, "bitflip", 0.1, gen, mode="exact", layers=["body.4"])
+    assert [n for n in image if not torch.equal(ints[n], image[n]["q"])] == ["body.4"]
+    ints = campaign.faulty_ints(image, "bitflip", 0.5, gen, mode="exact", bit=7)
+    for n in image:
+        diff = (ints[n].to(torch.int64) ^ image[n]["q"].to(torch.int64)) & 0xFF
+        assert set(diff.unique().tolist()) <= {0, 128}

@@ -1,0 +1,109 @@
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+import yaml
+
+from conftest import CI_CONFIG, FASHION, PY, ROOT, SNAKEMAKE, run
+from flatenn import data, evaluation, models, sparsity, train
+from flatenn.quant import quant_layers
+
+Q = {"weight_bits": 8, "act_bits": 8}
+TCFG = {"epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "ramp_epochs": 1}
+STANDARD = {"threshold": 0.0, "alpha": 0.0, "penalty": "l1"}
+SPARSE = {"threshold": 0.1, "alpha": 0.3, "penalty": "l1"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits", val_size=200)
+
+
+def fit(ds, variant, rho, seed=0, epochs=2):
+    torch.manual_seed(seed)
+    m = models.build("lenet5", ds.shape, 10, Q)
+    train.train(m, ds, tcfg={**TCFG, "epochs": epochs}, variant=variant, rho=rho, seed=seed, progress=False)
+    return m
+
+
+def test_training_learns_and_is_deterministic(digits):
+    a, b = fit(digits, STANDARD, 0.0), fit(digits, STANDARD, 0.0)
+    test = evaluation.batches(digits.test.x, digits.test.y)
+    assert evaluation.accuracy(a, test) > 0.8
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_saq_differs_from_conventional_and_restores_the_weights(digits):
+    torch.manual_seed(0)
+    m = models.build("lenet5", digits.shape, 10, Q)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    x, y = evaluation.to_float(digits.train.x[:32]), digits.train.y[:32]
+    train.saq_step(m, x, y, 0.0, "l1", rho=0.05)
+    after = m.state_dict()
+    # The ascent is undone: parameters are bit-identical; only BN running stats moved.
+    assert all(torch.equal(before[k], after[k]) for k in before if "running" not in k and "num_batches" not in k)
+    assert all(layer.perturbation is None for layer in quant_layers(m).values())
+    # The SAQ gradient is the gradient at the perturbed point, not at Q(w).
+    saq_grad = quant_layers(m)["body.0"].weight.grad.clone()
+    m.zero_grad()
+    m.load_state_dict(before)
+    train.loss_fn(m, x, y, 0.0, "l1").backward()
+    assert not torch.allclose(saq_grad, quant_layers(m)["body.0"].weight.grad)
+    a, b = fit(digits, STANDARD, 0.0, epochs=1), fit(digits, STANDARD, 0.05, epochs=1)
+    assert not torch.equal(a.state_dict()["body.0.weight"], b.state_dict()["body.0.weight"])
+
+
+def test_sparse_variant_is_sparser(digits):
+    test = evaluation.batches(digits.test.x, digits.test.y)
+    dense = sparsity.measure(fit(digits, STANDARD, 0.0, epochs=5), test)["overall"]
+    sparse = sparsity.measure(fit(digits, SPARSE, 0.0, epochs=5), test)["overall"]
+    assert sparse > dense + 0.1
+
+
+def test_crop_flip_augmentation_shapes_and_determinism():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    a = train.augment_crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+    b = train.augment_crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+    assert a.shape == x.shape and torch.equal(a, b)
+    same = train.augment_crop_flip(x, torch.Generator().manual_seed(0), pad=0)
+    assert all(torch.equal(s, x[i]) or torch.equal(s, x[i].flip(-1)) for i, s in enumerate(same))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed")
+def test_killed_training_job_resumes_with_the_same_weights(tmp_path):
+    cfg = yaml.safe_load(CI_CONFIG.read_text())
+    cfg["training"]["epochs"] = 6
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    target = "results/models/fashion_mnist/lenet5/as_mid/saq/s0.pt"
+    ckpt = tmp_path / "results/checkpoints/fashion_mnist/lenet5/as_mid/saq/s0.pt"
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(cfg_path),
+           "--cores", "1", target]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    # Kill the training job itself (as an OOM killer would): no clean-up in it at all.
+    job = run(["pgrep", "-s", str(proc.pid), "-f", "flatenn train"], check=False).stdout.split()
+    assert job, "the training job had already ended"
+    for pid in job:
+        os.kill(int(pid), signal.SIGKILL)
+    assert proc.wait(timeout=60) != 0
+    killed_at = torch.load(ckpt, weights_only=False)["epoch"]
+    assert 1 <= killed_at < 6, "the job was not interrupted mid-run"
+    assert not (tmp_path / target).exists()
+    run(cmd, cwd=tmp_path)
+    log = (tmp_path / "results/logs/train/fashion_mnist/lenet5/as_mid/saq/s0.log").read_text()
+    assert f"resumed from {ckpt.relative_to(tmp_path)} after epoch" in log
+    # The same job, uninterrupted.
+    ref = tmp_path / "ref.pt"
+    run([PY, "-m", "flatenn", "train", "--config", str(cfg_path), "--data", str(tmp_path / "results/data/fashion_mnist.pt"),
+         "--arch", "lenet5", "--variant", "as_mid", "--training", "saq", "--seed", "0", "--out", str(ref)])
+    a = torch.load(tmp_path / target, weights_only=False)["state_dict"]
+    b = torch.load(ref, weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in b)

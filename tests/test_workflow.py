@@ -1,0 +1,86 @@
+"""The whole DAG on config/ci.yaml, and the workflow's contracts (columns, targets, rebuilds)."""
+import pandas as pd
+import pytest
+
+from conftest import CI_CONFIG, PY, ROOT, SNAKEMAKE, run
+
+pytestmark = pytest.mark.slow
+
+COLUMNS = {
+    "clean_accuracy": ["dataset", "arch", "variant", "training", "seed", "accuracy", "activation_sparsity"],
+    "fault_accuracy": ["dataset", "arch", "variant", "training", "fault", "rate", "trials", "mean", "std",
+                       "ci_low", "ci_high"],
+    "sharpness": ["dataset", "arch", "variant", "training", "seed", "hessian_top_eig", "hessian_trace",
+                  "eps_sharpness"],
+    "claims": ["claim", "statement", "paper_value", "measured_value", "ci_low", "ci_high", "verdict"],
+}
+
+
+def smk(work, *args, check=True):
+    return run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(CI_CONFIG),
+                *args], check=check)
+
+
+@pytest.mark.parametrize("name", list(COLUMNS))
+def test_tables_have_the_contract_columns(ci_workdir, name):
+    df = pd.read_csv(ci_workdir / "paper_tables" / f"{name}.csv")
+    assert list(df.columns[:len(COLUMNS[name])]) == COLUMNS[name]
+    assert len(df) > 0
+    for ext in ("md", "tex"):
+        assert (ci_workdir / "paper_tables" / f"{name}.{ext}").stat().st_size > 0
+
+
+def test_results_are_sane(ci_workdir):
+    clean = pd.read_csv(ci_workdir / "paper_tables/clean_accuracy.csv")
+    assert len(clean) == 6 and (clean.accuracy > 0.5).all()
+    faults = pd.read_csv(ci_workdir / "paper_tables/fault_accuracy.csv")
+    assert faults["mean"].between(0, 1).all() and (faults.ci_low <= faults["mean"]).all()
+    claims = pd.read_csv(ci_workdir / "paper_tables/claims.csv")
+    assert set(claims.verdict) <= {"PASS", "FAIL", "INCONCLUSIVE"}
+    assert {"C1", "C2", "C3", "C4", "C5"} <= set(claims.claim)
+    runtime = pd.read_csv(ci_workdir / "paper_tables/runtime.csv")
+    assert {"train", "campaign", "sharpness"} <= set(runtime.rule)
+
+
+def test_every_figure_and_notebook_exists(ci_workdir):
+    for stem in ("fault_accuracy", "vulnerability", "landscape_1d", "sharpness_vs_fault_accuracy",
+                 "landscape_2d_as_high_saq"):
+        for ext in ("pdf", "png"):
+            assert (ci_workdir / "figures" / f"{stem}.{ext}").stat().st_size > 1000
+    assert (ci_workdir / "results/notebooks/walkthrough.ipynb").stat().st_size > 1000
+
+
+def test_nothing_left_to_do_and_one_figure_rebuilds_alone(ci_workdir):
+    assert "Nothing to be done" in smk(ci_workdir, "-n").stdout
+    (ci_workdir / "figures/fault_accuracy.pdf").unlink()
+    dry = smk(ci_workdir, "-n", "figures/fault_accuracy.pdf").stdout
+    assert "fault_accuracy" in dry and "campaign" not in dry and "train" not in dry
+    smk(ci_workdir, "--cores", "1", "figures/fault_accuracy.pdf")
+    assert (ci_workdir / "figures/fault_accuracy.pdf").exists()
+
+
+def test_campaign_is_deterministic(ci_workdir, tmp_path):
+    model = "fashion_mnist/lenet5/as_mid/saq/s0"
+    out = tmp_path / "again.csv"
+    run([PY, "-m", "flatenn", "campaign", "--config", str(CI_CONFIG), "--data",
+         str(ci_workdir / "results/data/fashion_mnist.pt"), "--model", str(ci_workdir / f"results/models/{model}.pt"),
+         "--fault", "bitflip", "--out", str(out), "--dataset", "fashion_mnist", "--arch", "lenet5",
+         "--variant", "as_mid", "--training", "saq", "--seed", "0"])
+    assert out.read_text() == (ci_workdir / f"results/campaign/{model}/bitflip.csv").read_text()
+
+
+def test_report_builds(ci_workdir):
+    smk(ci_workdir, "--report", str(ci_workdir / "report.html"))
+    html = (ci_workdir / "report.html").read_text(errors="replace")
+    assert "fault_accuracy.png" in html and "landscape_1d.png" in html
+
+
+def test_default_config_lists_every_train_job(tmp_path):
+    res = run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n"])
+    counts = dict(line.split()[:2] for line in res.stdout.splitlines() if line.split()[:1] in (["train"], ["campaign"]))
+    assert counts == {"train": "12", "campaign": "36"}
+
+
+def test_lint_is_clean():
+    res = run([SNAKEMAKE, "--lint"], check=False)
+    assert res.returncode == 0 and "good condition" in res.stdout + res.stderr
