@@ -25,11 +25,11 @@ def trial_seed(base: int, *parts) -> int:
     return (base * 1_000_003 + zlib.crc32("|".join(map(str, parts)).encode())) % (2 ** 63)
 
 
-def evaluation_set(ds, size: int | None, seed: int):
+def evaluation_set(ds, size: int | None, seed: int, dev=None):
     """A fixed, seeded subset of the test set, batched once for all trials."""
     n = len(ds.test) if size is None else min(size, len(ds.test))
     idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(seed))[:n]
-    return evaluation.batches(ds.test.x[idx], ds.test.y[idx])
+    return evaluation.batches(ds.test.x[idx], ds.test.y[idx], dev=dev)
 
 
 def faulty_ints(image: dict, fault: str, rate: float, gen: torch.Generator, *, mode: str,

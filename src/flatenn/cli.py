@@ -28,6 +28,12 @@ def _setup(args) -> dict:
     return config.load(args.config)
 
 
+def _device(cfg):
+    from flatenn.evaluation import device
+
+    return device(cfg.get("device", "cpu"))
+
+
 def _dataset(args):
     from flatenn import data
 
@@ -60,7 +66,7 @@ def cmd_train(args, cfg):
     key = repr((cfg["dataset"], cfg["quant"], variant, tcfg, args.arch, args.training, args.seed))
     result = train.train(model, ds, tcfg=tcfg, variant=variant, rho=rho, seed=args.seed,
                          checkpoint=Path(args.checkpoint) if args.checkpoint else None, key=key,
-                         augment=tcfg.get("augment", False))
+                         augment=tcfg.get("augment", False), dev=_device(cfg))
     models.save(model, args.out, arch=args.arch, in_shape=ds.shape, num_classes=ds.num_classes,
                 qcfg=cfg["quant"], variant=variant, extra={"history": result["history"]})
 
@@ -69,8 +75,9 @@ def cmd_evaluate(args, cfg):
     from flatenn import evaluation, io, models, sparsity
 
     ds = _dataset(args)
-    model, meta = models.load(args.model)
-    test = evaluation.batches(ds.test.x, ds.test.y, cfg["evaluate"]["batch_size"])
+    dev = _device(cfg)
+    model, meta = models.load(args.model, dev)
+    test = evaluation.batches(ds.test.x, ds.test.y, cfg["evaluate"]["batch_size"], dev)
     acc = evaluation.accuracy(model, test)
     sp = sparsity.measure(model, test)
     hist = meta.get("history", [])
@@ -85,9 +92,12 @@ def _campaign_setup(args, cfg):
     from flatenn.quant import export_memory_image
 
     ds = _dataset(args)
-    model, meta = models.load(args.model)
+    dev = _device(cfg)
+    model, meta = models.load(args.model, dev)
     fc = cfg["faults"]
-    return model, meta, export_memory_image(model), campaign.evaluation_set(ds, fc["eval_size"], fc["seed"])
+    image = {name: {k: v.cpu() if torch.is_tensor(v) else v for k, v in e.items()}  # faults draw on the CPU
+             for name, e in export_memory_image(model).items()}
+    return model, meta, image, campaign.evaluation_set(ds, fc["eval_size"], fc["seed"], dev)
 
 
 def _with_ids(rows, args) -> pd.DataFrame:

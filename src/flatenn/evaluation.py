@@ -12,8 +12,19 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 255.0 if x.dtype == torch.uint8 else x
 
 
-def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH):
+def device(name: str = "cpu") -> torch.device:
+    """'auto' takes CUDA where there is one."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH, dev=None):
     """Pre-split (float images, labels) pairs: campaigns reuse them for every trial."""
+    if dev is not None:
+        x, y = x.to(dev), y.to(dev)
     xf = to_float(x)
     return [(xf[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
 

@@ -96,12 +96,12 @@ def save(model: Net, path, *, arch: str, in_shape, num_classes: int, qcfg: dict,
                        **(extra or {})}, path)
 
 
-def load(path) -> tuple[Net, dict]:
+def load(path, dev="cpu") -> tuple[Net, dict]:
     """Rebuild a saved model (eval mode, its variant's threshold set) and return its metadata."""
     from flatenn.sparsity import set_threshold
 
-    meta = torch.load(path, weights_only=False)
+    meta = torch.load(path, weights_only=False, map_location="cpu")
     model = build(meta["arch"], meta["in_shape"], meta["num_classes"], meta["quant"])
     model.load_state_dict(meta.pop("state_dict"))
     set_threshold(model, meta["variant"]["threshold"])
-    return model.eval(), meta
+    return model.to(dev).eval(), meta

@@ -1,6 +1,7 @@
 """The paper's tables, figures and claims check, from result files only."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -119,7 +120,9 @@ def comparisons(variants, trainings) -> list[tuple[str, tuple, tuple]]:
 def paired_table(trials: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     from flatenn.stats import paired_diff_ci
 
-    level, chance = cfg["claims"]["level"], 1 / 10
+    from flatenn.data import NUM_CLASSES
+
+    level, chance = cfg["claims"]["level"], 1 / NUM_CLASSES[cfg["dataset"]["name"]]
     rows = []
     for name, a, b in comparisons(list(cfg["variants"]), cfg["trainings"]):
         p = paired(trials, a, b)
@@ -145,10 +148,9 @@ def fault_accuracy(cfg, args) -> None:
     pt = paired_table(trials, cfg)
     write_table(pt, tables(args.outputs, "fault_paired_ci"))
     hw = pt[pt.above_chance_10 & (pt.rate > 0)]["half_width"]
-    import logging
-
     logging.getLogger("flatenn.paper").info(
-        "largest 95%% CI half-width of paired differences above chance + 10 points: %.4f", hw.max() if len(hw) else 0)
+        "largest %.0f%% CI half-width of paired differences above chance + 10 points: %.4f",
+        100 * level, hw.max() if len(hw) else 0)
 
     faults = list(dict.fromkeys(agg["fault"]))
     fig, axes = plt.subplots(1, len(faults), figsize=(4.2 * len(faults), 3.6), squeeze=False, sharey=True)

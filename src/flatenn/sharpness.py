@@ -26,6 +26,8 @@ def at_quantized_weights(model: nn.Module) -> tuple[nn.Module, dict, Params]:
     Returns the model, its memory image and the weights as a parameter dict.
     """
     image = export_memory_image(model)
+    # Only the memory weights are variables; other parameters must not grow autograd graphs.
+    model.requires_grad_(False)
     params = {}
     for name, layer in quant_layers(model).items():
         with torch.no_grad():
@@ -63,7 +65,7 @@ def _scale(a: Params, s) -> Params:
 def hvp(loss: Callable[[Params], torch.Tensor], params: Params, v: Params) -> Params:
     """Hessian-vector product by reverse-over-reverse differentiation."""
     _, vjp_fn = vjp(grad(loss), params)
-    return vjp_fn(v)[0]
+    return {k: t.detach() for k, t in vjp_fn(v)[0].items()}
 
 
 def top_eigenvalue(loss, params: Params, *, iters: int, tol: float, generator: torch.Generator) -> dict:

@@ -84,7 +84,8 @@ def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
 
 
 def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: int,
-          checkpoint: Path | None = None, key: str = "", progress: bool | None = None, augment: bool = False) -> dict:
+          checkpoint: Path | None = None, key: str = "", progress: bool | None = None, augment: bool = False,
+          dev: torch.device | str = "cpu") -> dict:
     """Train ``model`` in place; returns the history. ``rho`` = 0 means conventional QAT."""
     epochs, bs = tcfg["epochs"], tcfg["batch_size"]
     n = len(ds.train)
@@ -96,7 +97,8 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (
         1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
     history, start_epoch = [], 0
-    state = torch.load(checkpoint, weights_only=False) if checkpoint and checkpoint.exists() else None
+    model.to(dev)
+    state = torch.load(checkpoint, weights_only=False, map_location=dev) if checkpoint and checkpoint.exists() else None
     if state is not None and state.get("key") != key:
         log.info("ignoring checkpoint %s: it belongs to another configuration", checkpoint)
         state = None
@@ -109,7 +111,7 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
 
     threshold, alpha_max = variant["threshold"], variant["alpha"]
     ramp_steps = max(1, round(tcfg["ramp_epochs"] * steps_per_epoch))
-    val = evaluation.batches(ds.val.x, ds.val.y)
+    val = evaluation.batches(ds.val.x, ds.val.y, dev=dev)
     x_all = ds.train.x
     sparsity.keep_outputs(model, alpha_max > 0)
     for epoch in range(start_epoch, epochs):
@@ -126,9 +128,9 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
             sparsity.set_threshold(model, threshold * ramp)
             alpha = alpha_max * ramp
             idx = perm[i * bs:(i + 1) * bs]
-            x, y = evaluation.to_float(x_all[idx]), ds.train.y[idx]
-            if augment:
-                x = augment_crop_flip(x, gen)
+            x, y = evaluation.to_float(x_all[idx].to(dev)), ds.train.y[idx].to(dev)
+            if augment:  # drawn on the CPU generator, so CPU and GPU runs see the same crops
+                x = augment_crop_flip(x.cpu(), gen).to(dev)
             opt.zero_grad(set_to_none=True)
             if rho > 0:
                 loss = saq_step(model, x, y, alpha, variant["penalty"], rho)
