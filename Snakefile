@@ -2,6 +2,8 @@
 #   snakemake --cores N                       everything, on config/default.yaml
 #   snakemake figures/fault_accuracy.pdf      one target (and what it needs)
 #   snakemake --configfile config/ci.yaml     another config (replaces the default as a whole)
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -10,7 +12,7 @@ min_version("9.0")
 # so a smaller config cannot inherit variants or rates it did not name.
 if not config:
 
-    configfile: "config/default.yaml"
+    configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -210,7 +210,7 @@ def read_sharpness(paths) -> tuple[pd.DataFrame, dict]:
     rows, curves = [], {}
     for p in paths:
         mid, res = model_id(p), io.read_json(p)
-        rows.append({**mid, **{k: res[k] for k in ["loss"] + METRICS}})
+        rows.append({**mid, **{k: res[k] for k in METRICS + ["loss"]}})
         curves[tuple(mid.values())] = res
     return pd.DataFrame(rows).sort_values(MODEL_COLS, kind="stable"), curves
 
