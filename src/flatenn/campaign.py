@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+
 import torch
 from torch import nn
 from tqdm import tqdm

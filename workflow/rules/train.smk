@@ -16,6 +16,7 @@ rule train:
     benchmark:
         f"results/benchmarks/train/{MODEL}.tsv"
     threads: 1
+    priority: 10  # train first: every later stage waits on all models
     resources:
         mem_mb=2000,
     shell:
