@@ -1,5 +1,7 @@
 """Side-by-side speed ratios (not absolute times: this machine is shared and noisy).
 
+Threads: BENCH_THREADS (default 1, as in a workflow job).
+
     .venv/bin/python benchmarks/bench.py            # faults and training
     .venv/bin/python benchmarks/bench.py faults     # injection / trial cost vs a clean pass
     .venv/bin/python benchmarks/bench.py train      # SAQ vs conventional training step
@@ -18,7 +20,7 @@ import torch
 from flatenn import campaign, evaluation, faults, models, train
 from flatenn.quant import export_memory_image, load_memory_image
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(__import__("os").environ.get("BENCH_THREADS", "1")))
 Q = {"weight_bits": 8, "act_bits": 8}
 
 
@@ -57,7 +59,8 @@ def dense_xor_inject(q: torch.Tensor, rate: float, gen: torch.Generator) -> torc
 
 
 def bench_faults(rate: float = 1e-3, eval_size: int = 1000) -> None:
-    print(f"== fault injection at rate {rate:g}, campaign set of {eval_size} images, 2 threads ==")
+    print(f"== fault injection at rate {rate:g}, campaign set of {eval_size} images, "
+          f"{torch.get_num_threads()} thread(s) as in a campaign job ==")
     print(f"{'model':<10} {'inject/clean':>13} {'trial/clean':>12} {'py-loop/clean':>14} {'dense-xor/clean':>16}")
     for arch, shape in (("lenet5", (1, 28, 28)), ("resnet20", (3, 32, 32))):
         torch.manual_seed(0)
@@ -67,26 +70,30 @@ def bench_faults(rate: float = 1e-3, eval_size: int = 1000) -> None:
         batched = evaluation.batches(x, torch.randint(0, 10, (eval_size,)))
         gen = torch.Generator().manual_seed(0)
 
-        def inject_all():
-            return campaign.faulty_ints(image, "bitflip", rate, gen, mode="exact")
+        def inject_all():  # the public API, argument checks included
+            return {n: faults.inject(e["q"], "bitflip", rate, generator=gen) for n, e in image.items()}
 
-        def trial():
-            load_memory_image(model, image, inject_all())
+        def trial():  # what campaign.run does per trial
+            load_memory_image(model, image, campaign.faulty_ints(image, "bitflip", rate, gen, mode="exact"))
+            evaluation.correct(model, batched)
+
+        def clean():  # the fault-free model, deployed from its image as in a campaign
+            load_memory_image(model, image)
             evaluation.correct(model, batched)
 
         t = interleaved({
-            "clean": lambda: evaluation.correct(model, batched),
+            "clean": clean,
             "inject": inject_all,
             "trial": trial,
             "loop": lambda: [python_loop_inject(e["q"], rate, gen) for e in image.values()],
             "dense": lambda: [dense_xor_inject(e["q"], rate, gen) for e in image.values()],
-        }, reps=15 if arch == "lenet5" else 5)
+        }, reps=41 if arch == "lenet5" else 7)
         print(f"{arch:<10} {t['inject'] / t['clean']:>13.4f} {t['trial'] / t['clean']:>12.3f} "
               f"{t['loop'] / t['clean']:>14.3f} {t['dense'] / t['clean']:>16.4f}")
 
 
 def bench_train(steps: int = 60, batch: int = 128) -> None:
-    print(f"== training step, LeNet-5 on 1x28x28, batch {batch}, 2 threads ==")
+    print(f"== training step, LeNet-5 on 1x28x28, batch {batch}, {torch.get_num_threads()} thread(s) ==")
     torch.manual_seed(0)
     model = models.build("lenet5", (1, 28, 28), 10, Q)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -35,17 +35,28 @@ def evaluation_set(ds, size: int | None, seed: int, dev=None):
 
 def faulty_ints(image: dict, fault: str, rate: float, gen: torch.Generator, *, mode: str,
                 layers: list[str] | None = None, bit: int | None = None) -> dict[str, torch.Tensor]:
-    """Integer weights of every layer after one draw of faults (only ``layers`` if given)."""
+    """Integer weights of every layer after one draw of faults (only ``layers`` if given).
+
+    The arguments are validated once per point by ``check_point``, not here in the trial loop.
+    """
     out = {}
     for name, entry in image.items():
         q = entry["q"]
         if layers is not None and name not in layers:
             out[name] = q
-        elif bit is None:
-            out[name] = faults.inject(q, fault, rate, bits=entry["bits"], mode=mode, generator=gen)
         else:
-            out[name] = faults.inject_bit(q, fault, rate, bit, bits=entry["bits"], mode=mode, generator=gen)
+            elems, masks = faults.fault_map(q.numel(), entry["bits"], rate, mode=mode, generator=gen, bit=bit)
+            out[name] = faults.apply_map(q, fault, entry["bits"], elems, masks)
     return out
+
+
+def check_point(image: dict, point: dict, mode: str) -> None:
+    """The checks of faults.inject, once per point: the trial loop then skips them."""
+    for name, entry in image.items():
+        faults.validate(entry["q"], point["fault"], point["rate"], entry["bits"], mode, torch.Generator(),
+                        point.get("bit"))
+    if "layer" in point and point["layer"] not in image:
+        raise ValueError(f"layer: {point['layer']!r} is not a quantized layer of the model")
 
 
 def run(model: nn.Module, image: dict, batched, points: list[dict], *, trials: int, mode: str,
@@ -62,6 +73,7 @@ def run(model: nn.Module, image: dict, batched, points: list[dict], *, trials: i
     bar = tqdm(total=total, desc="trials", disable=None if progress is None else not progress)
     try:
         for point in points:
+            check_point(image, point, mode)
             key = [arch] + [f"{k}={point[k]}" for k in sorted(point)]
             layers = [point["layer"]] if "layer" in point else None
             for t in range(trials if point["rate"] > 0 else 1):  # rate 0 is deterministic

@@ -13,7 +13,8 @@ MODES = ("exact", "bernoulli")
 _SIGNED = (torch.int8, torch.int16, torch.int32, torch.int64)
 
 
-def _check(weights, fault, rate, bits, mode, generator, bit=None) -> None:
+def validate(weights, fault, rate, bits, mode, generator, bit=None) -> None:
+    """Raise ValueError naming the first bad argument of inject / inject_bit."""
     if not isinstance(weights, torch.Tensor) or weights.dtype not in _SIGNED:
         raise ValueError(f"weights: expected a signed integer tensor, got "
                          f"{getattr(weights, 'dtype', type(weights).__name__)}")
@@ -107,7 +108,7 @@ def inject(weights: torch.Tensor, fault: str, rate: float, *, bits: int = 8,
     ``mode="bernoulli"``: each cell independently with probability ``rate``.
     A stuck cell forces its bit (about half of stuck cells change nothing).
     """
-    _check(weights, fault, rate, bits, mode, generator)
+    validate(weights, fault, rate, bits, mode, generator)
     elems, masks = fault_map(weights.numel(), bits, rate, mode=mode, generator=generator)
     return apply_map(weights, fault, bits, elems, masks)
 
@@ -115,6 +116,6 @@ def inject(weights: torch.Tensor, fault: str, rate: float, *, bits: int = 8,
 def inject_bit(weights: torch.Tensor, fault: str, rate: float, bit: int, *, bits: int = 8,
                mode: str = "exact", generator: torch.Generator) -> torch.Tensor:
     """Like ``inject``, with faults confined to bit position ``bit`` (0 = LSB, bits-1 = sign)."""
-    _check(weights, fault, rate, bits, mode, generator, bit)
+    validate(weights, fault, rate, bits, mode, generator, bit)
     elems, masks = fault_map(weights.numel(), bits, rate, mode=mode, generator=generator, bit=bit)
     return apply_map(weights, fault, bits, elems, masks)
