@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from flatenn import io
+from flatenn.stats import mean_ci
 
 MODEL_COLS = ["dataset", "arch", "variant", "training", "seed"]
 
@@ -85,8 +86,6 @@ def read_trials(paths) -> pd.DataFrame:
 
 
 def aggregate_trials(trials: pd.DataFrame, keys, level: float) -> pd.DataFrame:
-    from flatenn.stats import mean_ci
-
     rows = []
     for key, g in trials.groupby(keys, sort=True):
         ci = mean_ci(g["accuracy"], level)
@@ -154,7 +153,6 @@ def fault_accuracy(cfg, args) -> None:
 
     faults = list(dict.fromkeys(agg["fault"]))
     fig, axes = plt.subplots(1, len(faults), figsize=(4.2 * len(faults), 3.6), squeeze=False, sharey=True)
-    agg = agg.assign(model=_model_label(agg))
     palette = dict(zip(cfg["variants"], sns.color_palette("colorblind", len(cfg["variants"]))))
     dashes = {"conventional": "-", "saq": "--"}
     for ax, fault in zip(axes[0], faults):
@@ -309,12 +307,6 @@ STATEMENTS = {
 PAPER_VALUES = {"C1": "17.32", "C3-AS": "36.71", "C3-standard": "24.76"}
 
 
-def _ci(values, level):
-    from flatenn.stats import mean_ci
-
-    return mean_ci(values, level)
-
-
 def _with_clean(p: pd.DataFrame, clean: pd.DataFrame, a, b) -> pd.DataFrame:
     """Add each model's own clean accuracy on the campaign set (rate-0 trials) per seed."""
     c = clean.set_index(["variant", "training", "seed"])["clean"]
@@ -335,8 +327,8 @@ def up_to_claim(trials, clean, pairs, fault, level) -> dict:
             candidates.append((g["a"].mean() - g["b"].mean(), a, b, rate, g))
     diff, a, b, rate, g = max(candidates, key=lambda c: c[0])
     corrected = 1 - (1 - level) / len(candidates)
-    ci = _ci(g["a"] - g["b"], corrected)
-    deg = _ci((g["a"] - g["clean_a"]) - (g["b"] - g["clean_b"]), corrected)
+    ci = mean_ci(g["a"] - g["b"], corrected)
+    deg = mean_ci((g["a"] - g["clean_a"]) - (g["b"] - g["clean_b"]), corrected)
     return {"detail": f"{a[0]}/{a[1]} vs {b[0]}/{b[1]} at rate {rate:g} (max of {len(candidates)}, "
                       f"Bonferroni {corrected:.4f} CI)", "n": ci["n"], **_points(ci), **_points(deg, "retained_")}
 
@@ -347,9 +339,9 @@ def mean_over_rates_claim(trials, clean, a, b, fault, level) -> dict:
     per_trial = p.groupby(["seed", "trial"])
     d = per_trial.apply(lambda g: (g["a"] - g["b"]).mean())
     r = per_trial.apply(lambda g: ((g["a"] - g["clean_a"]) - (g["b"] - g["clean_b"])).mean())
-    ci = _ci(d, level)
+    ci = mean_ci(d, level)
     return {"detail": f"{a[0]}/{a[1]} vs {b[0]}/{b[1]}, mean over rates {', '.join(f'{r:g}' for r in sorted(p.rate.unique()))}",
-            "n": ci["n"], **_points(ci), **_points(_ci(r, level), "retained_")}
+            "n": ci["n"], **_points(ci), **_points(mean_ci(r, level), "retained_")}
 
 
 def _points(ci: dict, prefix: str = "") -> dict:
@@ -362,7 +354,7 @@ def relative_claim(sharp: pd.DataFrame, metric: str, a_sel, b_sel, pair_on, leve
     the b row that shares ``pair_on`` (several a rows may share one b row)."""
     joined = sharp[a_sel(sharp)].merge(sharp[b_sel(sharp)], on=pair_on, suffixes=("_a", "_b"))
     a, b = joined[f"{metric}_a"], joined[f"{metric}_b"]
-    ci = _ci((a - b) / b.abs(), level)
+    ci = mean_ci((a - b) / b.abs(), level)
     return {"detail": f"{len(joined)} pairs on {', '.join(pair_on)}", "n": ci["n"], **_points(ci)}
 
 
@@ -418,7 +410,7 @@ def claims(cfg, args) -> None:
     if {"saq", "conventional"} <= set(cfg["trainings"]):
         margin = 1.5
         e = evals.set_index(["variant", "seed", "training"])["accuracy"].unstack("training")
-        ci = _ci(e["saq"] - e["conventional"], level)
+        ci = mean_ci(e["saq"] - e["conventional"], level)
         add("C5-clean", STATEMENTS["C5-clean"].format(margin=margin), {"detail": f"{ci['n']} pairs", "n": ci["n"],
             **_points(ci)}, interval=(-margin, margin))
     cols = ["claim", "statement", "paper_value", "measured_value", "ci_low", "ci_high", "verdict", "fault",
