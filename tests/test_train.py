@@ -56,6 +56,40 @@ def test_saq_differs_from_conventional_and_restores_the_weights(digits):
     assert not torch.equal(a.state_dict()["body.0.weight"], b.state_dict()["body.0.weight"])
 
 
+def test_saq_moves_bn_statistics_once_at_the_quantized_weights(digits):
+    torch.manual_seed(0)
+    m = models.build("lenet5", digits.shape, 10, Q)
+    ref = models.build("lenet5", digits.shape, 10, Q)
+    ref.load_state_dict(m.state_dict())
+    m.train(), ref.train()
+    x, y = evaluation.to_float(digits.train.x[:32]), digits.train.y[:32]
+    train.saq_step(m, x, y, 0.0, "l1", rho=0.5)
+    train.loss_fn(ref, x, y, 0.0, "l1")  # one plain pass at Q(w)
+    bufs = {k: v for k, v in m.state_dict().items() if "running" in k or "num_batches" in k}
+    assert bufs and all(torch.equal(v, ref.state_dict()[k]) for k, v in bufs.items())
+    assert int(m.state_dict()["body.1.num_batches_tracked"]) == 1
+
+
+def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(digits, tmp_path, monkeypatch):
+    ckpt = tmp_path / "ckpt.pt"
+    steps_per_epoch = -(-len(digits.train) // TCFG["batch_size"])
+    calls = {"n": 0}
+    plain = train.loss_fn
+
+    def diverging(*args):
+        calls["n"] += 1
+        loss = plain(*args)
+        return loss * float("nan") if calls["n"] == steps_per_epoch + 3 else loss
+
+    monkeypatch.setattr(train, "loss_fn", diverging)
+    torch.manual_seed(0)
+    m = models.build("lenet5", digits.shape, 10, Q)
+    with pytest.raises(train.NonFiniteLoss, match=r"^training diverged: loss nan at epoch 2, step 3 "):
+        train.train(m, digits, tcfg=TCFG, variant=STANDARD, rho=0.0, seed=0, checkpoint=ckpt, key="k",
+                    progress=False)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+
+
 def test_sparse_variant_is_sparser(digits):
     test = evaluation.batches(digits.test.x, digits.test.y)
     dense = sparsity.measure(fit(digits, STANDARD, 0.0, epochs=5), test)["overall"]

@@ -2,10 +2,12 @@
 
 SAQ (sharpness-aware quantization): the gradient g is taken at the quantized weights Q(w)
 together with the BN and bias parameters, they are moved to Q(w) + rho * g / ||g||, the
-gradient there drives the optimizer step, and the ascent is undone before that step.
+gradient there drives the optimizer step, and the ascent is undone before that step. The
+perturbed pass leaves BatchNorm running statistics alone: they describe the model at Q(w).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -58,6 +60,24 @@ def loss_fn(model: nn.Module, x, y, alpha: float, penalty: str) -> torch.Tensor:
     return loss
 
 
+class NonFiniteLoss(ValueError):
+    """Training diverged; the message names the epoch and step."""
+
+
+@contextlib.contextmanager
+def frozen_bn_statistics(model: nn.Module):
+    """Run passes in train mode (batch statistics) without moving the BN running buffers."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: b.clone() for k, b in m.named_buffers(recurse=False)} for m in bns]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, buf in zip(bns, saved):
+                for k, b in m.named_buffers(recurse=False):
+                    b.copy_(buf[k])
+
+
 def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
     """First pass at Q(w), ascent to Q(w) + eps, gradient there; leaves grads for the step."""
     loss = loss_fn(model, x, y, alpha, penalty)
@@ -74,7 +94,8 @@ def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
             if p.grad is not None:
                 p.add_(rho * p.grad / norm)
     model.zero_grad(set_to_none=True)
-    loss_fn(model, x, y, alpha, penalty).backward()
+    with frozen_bn_statistics(model):
+        loss_fn(model, x, y, alpha, penalty).backward()
     with torch.no_grad():
         for layer in layers:
             layer.perturbation = None
@@ -137,6 +158,9 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
             else:
                 loss = loss_fn(model, x, y, alpha, variant["penalty"])
                 loss.backward()
+            if not torch.isfinite(loss):  # stop before a bad step reaches weights or checkpoint
+                raise NonFiniteLoss(f"training diverged: loss {float(loss)} at epoch {epoch + 1}, "
+                                    f"step {i + 1} (lower training.lr?)")
             opt.step()
             sched.step()
             seen += len(y)
