@@ -1,18 +1,14 @@
 # FlatENN artifact: every table and figure of arXiv 2301.00675 from this repository.
 #   snakemake --cores N                       everything, on config/default.yaml
 #   snakemake figures/fault_accuracy.pdf      one target (and what it needs)
-#   snakemake --configfile config/ci.yaml     another config (replaces the default as a whole)
-import os
-
+#   snakemake --configfile config/ci.yaml     another experiment (replaces the default as a whole)
+#   snakemake --config seeds=[0]              the default with one key overridden
 from snakemake.utils import min_version
 
 min_version("9.0")
 
-# A config given on the command line replaces the default instead of being merged into it,
-# so a smaller config cannot inherit variants or rates it did not name.
-if not config:
 
-    configfile: os.path.join(workflow.basedir, "config", "default.yaml")
+configfile: "config/default.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -30,25 +30,29 @@ figures = Path("figures")
 
 # %%
 clean = pd.read_csv(tables / "clean_accuracy.csv")
-display(clean.groupby(["variant", "training"])[["accuracy", "activation_sparsity"]].mean().round(4))
+display(clean.groupby(["arch", "variant", "training"])[["accuracy", "activation_sparsity"]].mean().round(4))
 
 # %% [markdown]
 # ## Accuracy under weight-memory faults
-# Mean and 95 % CI over trials; all models meet the same faulty cells (common random numbers).
+# Mean and 95 % CI over trained networks (seeds); within a seed, all models meet the same
+# faulty cells and the same images (common random numbers).
 
 # %%
 faults = pd.read_csv(tables / "fault_accuracy.csv")
-display(faults.pivot_table(index=["fault", "variant", "training"], columns="rate", values="mean").round(3))
+display(faults.pivot_table(index=["arch", "fault", "variant", "training"], columns="rate", values="mean").round(3))
 display(Image(filename=str(figures / "fault_accuracy.png")))
 
 # %% [markdown]
-# Precision of the paired comparisons: the largest 95 % CI half-width of a paired difference,
-# at the rates where both models stay above chance + 10 points.
+# Precision of the paired comparisons: the largest 95 % CI half-width of a paired difference
+# (seed-level), at the rates where both models stay above chance + 10 points, and the variance
+# components that sized the design (between networks, between fault maps, images).
 
 # %%
 paired = pd.read_csv(tables / "fault_paired_ci.csv")
 resolved = paired[paired.above_chance_10 & (paired.rate > 0)]
 print(f"largest half-width: {100 * resolved.half_width.max():.2f} accuracy points")
+vc = pd.read_csv(tables / "variance_components.csv")
+display(vc.groupby(["arch", "fault"])[["var_between_seeds", "var_within_seed", "var_images_bound"]].median())
 
 # %% [markdown]
 # ## Which layers and bits matter
@@ -61,8 +65,8 @@ display(Image(filename=str(figures / "vulnerability.png")))
 
 # %%
 sharp = pd.read_csv(tables / "sharpness.csv")
-display(sharp.groupby(["variant", "training"])[["hessian_top_eig", "hessian_trace", "eps_sharpness",
-                                                "fault_sharpness"]].mean())
+display(sharp.groupby(["arch", "variant", "training"])[["hessian_top_eig_normalized", "hessian_trace_normalized",
+                                                        "hessian_top_eig", "eps_sharpness", "fault_sharpness"]].mean())
 display(pd.read_csv(tables / "sharpness_correlation.csv"))
 display(Image(filename=str(figures / "landscape_1d.png")))
 display(Image(filename=str(figures / "sharpness_vs_fault_accuracy.png")))
@@ -74,5 +78,7 @@ display(Image(filename=str(figures / "sharpness_vs_fault_accuracy.png")))
 
 # %%
 claims = pd.read_csv(tables / "claims.csv")
-display(claims[["claim", "fault", "paper_value", "measured_value", "ci_low", "ci_high", "verdict"]])
-display(Markdown("\n".join(f"- **{r.claim}** {r.fault}: {r.verdict}" for r in claims.itertuples())))
+display(claims[["claim", "arch", "comparison", "fault", "aggregate", "paper_v1", "paper_latest", "measured_value",
+                "ci_low", "ci_high", "mde", "verdict"]])
+display(Markdown("\n".join(f"- **{r.claim}** {r.arch} {r.comparison} {r.fault if isinstance(r.fault, str) else ''}: "
+                            f"{r.verdict}" for r in claims.itertuples())))

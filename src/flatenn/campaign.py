@@ -1,9 +1,12 @@
 """Fault-injection campaigns on a model's weight memory image.
 
-Trial t at (fault, rate) draws its fault map from a generator seeded by (architecture,
-fault, rate, t) only, so every variant and training of one architecture meets the same
-faulty cells: comparisons between them are paired (common random numbers). Only the
-stored weights of the quantized layers are hit; biases and BN parameters stay fault-free.
+Trial t at (fault, rate) of the networks trained with seed s draws its fault map from a
+generator seeded by (architecture, s, fault, rate, t), so every variant and training of one
+architecture *within* a seed meets the same faulty cells (pairing, common random numbers),
+while maps are independent *across* seeds, as are the evaluation images: the trained network
+is the unit of replication, with maps and images nested in it. Faults are drawn over the
+concatenated weight memory, so each layer gets its hypergeometric share. Only the stored
+weights of the quantized layers are hit; biases and BN parameters stay fault-free.
 """
 from __future__ import annotations
 
@@ -27,26 +30,43 @@ def trial_seed(base: int, *parts) -> int:
 
 
 def evaluation_set(ds, size: int | None, seed: int, dev=None):
-    """A fixed, seeded subset of the test set, batched once for all trials."""
+    """A seeded subset of the test set (the whole set when ``size`` is None), batched once
+    for all trials. Campaigns pass a seed derived from the network's seed."""
     n = len(ds.test) if size is None else min(size, len(ds.test))
     idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(seed))[:n]
     return evaluation.batches(ds.test.x[idx], ds.test.y[idx], dev=dev)
 
 
+def evaluation_set_of(ds, size: int | None, base_seed: int, seed: int, dev=None):
+    """The images of the networks trained with ``seed``: shared by their variants and
+    trainings (pairing), drawn anew for every seed (images nested in networks)."""
+    return evaluation_set(ds, size, trial_seed(base_seed, "images", f"seed={seed}"), dev)
+
+
+def vulnerability_points(image: dict, fault: str, layer_rate: float, bit_rate: float) -> list[dict]:
+    """One point per layer (faults there only) and one per bit position (faults there only)."""
+    bits = next(iter(image.values()))["bits"]
+    return ([{"fault": fault, "rate": layer_rate, "layer": name} for name in image]
+            + [{"fault": fault, "rate": bit_rate, "bit": b} for b in range(bits)])
+
+
 def faulty_ints(image: dict, fault: str, rate: float, gen: torch.Generator, *, mode: str,
                 layers: list[str] | None = None, bit: int | None = None) -> dict[str, torch.Tensor]:
-    """Integer weights of every layer after one draw of faults (only ``layers`` if given).
+    """Integer weights of every layer after one draw of faults over the memory of ``layers``
+    (all layers if None) taken as one concatenated memory.
 
     The arguments are validated once per point by ``check_point``, not here in the trial loop.
     """
-    out = {}
-    for name, entry in image.items():
-        q = entry["q"]
-        if layers is not None and name not in layers:
-            out[name] = q
-        else:
-            elems, masks = faults.fault_map(q.numel(), entry["bits"], rate, mode=mode, generator=gen, bit=bit)
-            out[name] = faults.apply_map(q, fault, entry["bits"], elems, masks)
+    names = list(image) if layers is None else [n for n in image if n in layers]
+    out = {n: e["q"] for n, e in image.items()}
+    if not names:
+        return out
+    bits = image[names[0]]["bits"]
+    memory = torch.cat([image[n]["q"].reshape(-1) for n in names])
+    elems, masks = faults.fault_map(memory.numel(), bits, rate, mode=mode, generator=gen, bit=bit)
+    faulty = faults.apply_map(memory, fault, bits, elems, masks)
+    for name, part in zip(names, faulty.split([image[n]["q"].numel() for n in names])):
+        out[name] = part.view_as(image[name]["q"])
     return out
 
 
@@ -55,16 +75,18 @@ def check_point(image: dict, point: dict, mode: str) -> None:
     for name, entry in image.items():
         faults.validate(entry["q"], point["fault"], point["rate"], entry["bits"], mode, torch.Generator(),
                         point.get("bit"))
+    if len({e["bits"] for e in image.values()}) > 1:
+        raise ValueError("image: layers of one weight memory must share a bit width")
     if "layer" in point and point["layer"] not in image:
         raise ValueError(f"layer: {point['layer']!r} is not a quantized layer of the model")
 
 
 def run(model: nn.Module, image: dict, batched, points: list[dict], *, trials: int, mode: str,
-        base_seed: int, arch: str, progress: bool | None = None) -> list[dict]:
-    """Accuracy of ``model`` for each point x trial.
+        base_seed: int, arch: str, seed: int, progress: bool | None = None) -> list[dict]:
+    """Accuracy of ``model`` (trained with ``seed``) for each point x trial.
 
     A point is a dict with ``fault`` and ``rate`` and optionally ``layer`` (faults in that
-    layer only) or ``bit`` (faults in that bit position only); its keys name the seed.
+    layer only) or ``bit`` (faults in that bit position only); its keys name the map seed.
     """
     n_images = sum(len(y) for _, y in batched)
     rows = []
@@ -74,7 +96,7 @@ def run(model: nn.Module, image: dict, batched, points: list[dict], *, trials: i
     try:
         for point in points:
             check_point(image, point, mode)
-            key = [arch] + [f"{k}={point[k]}" for k in sorted(point)]
+            key = [arch, f"seed={seed}"] + [f"{k}={point[k]}" for k in sorted(point)]
             layers = [point["layer"]] if "layer" in point else None
             for t in range(trials if point["rate"] > 0 else 1):  # rate 0 is deterministic
                 gen = torch.Generator().manual_seed(trial_seed(base_seed, *key, t))

@@ -1,7 +1,9 @@
-"""``flatenn <subcommand>``: one subcommand per workflow rule; the logic lives in the modules.
+"""``flatenn <subcommand>``: maps arguments to package functions, one subcommand per rule.
 
-Every error that a user can cause ends in one line on stderr and exit status 2; outputs are
-written atomically, so a failed or interrupted job leaves nothing that looks complete.
+Per-model jobs read their config slice from ``--settings`` (JSON, as the workflow passes
+it: ``config.job_settings``) and the model's identity from its path
+(``.../<dataset>/<arch>/<variant>/<training>/s<seed>.<ext>``). Every error a user can cause
+ends in one line on stderr and exit status 2; outputs are written atomically.
 """
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from flatenn.config import ConfigError
@@ -19,174 +20,275 @@ from flatenn.data import DataError
 log = logging.getLogger("flatenn")
 
 
-def _setup(args) -> dict:
-    torch.set_num_threads(args.threads)
-    handlers = [logging.FileHandler(args.log)] if args.log else [logging.StreamHandler()]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", handlers=handlers, force=True)
-    from flatenn import config
+def _dataset(path):
+    from flatenn import data
 
-    return config.load(args.config)
+    return data.read(path)
 
 
-def _device(cfg):
+def _device(settings):
     from flatenn.evaluation import device
 
-    return device(cfg.get("device", "cpu"))
+    return device(settings.get("device", "cpu"))
 
 
-def _dataset(args):
+def cmd_check_config(a, s):
+    from flatenn import config
+
+    config.load(a.config)
+
+
+def cmd_prepare_data(a, s):
     from flatenn import data
 
-    return data.read(args.data)
-
-
-def cmd_prepare_data(args, cfg):
-    from flatenn import data
-
-    d = cfg["dataset"]
-    ds = data.load(d["name"], d.get("root"), val_size=d["val_size"], seed=d.get("split_seed", 0),
-                   train_subset=d.get("train_subset"), test_subset=d.get("test_subset"))
-    data.save(ds, args.out)
+    d = s["dataset"]
+    ds = data.load(d["name"], d["root"], val_size=d["val_size"], seed=d["split_seed"],
+                   train_subset=d["train_subset"], test_subset=d["test_subset"])
+    data.save(ds, a.out)
     log.info("%s: train %d, val %d, test %d images of shape %s", ds.name, len(ds.train), len(ds.val),
              len(ds.test), ds.shape)
 
 
-def cmd_train(args, cfg):
-    from flatenn import models, train
+def cmd_train(a, s):
+    from flatenn import io, models, train
 
-    ds = _dataset(args)
-    if args.variant not in cfg["variants"]:
-        raise ConfigError(f"variant: {args.variant!r} is not in variants")
-    variant = {"penalty": "l1", **cfg["variants"][args.variant]}
-    tcfg = cfg["training"]
-    rho = tcfg["rho"] if args.training == "saq" else 0.0
-    torch.manual_seed(args.seed)
-    model = models.build(args.arch, ds.shape, ds.num_classes, cfg["quant"])
-    # The checkpoint belongs to this exact job: a changed config starts afresh.
-    key = repr((cfg["dataset"], cfg["quant"], variant, tcfg, args.arch, args.training, args.seed))
-    result = train.train(model, ds, tcfg=tcfg, variant=variant, rho=rho, seed=args.seed,
-                         checkpoint=Path(args.checkpoint) if args.checkpoint else None, key=key,
-                         augment=tcfg.get("augment", False), dev=_device(cfg))
-    models.save(model, args.out, arch=args.arch, in_shape=ds.shape, num_classes=ds.num_classes,
-                qcfg=cfg["quant"], variant=variant, extra={"history": result["history"]})
+    mid = io.model_id(a.out)
+    ds = _dataset(a.data)
+    model, result = train.fit(s, ds, arch=mid["arch"], seed=mid["seed"],
+                              checkpoint=Path(a.checkpoint) if a.checkpoint else None, dev=_device(s))
+    models.save(model, a.out, arch=mid["arch"], in_shape=ds.shape, num_classes=ds.num_classes,
+                qcfg=s["quant"], variant=s["variant"], extra={"history": result["history"]})
 
 
-def cmd_evaluate(args, cfg):
+def cmd_evaluate(a, s):
     from flatenn import evaluation, io, models, sparsity
 
-    ds = _dataset(args)
-    dev = _device(cfg)
-    model, meta = models.load(args.model, dev)
-    test = evaluation.batches(ds.test.x, ds.test.y, cfg["evaluate"]["batch_size"], dev)
-    acc = evaluation.accuracy(model, test)
-    sp = sparsity.measure(model, test)
+    ds, dev = _dataset(a.data), _device(s)
+    model, meta = models.load(a.model, dev)
+    test = evaluation.batches(ds.test.x, ds.test.y, s["evaluate"]["batch_size"], dev)
+    acc, sp = evaluation.accuracy(model, test), sparsity.measure(model, test)
     hist = meta.get("history", [])
-    io.write_json(args.out, {"accuracy": acc, "activation_sparsity": sp["overall"],
-                             "sparsity_per_layer": sp["per_layer"],
-                             "train_images_per_s": sum(h["images_per_s"] for h in hist) / max(1, len(hist))})
+    io.write_json(a.out, {"accuracy": acc, "activation_sparsity": sp["overall"], "sparsity_per_layer": sp["per_layer"],
+                          "train_images_per_s": sum(h["images_per_s"] for h in hist) / max(1, len(hist))})
     log.info("test accuracy %.4f, activation sparsity %.4f", acc, sp["overall"])
 
 
-def _campaign_setup(args, cfg):
-    from flatenn import campaign, models
+def _campaign(a, s, points, trials):
+    import pandas as pd
+
+    from flatenn import campaign, io, models
     from flatenn.quant import export_memory_image
 
-    ds = _dataset(args)
-    dev = _device(cfg)
-    model, meta = models.load(args.model, dev)
-    fc = cfg["faults"]
+    mid = io.model_id(a.model)
+    ds, dev = _dataset(a.data), _device(s)
+    model, meta = models.load(a.model, dev)
     image = {name: {k: v.cpu() if torch.is_tensor(v) else v for k, v in e.items()}  # faults draw on the CPU
              for name, e in export_memory_image(model).items()}
-    return model, meta, image, campaign.evaluation_set(ds, fc["eval_size"], fc["seed"], dev)
-
-
-def _with_ids(rows, args) -> pd.DataFrame:
+    evset = campaign.evaluation_set_of(ds, s["eval_size"], s["seed"], mid["seed"], dev)
+    rows = campaign.run(model, image, evset, points(image), trials=trials, mode=s["mode"], base_seed=s["seed"],
+                        arch=meta["arch"], seed=mid["seed"])
     df = pd.DataFrame(rows)
-    for i, col in enumerate(("dataset", "arch", "variant", "training", "seed")):
-        df.insert(i, col, getattr(args, col))
+    for i, (k, v) in enumerate(mid.items()):
+        df.insert(i, k, v)
     return df
 
 
-def cmd_campaign(args, cfg):
+def cmd_campaign(a, s):
+    from flatenn import io
+
+    df = _campaign(a, s, lambda image: [{"fault": a.fault, "rate": r} for r in s["rates"]], s["trials"])
+    io.write_csv(a.out, df)
+
+
+def cmd_vulnerability(a, s):
     from flatenn import campaign, io
 
-    model, meta, image, evset = _campaign_setup(args, cfg)
-    fc = cfg["faults"]
-    points = [{"fault": args.fault, "rate": r} for r in fc["rates"][args.fault]]
-    rows = campaign.run(model, image, evset, points, trials=fc["trials"], mode=fc["mode"],
-                        base_seed=fc["seed"], arch=meta["arch"])
-    io.write_csv(args.out, _with_ids(rows, args))
-
-
-def cmd_vulnerability(args, cfg):
-    from flatenn import campaign, io
-
-    model, meta, image, evset = _campaign_setup(args, cfg)
-    vc, fc = cfg["vulnerability"], cfg["faults"]
-    bits = cfg["quant"]["weight_bits"]
-    points = ([{"fault": vc["fault"], "rate": vc["layer_rate"], "layer": name} for name in image]
-              + [{"fault": vc["fault"], "rate": vc["bit_rate"], "bit": b} for b in range(bits)])
-    rows = campaign.run(model, image, evset, points, trials=vc["trials"], mode=fc["mode"],
-                        base_seed=fc["seed"], arch=meta["arch"])
-    df = _with_ids(rows, args)
+    df = _campaign(a, s, lambda image: campaign.vulnerability_points(image, s["fault"], s["layer_rate"],
+                                                                     s["bit_rate"]), s["trials"])
     df["sweep"] = ["layer" if isinstance(layer, str) else "bit" for layer in df.get("layer", [None] * len(df))]
-    io.write_csv(args.out, df)
+    io.write_csv(a.out, df)
 
 
-def cmd_sharpness(args, cfg):
+def cmd_sharpness(a, s):
     from flatenn import io, models, sharpness
 
-    ds = _dataset(args)
-    sc = cfg["sharpness"]
-    model, _ = models.load(args.model)
-    # A fixed seeded training subset, the same for every model.
-    n = min(sc["subset"], len(ds.train))
-    idx = torch.randperm(len(ds.train), generator=torch.Generator().manual_seed(cfg["faults"]["seed"]))[:n]
-    result = sharpness.measure(model, ds.train.x[idx], ds.train.y[idx], sc, seed=cfg["faults"]["seed"])
-    io.write_json(args.out, result)
-    log.info("top eig %.4g, trace %.4g, eps %.4g, fault %.4g", result["hessian_top_eig"],
-             result["hessian_trace"], result["eps_sharpness"], result["fault_sharpness"])
+    model, _ = models.load(a.model)
+    x, y = sharpness.training_subset(_dataset(a.data), s["subset"], s["seed"])
+    result = sharpness.measure(model, x, y, s, seed=s["seed"])
+    io.write_json(a.out, result)
+    log.info("top eig %.4g (normalized %.4g), trace %.4g (normalized %.4g), eps %.4g, fault %.4g",
+             result["hessian_top_eig"], result["hessian_top_eig_normalized"], result["hessian_trace"],
+             result["hessian_trace_normalized"], result["eps_sharpness"], result["fault_sharpness"])
 
 
-def cmd_paper(args, cfg):
-    from flatenn import paper
+def _read(path):
+    import pandas as pd
 
-    getattr(paper, args.what.replace("-", "_"))(cfg, args)
+    return pd.read_csv(path)
+
+
+def cmd_clean_table(a, s):
+    from flatenn import aggregate, report
+
+    report.write_table(aggregate.clean_accuracy(a.evals), a.table)
+
+
+def cmd_fault_tables(a, s):
+    from flatenn import aggregate, report
+    from flatenn.data import NUM_CLASSES
+
+    level, faults = s["level"], s["faults"]
+    trials = aggregate.read_trials(a.trials)
+    means = aggregate.seed_means(trials)
+    comps = aggregate.comparisons(s["variants"], s["trainings"])
+    by_seed = aggregate.paired_by_seed(means, comps)
+    pci = aggregate.paired_ci(by_seed, level, 1 / NUM_CLASSES[s["dataset"]])
+    fa = aggregate.fault_accuracy(means, level)
+    report.write_table(means, a.seed_means)
+    report.write_table(fa, a.fault_accuracy)
+    report.write_table(by_seed, a.paired_by_seed)
+    report.write_table(pci, a.paired_ci)
+    report.write_table(aggregate.variance_table(trials, comps, s["eval_size"]), a.variance)
+    for fault, out in zip(faults, _chunks(a.summaries, 3)):
+        report.write_table(aggregate.summary(fa, fault), out)
+    report.write_table(aggregate.comparison_summary(pci, by_seed, "saq_vs_conventional"), a.saq_gain)
+    report.write_table(aggregate.comparison_summary(pci, by_seed, "as_saq_vs_standard_conventional"),
+                       a.as_saq_vs_standard)
+
+
+def _chunks(items, n):
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
+
+def cmd_sharpness_tables(a, s):
+    from flatenn import aggregate, io, report
+
+    sharp, curves = aggregate.sharpness(a.sharpness)
+    comps = aggregate.comparisons(s["variants"], s["trainings"])
+    report.write_table(sharp, a.table)
+    report.write_table(aggregate.paired_sharpness(sharp, comps), a.paired)
+    report.write_table(aggregate.sharpness_correlation(sharp, _read(a.seed_means), s["fault"], s["rate"]),
+                       a.correlation)
+    io.write_csv(a.landscapes, curves)
+
+
+def cmd_vulnerability_table(a, s):
+    from flatenn import aggregate, report
+
+    report.write_table(aggregate.vulnerability(aggregate.read_trials(a.trials), s["level"]), a.table)
+
+
+def cmd_claims(a, s):
+    from flatenn import claims, report
+
+    table, by_rate = claims.evaluate(_read(a.paired_by_seed), _read(a.paired_sharpness), _read(a.clean),
+                                     s["level"], s["clean_margin"])
+    report.write_table(table, a.claims, floatfmt=".2f")
+    report.write_table(by_rate, a.by_rate, floatfmt=".2f")
+
+
+def cmd_figure_faults(a, s):
+    from flatenn import figures
+
+    figures.fault_accuracy(_read(a.fault_accuracy), s["level"], a.out)
+
+
+def cmd_figure_vulnerability(a, s):
+    from flatenn import figures
+
+    figures.vulnerability(_read(a.vulnerability), a.out)
+
+
+def cmd_figure_landscapes(a, s):
+    from flatenn import figures
+
+    curves = _read(a.landscapes)
+    figures.landscape_1d(curves, [o for o in a.out if "/landscape_1d." in o])
+    for (arch, v, t), _ in curves.groupby(["arch", "variant", "training"], sort=False):
+        figures.landscape_2d(curves, arch, v, t, [o for o in a.out if f"/landscape_2d_{arch}_{v}_{t}." in o])
+
+
+def cmd_figure_sharpness(a, s):
+    from flatenn import aggregate, figures
+
+    sharp, means, corr = _read(a.sharpness), _read(a.seed_means), _read(a.correlation)
+    point = means[(means.fault == corr.fault.iloc[0]) & (means.rate == corr.rate.iloc[0])]
+    per_model = sharp.merge(point[aggregate.MODEL_COLS + ["accuracy"]], on=aggregate.MODEL_COLS)
+    figures.sharpness_vs_fault_accuracy(per_model, corr, aggregate.METRICS, a.out)
+
+
+def cmd_runtime(a, s):
+    from flatenn import io, report
+
+    io.write_csv(a.out, report.runtime([f for f in a.benchmarks if Path(f).exists()]))
+
+
+def cmd_notebook(a, s):
+    from flatenn import report
+
+    report.notebook(a.source, a.out)
+
+
+COMMANDS = {
+    # name: (function, takes --settings, {option: nargs})
+    "check-config": (cmd_check_config, False, {"config": None}),
+    "prepare-data": (cmd_prepare_data, True, {"out": None}),
+    "train": (cmd_train, True, {"data": None, "out": None, "checkpoint": "?"}),
+    "evaluate": (cmd_evaluate, True, {"data": None, "model": None, "out": None}),
+    "campaign": (cmd_campaign, True, {"data": None, "model": None, "fault": None, "out": None}),
+    "vulnerability": (cmd_vulnerability, True, {"data": None, "model": None, "out": None}),
+    "sharpness": (cmd_sharpness, True, {"data": None, "model": None, "out": None}),
+    "clean-table": (cmd_clean_table, False, {"evals": "+", "table": "+"}),
+    "fault-tables": (cmd_fault_tables, True, {
+        "trials": "+", "seed-means": "+", "fault-accuracy": "+", "paired-by-seed": "+", "paired-ci": "+",
+        "variance": "+", "summaries": "+", "saq-gain": "+", "as-saq-vs-standard": "+"}),
+    "sharpness-tables": (cmd_sharpness_tables, True, {
+        "sharpness": "+", "seed-means": None, "table": "+", "paired": "+", "correlation": "+", "landscapes": None}),
+    "vulnerability-table": (cmd_vulnerability_table, True, {"trials": "+", "table": "+"}),
+    "claims": (cmd_claims, True, {"paired-by-seed": None, "paired-sharpness": None, "clean": None,
+                                  "claims": "+", "by-rate": "+"}),
+    "figure-faults": (cmd_figure_faults, True, {"fault-accuracy": None, "out": "+"}),
+    "figure-vulnerability": (cmd_figure_vulnerability, False, {"vulnerability": None, "out": "+"}),
+    "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "out": "+"}),
+    "figure-sharpness": (cmd_figure_sharpness, False, {"sharpness": None, "seed-means": None, "correlation": None,
+                                                       "out": "+"}),
+    "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
+    "notebook": (cmd_notebook, False, {"source": None, "out": None}),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flatenn", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name, (func, takes_settings, opts) in COMMANDS.items():
+        s = sub.add_parser(name)
+        if takes_settings:
+            s.add_argument("--settings", required=True, help="the job's config slice, as JSON")
+        s.add_argument("--log", default=None, help="log file (default: stderr)")
+        s.add_argument("--threads", type=int, default=1)
+        for opt, nargs in opts.items():
+            s.add_argument(f"--{opt}", nargs=nargs, required=nargs != "?" and nargs != "*",
+                           default=[] if nargs == "*" else None)
+        s.set_defaults(func=func)
+    return p
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="flatenn", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    def add(name, func, *opts):
-        s = sub.add_parser(name)
-        s.add_argument("--config", required=True)
-        s.add_argument("--log", default=None, help="log file (default: stderr)")
-        s.add_argument("--threads", type=int, default=1)
-        for o in opts:
-            s.add_argument(f"--{o}", required=True, type=int if o == "seed" else str)
-        s.set_defaults(func=func)
-        return s
-
-    add("prepare-data", cmd_prepare_data, "out")
-    model_ids = ("dataset", "arch", "variant", "training", "seed")
-    s = add("train", cmd_train, "data", "arch", "variant", "training", "seed", "out")
-    s.add_argument("--checkpoint", default=None)
-    add("evaluate", cmd_evaluate, "data", "model", "out")
-    add("campaign", cmd_campaign, "data", "model", "fault", "out", *model_ids)
-    add("vulnerability", cmd_vulnerability, "data", "model", "out", *model_ids)
-    add("sharpness", cmd_sharpness, "data", "model", "out")
-    s = add("paper", cmd_paper, "what")
-    s.add_argument("--inputs", nargs="*", default=[])
-    s.add_argument("--outputs", nargs="*", default=[])
-    args = p.parse_args(argv)
+    a = parser().parse_args(argv)
     try:
-        cfg = _setup(args)
-        args.func(args, cfg)
-    except (ConfigError, DataError, ValueError, FileNotFoundError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"flatenn {args.cmd}: error: {msg}", file=sys.stderr)
-        if args.log:
+        from flatenn.config import parse_settings
+
+        torch.set_num_threads(a.threads)
+        handlers = [logging.FileHandler(a.log)] if a.log else [logging.StreamHandler()]
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", handlers=handlers,
+                            force=True)
+        settings = parse_settings(a.settings) if getattr(a, "settings", None) is not None else {}
+        a.func(a, settings)
+    except (ConfigError, DataError, ValueError, FileNotFoundError, KeyError) as e:
+        msg = f"--settings: missing key {e}" if isinstance(e, KeyError) else (
+            str(e).splitlines()[0] if str(e) else type(e).__name__)
+        print(f"flatenn {a.cmd}: error: {msg}", file=sys.stderr)
+        if a.log:
             log.exception("%s", msg)
         return 2
     return 0

@@ -1,6 +1,12 @@
-"""Load and validate a workflow config; every error is one line that names the key."""
+"""Load and validate a workflow config, and cut it into the slice each job reads.
+
+Every error is one line that names the key. Defaults live in the schema only and are
+applied here, once, so no module repeats them.
+"""
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 
 import jsonschema
@@ -31,13 +37,30 @@ def _message(err: jsonschema.ValidationError) -> str:
     return f"{key}: {err.message}"
 
 
+def apply_defaults(cfg, schema: dict):
+    """Fill in the schema's ``default`` values, recursively (objects and their additionalProperties)."""
+    if not isinstance(cfg, dict) or schema.get("type") != "object":
+        return cfg
+    for key, sub in schema.get("properties", {}).items():
+        if key not in cfg and "default" in sub:
+            cfg[key] = copy.deepcopy(sub["default"])
+        if key in cfg:
+            apply_defaults(cfg[key], sub)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(cfg) - set(schema.get("properties", {})):
+            apply_defaults(cfg[key], extra)
+    return cfg
+
+
 def validate(cfg: dict, schema_path: Path = SCHEMA_PATH) -> dict:
-    """Check ``cfg`` against the schema and the facts the schema cannot state."""
+    """Check ``cfg`` against the schema and the facts the schema cannot state; fill in defaults."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         raise ConfigError(_message(errors[0]))
+    apply_defaults(cfg, schema)
     ds = cfg["dataset"]
     if ds["name"] in ("fashion_mnist", "cifar10"):
         from flatenn.data import DEBIAN_FASHION_ROOT
@@ -69,3 +92,44 @@ def load(path) -> dict:
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"config file {path}: {e}".splitlines()[0]) from None
     return validate(cfg or {})
+
+
+def job_settings(cfg: dict, rule: str, **wc) -> dict:
+    """The part of the (validated) config that one job of ``rule`` reads, and nothing more:
+    Snakemake reruns a job when this changes, so it must be exactly what the job uses."""
+    fc = cfg["faults"]
+    if rule == "prepare_data":
+        return {"dataset": cfg["dataset"]}
+    if rule == "train":
+        training = dict(cfg["training"])
+        training["rho"] = training["rho"] if wc["training"] == "saq" else 0.0  # conventional QAT = SAQ at rho 0
+        return {"dataset": cfg["dataset"], "quant": cfg["quant"], "variant": cfg["variants"][wc["variant"]],
+                "training": training, "device": cfg["device"]}
+    if rule == "evaluate":
+        return {"evaluate": cfg["evaluate"], "device": cfg["device"]}
+    if rule == "campaign":
+        return {"rates": fc["rates"][wc["fault"]], "trials": fc["trials"], "eval_size": fc["eval_size"],
+                "mode": fc["mode"], "seed": fc["seed"], "device": cfg["device"]}
+    if rule == "vulnerability":
+        return {**cfg["vulnerability"], "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"],
+                "device": cfg["device"]}
+    if rule == "sharpness":
+        sc = {k: v for k, v in cfg["sharpness"].items() if not k.startswith("correlation_")}
+        # The landscape figures draw the first seed only: the other seeds skip the grids.
+        return {**sc, "seed": fc["seed"], "landscapes": int(wc["seed"]) == cfg["seeds"][0]}
+    raise ValueError(f"rule: no job settings for {rule!r}")
+
+
+def settings_arg(settings: dict) -> str:
+    """A job's settings as one canonical JSON string (stable, so params compare equal)."""
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def parse_settings(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--settings: not valid JSON ({e.msg} at character {e.pos})") from None
+    if not isinstance(value, dict):
+        raise ConfigError("--settings: must be a JSON object")
+    return value

@@ -28,6 +28,18 @@ def atomic_write_text(path, text: str) -> None:
     os.replace(tmp, path)
 
 
+MODEL_COLS = ("dataset", "arch", "variant", "training", "seed")
+
+
+def model_id(path) -> dict:
+    """Identity of a per-model file: <anything>/<dataset>/<arch>/<variant>/<training>/s<seed>.<ext>,
+    the layout the workflow writes (results/models/..., results/campaign/.../<fault>.csv excepted)."""
+    parts = Path(path).with_suffix("").parts[-5:]
+    if len(parts) < 5 or not parts[4].startswith("s") or not parts[4][1:].isdigit():
+        raise ValueError(f"{path}: not a per-model path .../<dataset>/<arch>/<variant>/<training>/s<seed>")
+    return dict(zip(MODEL_COLS, [*parts[:4], int(parts[4][1:])]))
+
+
 def write_json(path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 

@@ -3,6 +3,13 @@
 The model is turned into a float model whose memory weights equal Q(w) exactly (activation
 quantizers stay, with their straight-through gradient), in eval mode, and the loss is a
 function of those weights only. Hessian-vector products come from ``torch.func``.
+
+The raw Hessian is not scale-invariant: a conv filter followed by BatchNorm can be scaled by
+c > 0 (with the BN statistics) without changing the function, which divides its Hessian
+block by c^2. The *normalized* metrics use D H D, with D the per-filter weight norm (the
+Hessian in the coordinates w = ||w_f|| u), which such a rescaling leaves unchanged; the
+claims are decided on them. Per-channel quantization keeps the integers under rescaling,
+so fault-shaped sharpness is scale-invariant as it stands.
 """
 from __future__ import annotations
 
@@ -68,13 +75,28 @@ def hvp(loss: Callable[[Params], torch.Tensor], params: Params, v: Params) -> Pa
     return {k: t.detach() for k, t in vjp_fn(v)[0].items()}
 
 
-def top_eigenvalue(loss, params: Params, *, iters: int, tol: float, generator: torch.Generator) -> dict:
-    """Largest-magnitude Hessian eigenvalue by power iteration on Hessian-vector products."""
+def filter_norms(params: Params) -> Params:
+    """Per output filter, the norm of its weights, broadcast to the weight's shape."""
+    return {k: w.flatten(1).norm(dim=1).view(-1, *([1] * (w.dim() - 1))).expand_as(w).clone()
+            for k, w in params.items()}
+
+
+def _operator(loss, params: Params, scale: Params | None):
+    """v -> H v, or v -> D H D v with D = diag(scale)."""
+    if scale is None:
+        return lambda v: hvp(loss, params, v)
+    return lambda v: {k: scale[k] * t for k, t in hvp(loss, params, {k: scale[k] * x for k, x in v.items()}).items()}
+
+
+def top_eigenvalue(loss, params: Params, *, iters: int, tol: float, generator: torch.Generator,
+                   scale: Params | None = None) -> dict:
+    """Largest-magnitude eigenvalue of H (or of D H D) by power iteration on Hessian-vector products."""
+    op = _operator(loss, params, scale)
     v = {k: torch.randn(p.shape, generator=generator, dtype=p.dtype) for k, p in params.items()}
     v = _scale(v, 1 / _norm(v))
     eig, it = 0.0, 0
     for it in range(1, iters + 1):
-        hv = hvp(loss, params, v)
+        hv = op(v)
         new = float(_dot(v, hv).detach())
         norm = _norm(hv)
         if norm == 0:
@@ -87,12 +109,14 @@ def top_eigenvalue(loss, params: Params, *, iters: int, tol: float, generator: t
     return {"value": eig, "iterations": it}
 
 
-def hessian_trace(loss, params: Params, *, samples: int, generator: torch.Generator) -> dict:
-    """Hutchinson's estimator with Rademacher vectors: E[v^T H v] = tr(H)."""
+def hessian_trace(loss, params: Params, *, samples: int, generator: torch.Generator,
+                  scale: Params | None = None) -> dict:
+    """Hutchinson's estimator with Rademacher vectors: E[v^T H v] = tr(H) (or tr(D H D))."""
+    op = _operator(loss, params, scale)
     values = []
     for _ in range(samples):
         v = {k: torch.randint(0, 2, p.shape, generator=generator).to(p.dtype) * 2 - 1 for k, p in params.items()}
-        values.append(float(_dot(v, hvp(loss, params, v))))
+        values.append(float(_dot(v, op(v))))
     mean = sum(values) / len(values)
     sd = math.sqrt(sum((x - mean) ** 2 for x in values) / max(1, len(values) - 1))
     return {"value": mean, "stderr": sd / math.sqrt(len(values))}
@@ -150,6 +174,13 @@ def landscape(loss, params: Params, directions: list[Params], coords: torch.Tens
     return out
 
 
+def training_subset(ds, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed seeded subset of the training set, the same for every model."""
+    n = min(size, len(ds.train))
+    idx = torch.randperm(len(ds.train), generator=torch.Generator().manual_seed(seed))[:n]
+    return ds.train.x[idx], ds.train.y[idx]
+
+
 def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, seed: int) -> dict:
     """All sharpness metrics and landscapes of one model on a fixed subset (x uint8 or float)."""
     from flatenn.evaluation import to_float
@@ -159,20 +190,26 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, se
     gen = lambda k: torch.Generator().manual_seed(seed * 7919 + k)  # noqa: E731
     eig = top_eigenvalue(loss, params, iters=cfg["power_iters"], tol=cfg["tol"], generator=gen(1))
     trace = hessian_trace(loss, params, samples=cfg["hutchinson_samples"], generator=gen(2))
+    norms = filter_norms(params)
+    eig_n = top_eigenvalue(loss, params, iters=cfg["power_iters"], tol=cfg["tol"], generator=gen(1), scale=norms)
+    trace_n = hessian_trace(loss, params, samples=cfg["hutchinson_samples"], generator=gen(2), scale=norms)
     eps = eps_sharpness(loss, params, rho=cfg["eps_rho"], steps=cfg["eps_steps"])
     fsh = fault_sharpness(loss, params, image, rate=cfg["fault_rate"], samples=cfg["fault_samples"], seed=seed)
-    r, n1, n2 = cfg["landscape_range"], cfg["landscape_1d_points"], cfg["landscape_2d_points"]
-    d1, d2 = filter_normalized_direction(params, gen(3)), filter_normalized_direction(params, gen(4))
-    a1 = torch.linspace(-r, r, n1, dtype=torch.float64)
-    a2 = torch.linspace(-r, r, n2, dtype=torch.float64)
-    grid = torch.cartesian_prod(a2, a2)
-    return {
+    out = {
         "loss": float(loss(params)),
         "hessian_top_eig": eig["value"], "power_iterations": eig["iterations"],
         "hessian_trace": trace["value"], "hessian_trace_stderr": trace["stderr"],
+        "hessian_top_eig_normalized": eig_n["value"], "hessian_trace_normalized": trace_n["value"],
         "eps_sharpness": eps["value"], "eps_radius": eps["radius"],
         "fault_sharpness": fsh["value"],
-        "landscape_1d": {"alpha": a1.tolist(), "loss": landscape(loss, params, [d1], a1[:, None]).tolist()},
-        "landscape_2d": {"alpha": a2.tolist(),
-                         "loss": landscape(loss, params, [d1, d2], grid).view(n2, n2).tolist()},
     }
+    if cfg.get("landscapes", True):
+        r, n1, n2 = cfg["landscape_range"], cfg["landscape_1d_points"], cfg["landscape_2d_points"]
+        d1, d2 = filter_normalized_direction(params, gen(3)), filter_normalized_direction(params, gen(4))
+        a1 = torch.linspace(-r, r, n1, dtype=torch.float64)
+        a2 = torch.linspace(-r, r, n2, dtype=torch.float64)
+        grid = torch.cartesian_prod(a2, a2)
+        out["landscape_1d"] = {"alpha": a1.tolist(), "loss": landscape(loss, params, [d1], a1[:, None]).tolist()}
+        out["landscape_2d"] = {"alpha": a2.tolist(),
+                               "loss": landscape(loss, params, [d1, d2], grid).view(n2, n2).tolist()}
+    return out

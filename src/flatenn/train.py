@@ -8,6 +8,7 @@ perturbed pass leaves BatchNorm running statistics alone: they describe the mode
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
@@ -180,3 +181,19 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
     sparsity.keep_outputs(model, False)
     sparsity.set_threshold(model, threshold)
     return {"history": history}
+
+
+def fit(settings: dict, ds, *, arch: str, seed: int, checkpoint: Path | None = None,
+        dev: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Build ``arch`` and train it as ``settings`` (config.job_settings(..., "train")) says.
+
+    The checkpoint belongs to this exact job: another configuration starts afresh."""
+    from flatenn import models
+
+    torch.manual_seed(seed)
+    model = models.build(arch, ds.shape, ds.num_classes, settings["quant"])
+    key = json.dumps([settings, arch, seed], sort_keys=True)
+    tcfg = settings["training"]
+    result = train(model, ds, tcfg=tcfg, variant=settings["variant"], rho=tcfg["rho"], seed=seed,
+                   checkpoint=checkpoint, key=key, augment=tcfg["augment"], dev=dev)
+    return model, result

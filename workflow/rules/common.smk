@@ -1,32 +1,27 @@
-import hashlib
+import os
 import sys
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from flatenn.config import ConfigError, validate  # noqa: E402
+from flatenn.config import ConfigError, job_settings, settings_arg, validate  # noqa: E402
 
-# Validated here (same schema file as snakemake.utils.validate would use) so that a bad
-# config stops the run at once with one line that names the key.
+# A config file named with --configfile is a whole experiment: it replaces the default
+# instead of being merged into it (a smaller config must not inherit variants or rates it
+# did not name), as --replace-workflow-config would; --config key=value still overrides one key.
+if workflow.config_settings.configfiles:
+    config.clear()
+    config.update(workflow.config_settings.overwrite_config)
+
+# Validated once, defaults filled in from the schema; a bad config stops the run at once
+# with one line that names the key.
 try:
     validate(config)
 except ConfigError as e:
     sys.exit(f"config error: {e}")
 
-# Shell commands run this interpreter: the one that runs Snakemake (the venv's).
-FLATENN = f"{sys.executable} -m flatenn"
+# Jobs call the package's own `flatenn` command: the one beside the Python that runs Snakemake.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d elsewhere
-
-# The rules read the resolved config from a file named by its content, passed in the
-# environment rather than as a param: a param would make every config change (a fault rate,
-# say) rerun every job, while each rule's `settings` param names what it really depends on.
-_cfg_text = yaml.safe_dump(config, sort_keys=False)  # keep the order of variants
-CONFIG_FILE = f"results/configs/{hashlib.sha1(_cfg_text.encode()).hexdigest()[:12]}.yaml"
-if not Path(CONFIG_FILE).exists():
-    Path(CONFIG_FILE).parent.mkdir(parents=True, exist_ok=True)
-    Path(CONFIG_FILE).write_text(_cfg_text)
-shell.prefix(f"set -euo pipefail; export FLATENN_CONFIG={CONFIG_FILE}; ")
 
 DATASET = config["dataset"]["name"]
 ARCHS = config["archs"]
@@ -44,6 +39,29 @@ wildcard_constraints:
     training="conventional|saq",
     seed=r"\d+",
     fault="bitflip|sa0|sa1",
+
+
+def settings(rule):
+    """The config slice one job of ``rule`` reads, as a param: it is the job's rerun trigger."""
+    return lambda wc: settings_arg(job_settings(config, rule, **dict(wc.items())))
+
+
+def table_settings(*keys):
+    """The config keys an aggregation job reads, as a param."""
+    return settings_arg({k: TABLE_SETTINGS[k] for k in keys})
+
+
+TABLE_SETTINGS = {
+    "level": config["claims"]["level"],
+    "clean_margin": config["claims"]["clean_margin"],
+    "variants": VARIANTS,
+    "trainings": TRAININGS,
+    "faults": FAULTS,
+    "dataset": DATASET,
+    "eval_size": config["faults"]["eval_size"],
+    "fault": config["sharpness"]["correlation_fault"],
+    "rate": config["sharpness"]["correlation_rate"],
+}
 
 
 def models(pattern, seeds=None, **extra):

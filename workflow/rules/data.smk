@@ -2,8 +2,7 @@ rule prepare_data:
     output:
         "results/data/{dataset}.pt",
     params:
-        cli=FLATENN,
-        dataset=lambda wc: config["dataset"],
+        settings=settings("prepare_data"),
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -12,4 +11,4 @@ rule prepare_data:
         "results/benchmarks/prepare_data/{dataset}.tsv"
     threads: 1
     shell:
-        "{params.cli} prepare-data --config $FLATENN_CONFIG --out {output} --log {log}"
+        "flatenn prepare-data --settings {params.settings:q} --out {output} --log {log}"

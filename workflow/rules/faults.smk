@@ -5,9 +5,7 @@ rule campaign:
     output:
         f"results/campaign/{MODEL}/{{fault}}.csv",
     params:
-        cli=FLATENN,
-        settings=lambda wc: [config["faults"]["rates"][wc.fault],
-                             {k: v for k, v in config["faults"].items() if k not in ("rates", "types")}],
+        settings=settings("campaign"),
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -16,10 +14,8 @@ rule campaign:
         f"results/benchmarks/campaign/{MODEL}/{{fault}}.tsv"
     threads: 1
     shell:
-        "{params.cli} campaign --config $FLATENN_CONFIG --data {input.data} --model {input.model}"
-        " --fault {wildcards.fault} --out {output} --dataset {wildcards.dataset} --arch {wildcards.arch}"
-        " --variant {wildcards.variant} --training {wildcards.training} --seed {wildcards.seed}"
-        " --threads {threads} --log {log}"
+        "flatenn campaign --settings {params.settings:q} --data {input.data} --model {input.model}"
+        " --fault {wildcards.fault} --out {output} --threads {threads} --log {log}"
 
 
 rule vulnerability:
@@ -29,9 +25,7 @@ rule vulnerability:
     output:
         f"results/vulnerability/{MODEL}.csv",
     params:
-        cli=FLATENN,
-        settings=lambda wc: [config["vulnerability"], config["faults"]["mode"], config["faults"]["seed"],
-                             config["faults"]["eval_size"]],
+        settings=settings("vulnerability"),
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -40,49 +34,85 @@ rule vulnerability:
         f"results/benchmarks/vulnerability/{MODEL}.tsv"
     threads: 1
     shell:
-        "{params.cli} vulnerability --config $FLATENN_CONFIG --data {input.data} --model {input.model}"
-        " --out {output} --dataset {wildcards.dataset} --arch {wildcards.arch}"
-        " --variant {wildcards.variant} --training {wildcards.training} --seed {wildcards.seed}"
-        " --threads {threads} --log {log}"
+        "flatenn vulnerability --settings {params.settings:q} --data {input.data} --model {input.model}"
+        " --out {output} --threads {threads} --log {log}"
 
 
-rule fault_accuracy:
+rule fault_tables:
     input:
-        models(f"results/campaign/{MODEL}/{{fault}}.csv", fault=FAULTS),
+        trials=models(f"results/campaign/{MODEL}/{{fault}}.csv", fault=FAULTS),
     output:
-        table("fault_accuracy", "fault_accuracy_table.rst"),
-        table("fault_paired_ci", "fault_paired_ci.rst"),
+        seed_means=table("fault_accuracy_by_seed"),
+        fault_accuracy=table("fault_accuracy", "fault_accuracy_table.rst"),
+        paired_by_seed=table("fault_paired_by_seed"),
+        paired_ci=table("fault_paired_ci", "fault_paired_ci.rst"),
+        variance=table("variance_components", "variance_components.rst"),
+        summaries=[t for f in FAULTS for t in table(f"summary_{f}", "summary.rst")],
+        saq_gain=table("saq_gain", "saq_gain.rst"),
+        as_saq_vs_standard=table("as_saq_vs_standard", "as_saq_vs_standard.rst"),
+    params:
+        settings=table_settings("level", "variants", "trainings", "faults", "dataset", "eval_size"),
+    conda:
+        "../../envs/flatenn.yaml"
+    log:
+        "results/logs/paper/fault_tables.log",
+    benchmark:
+        "results/benchmarks/fault_tables.tsv"
+    shell:
+        "flatenn fault-tables --settings {params.settings:q} --trials {input.trials}"
+        " --seed-means {output.seed_means} --fault-accuracy {output.fault_accuracy}"
+        " --paired-by-seed {output.paired_by_seed} --paired-ci {output.paired_ci} --variance {output.variance}"
+        " --summaries {output.summaries} --saq-gain {output.saq_gain}"
+        " --as-saq-vs-standard {output.as_saq_vs_standard} --log {log}"
+
+
+rule fault_accuracy_figure:
+    input:
+        fault_accuracy="paper_tables/fault_accuracy.csv",
+    output:
         fig("fault_accuracy", "fault_accuracy.rst", "Faults"),
     params:
-        cli=FLATENN,
-        settings=lambda wc: config["claims"],
+        settings=table_settings("level"),
     conda:
         "../../envs/flatenn.yaml"
     log:
-        "results/logs/paper/fault_accuracy.log",
+        "results/logs/paper/fault_accuracy_figure.log",
     benchmark:
-        "results/benchmarks/fault_accuracy.tsv"
+        "results/benchmarks/fault_accuracy_figure.tsv"
     shell:
-        "{params.cli} paper --what fault-accuracy --config $FLATENN_CONFIG --inputs {input}"
-        " --outputs {output} --log {log}"
+        "flatenn figure-faults --settings {params.settings:q} --fault-accuracy {input.fault_accuracy}"
+        " --out {output} --log {log}"
 
 
-rule vulnerability_sweeps:
+rule vulnerability_table:
     input:
         # The per-layer and per-bit sweeps run on the first seed of every variant x training.
-        models(f"results/vulnerability/{MODEL}.csv", seeds=SEEDS[:1]),
+        trials=models(f"results/vulnerability/{MODEL}.csv", seeds=SEEDS[:1]),
     output:
         table("vulnerability", "vulnerability_table.rst"),
-        fig("vulnerability", "vulnerability.rst", "Faults"),
     params:
-        cli=FLATENN,
-        settings=lambda wc: config["claims"],
+        settings=table_settings("level"),
     conda:
         "../../envs/flatenn.yaml"
     log:
-        "results/logs/paper/vulnerability.log",
+        "results/logs/paper/vulnerability_table.log",
     benchmark:
-        "results/benchmarks/vulnerability_sweeps.tsv"
+        "results/benchmarks/vulnerability_table.tsv"
     shell:
-        "{params.cli} paper --what vulnerability --config $FLATENN_CONFIG --inputs {input}"
-        " --outputs {output} --log {log}"
+        "flatenn vulnerability-table --settings {params.settings:q} --trials {input.trials} --table {output}"
+        " --log {log}"
+
+
+rule vulnerability_figure:
+    input:
+        vulnerability="paper_tables/vulnerability.csv",
+    output:
+        fig("vulnerability", "vulnerability.rst", "Faults"),
+    conda:
+        "../../envs/flatenn.yaml"
+    log:
+        "results/logs/paper/vulnerability_figure.log",
+    benchmark:
+        "results/benchmarks/vulnerability_figure.tsv"
+    shell:
+        "flatenn figure-vulnerability --vulnerability {input.vulnerability} --out {output} --log {log}"

@@ -1,36 +1,30 @@
 NOTEBOOKS = ["walkthrough"]
 
-CLAIM_TARGETS = (
-    table("claims", "claims.rst", "Claims")
-    + [t for f in FAULTS for t in table(f"summary_{f}", "summary.rst")]
-    + table("saq_gain", "saq_gain.rst")
-    + table("as_saq_vs_standard", "as_saq_vs_standard.rst")
-)
 FIGURES = (
-    fig("fault_accuracy")
-    + fig("vulnerability")
-    + fig("landscape_1d")
-    + expand("figures/landscape_2d_{variant}_{training}.{ext}", variant=VARIANTS, training=TRAININGS,
-             ext=["pdf", "png"])
-    + fig("sharpness_vs_fault_accuracy")
+    fig("fault_accuracy") + fig("vulnerability") + LANDSCAPE_FIGURES + fig("sharpness_vs_fault_accuracy")
 )
-TABLES = (
-    table("clean_accuracy") + table("fault_accuracy") + table("fault_paired_ci") + table("vulnerability")
-    + table("sharpness") + table("sharpness_correlation") + CLAIM_TARGETS
-)
-ALL_TARGETS = TABLES + FIGURES + expand("results/notebooks/{nb}.ipynb", nb=NOTEBOOKS) + ["paper_tables/runtime.csv"]
+TABLES = [
+    t
+    for name in ["clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
+                 "fault_paired_ci", "variance_components", "saq_gain", "as_saq_vs_standard", "vulnerability",
+                 "sharpness", "sharpness_paired", "sharpness_correlation", "claims", "claims_by_rate"]
+    + [f"summary_{f}" for f in FAULTS]
+    for t in table(name)
+]
+NOTEBOOK_TARGETS = expand("results/notebooks/{nb}.ipynb", nb=NOTEBOOKS)
+ALL_TARGETS = TABLES + FIGURES + NOTEBOOK_TARGETS + ["paper_tables/runtime.csv"]
 
 
 rule claims:
     input:
-        models(f"results/eval/{MODEL}.json"),
-        models(f"results/campaign/{MODEL}/{{fault}}.csv", fault=FAULTS),
-        models(f"results/sharpness/{MODEL}.json"),
+        paired_by_seed="paper_tables/fault_paired_by_seed.csv",
+        paired_sharpness="paper_tables/sharpness_paired.csv",
+        clean="paper_tables/clean_accuracy.csv",
     output:
-        CLAIM_TARGETS,
+        claims=table("claims", "claims.rst", "Claims"),
+        by_rate=table("claims_by_rate", "claims_by_rate.rst", "Claims"),
     params:
-        cli=FLATENN,
-        settings=lambda wc: config["claims"],
+        settings=table_settings("level", "clean_margin"),
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -38,18 +32,18 @@ rule claims:
     benchmark:
         "results/benchmarks/claims.tsv"
     shell:
-        "{params.cli} paper --what claims --config $FLATENN_CONFIG --inputs {input} --outputs {output} --log {log}"
+        "flatenn claims --settings {params.settings:q} --paired-by-seed {input.paired_by_seed}"
+        " --paired-sharpness {input.paired_sharpness} --clean {input.clean} --claims {output.claims}"
+        " --by-rate {output.by_rate} --log {log}"
 
 
 rule notebook:
     input:
-        notebook=str(REPO / "notebooks/{nb}.py"),
+        source=str(REPO / "notebooks/{nb}.py"),
         tables=TABLES,
         figures=FIGURES,
     output:
         "results/notebooks/{nb}.ipynb",
-    params:
-        cli=FLATENN,
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -57,19 +51,32 @@ rule notebook:
     benchmark:
         "results/benchmarks/notebook_{nb}.tsv"
     shell:
-        "{params.cli} paper --what notebook --config $FLATENN_CONFIG --inputs {input.notebook}"
-        " --outputs {output} --log {log}"
+        "flatenn notebook --source {input.source} --out {output} --log {log}"
+
+
+def benchmark_files():
+    """The benchmark file of every job of this DAG (and no stale one of another config)."""
+    per_model = ["train", "evaluate", "sharpness"]
+    files = [f"results/benchmarks/prepare_data/{DATASET}.tsv"]
+    files += [f for r in per_model for f in models(f"results/benchmarks/{r}/{MODEL}.tsv")]
+    files += models(f"results/benchmarks/campaign/{MODEL}/{{fault}}.tsv", fault=FAULTS)
+    files += models(f"results/benchmarks/vulnerability/{MODEL}.tsv", seeds=SEEDS[:1])
+    files += [f"results/benchmarks/{r}.tsv" for r in [
+        "clean_accuracy_table", "fault_tables", "fault_accuracy_figure", "vulnerability_table",
+        "vulnerability_figure", "sharpness_tables", "landscape_figures", "sharpness_figure", "claims"]]
+    return files + expand("results/benchmarks/notebook_{nb}.tsv", nb=NOTEBOOKS)
 
 
 rule runtime:
-    # Reads the benchmark files of every other job, so it comes last.
+    # Runs last: it reads the benchmark file of every other job of this DAG.
     input:
-        [t for t in TABLES + FIGURES if not t.startswith("paper_tables/runtime")],
-        expand("results/notebooks/{nb}.ipynb", nb=NOTEBOOKS),
+        TABLES,
+        FIGURES,
+        NOTEBOOK_TARGETS,
     output:
         "paper_tables/runtime.csv",
     params:
-        cli=FLATENN,
+        benchmarks=benchmark_files(),
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -77,5 +84,4 @@ rule runtime:
     benchmark:
         "results/benchmarks/runtime.tsv"
     shell:
-        "{params.cli} paper --what runtime --config $FLATENN_CONFIG --inputs results/benchmarks"
-        " --outputs {output} --log {log}"
+        "flatenn runtime --benchmarks {params.benchmarks} --out {output} --log {log}"

@@ -1,3 +1,9 @@
+LANDSCAPE_FIGURES = fig("landscape_1d", "landscape_1d.rst", "Sharpness") + [
+    f for a in ARCHS for v in VARIANTS for t in TRAININGS
+    for f in fig(f"landscape_2d_{a}_{v}_{t}", "landscape_2d.rst", "Sharpness", arch=a, variant=v, training=t)
+]
+
+
 rule sharpness:
     input:
         data="results/data/{dataset}.pt",
@@ -5,8 +11,7 @@ rule sharpness:
     output:
         f"results/sharpness/{MODEL}.json",
     params:
-        cli=FLATENN,
-        settings=lambda wc: [config["sharpness"], config["faults"]["seed"]],
+        settings=settings("sharpness"),
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -17,30 +22,61 @@ rule sharpness:
     resources:
         mem_mb=3000,
     shell:
-        "{params.cli} sharpness --config $FLATENN_CONFIG --data {input.data} --model {input.model}"
+        "flatenn sharpness --settings {params.settings:q} --data {input.data} --model {input.model}"
         " --out {output} --threads {threads} --log {log}"
 
 
-rule sharpness_table:
+rule sharpness_tables:
     input:
         sharpness=models(f"results/sharpness/{MODEL}.json"),
-        campaigns=models(f"results/campaign/{MODEL}/{{fault}}.csv", fault=config["sharpness"]["correlation_fault"]),
+        seed_means="paper_tables/fault_accuracy_by_seed.csv",
     output:
-        table("sharpness", "sharpness_table.rst"),
-        table("sharpness_correlation", "sharpness_correlation.rst"),
-        fig("landscape_1d", "landscape_1d.rst", "Sharpness"),
-        [f for v in VARIANTS for t in TRAININGS
-         for f in fig(f"landscape_2d_{v}_{t}", "landscape_2d.rst", "Sharpness", variant=v, training=t)],
-        fig("sharpness_vs_fault_accuracy", "sharpness_vs_fault_accuracy.rst", "Sharpness"),
+        table=table("sharpness", "sharpness_table.rst"),
+        paired=table("sharpness_paired"),
+        correlation=table("sharpness_correlation", "sharpness_correlation.rst"),
+        landscapes="results/tables/landscapes.csv",
     params:
-        cli=FLATENN,
-        settings=lambda wc: [config["claims"], config["sharpness"]],
+        settings=table_settings("variants", "trainings", "fault", "rate"),
     conda:
         "../../envs/flatenn.yaml"
     log:
-        "results/logs/paper/sharpness.log",
+        "results/logs/paper/sharpness_tables.log",
     benchmark:
-        "results/benchmarks/sharpness_table.tsv"
+        "results/benchmarks/sharpness_tables.tsv"
     shell:
-        "{params.cli} paper --what sharpness --config $FLATENN_CONFIG --inputs {input}"
-        " --outputs {output} --log {log}"
+        "flatenn sharpness-tables --settings {params.settings:q} --sharpness {input.sharpness}"
+        " --seed-means {input.seed_means} --table {output.table} --paired {output.paired}"
+        " --correlation {output.correlation} --landscapes {output.landscapes} --log {log}"
+
+
+rule landscape_figures:
+    input:
+        landscapes="results/tables/landscapes.csv",
+    output:
+        LANDSCAPE_FIGURES,
+    conda:
+        "../../envs/flatenn.yaml"
+    log:
+        "results/logs/paper/landscape_figures.log",
+    benchmark:
+        "results/benchmarks/landscape_figures.tsv"
+    shell:
+        "flatenn figure-landscapes --landscapes {input.landscapes} --out {output} --log {log}"
+
+
+rule sharpness_figure:
+    input:
+        sharpness="paper_tables/sharpness.csv",
+        seed_means="paper_tables/fault_accuracy_by_seed.csv",
+        correlation="paper_tables/sharpness_correlation.csv",
+    output:
+        fig("sharpness_vs_fault_accuracy", "sharpness_vs_fault_accuracy.rst", "Sharpness"),
+    conda:
+        "../../envs/flatenn.yaml"
+    log:
+        "results/logs/paper/sharpness_figure.log",
+    benchmark:
+        "results/benchmarks/sharpness_figure.tsv"
+    shell:
+        "flatenn figure-sharpness --sharpness {input.sharpness} --seed-means {input.seed_means}"
+        " --correlation {input.correlation} --out {output} --log {log}"

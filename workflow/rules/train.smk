@@ -4,10 +4,8 @@ rule train:
     output:
         f"results/models/{MODEL}.pt",
     params:
-        cli=FLATENN,
-        # Rerun when what shapes the model changes; the checkpoint lies outside the outputs
-        # so that an interrupted job resumes from its last epoch.
-        settings=lambda wc: [config["quant"], config["variants"][wc.variant], config["training"]],
+        settings=settings("train"),
+        # Outside the outputs, so that an interrupted job resumes from its last epoch.
         checkpoint=f"results/checkpoints/{MODEL}.pt",
     conda:
         "../../envs/flatenn.yaml"
@@ -20,9 +18,8 @@ rule train:
     resources:
         mem_mb=2000,
     shell:
-        "{params.cli} train --config $FLATENN_CONFIG --data {input.data} --arch {wildcards.arch}"
-        " --variant {wildcards.variant} --training {wildcards.training} --seed {wildcards.seed}"
-        " --checkpoint {params.checkpoint} --out {output} --threads {threads} --log {log}"
+        "flatenn train --settings {params.settings:q} --data {input.data} --checkpoint {params.checkpoint}"
+        " --out {output} --threads {threads} --log {log}"
 
 
 rule evaluate:
@@ -32,8 +29,7 @@ rule evaluate:
     output:
         f"results/eval/{MODEL}.json",
     params:
-        cli=FLATENN,
-        settings=lambda wc: config["evaluate"],
+        settings=settings("evaluate"),
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -42,17 +38,15 @@ rule evaluate:
         f"results/benchmarks/evaluate/{MODEL}.tsv"
     threads: 1
     shell:
-        "{params.cli} evaluate --config $FLATENN_CONFIG --data {input.data} --model {input.model}"
+        "flatenn evaluate --settings {params.settings:q} --data {input.data} --model {input.model}"
         " --out {output} --threads {threads} --log {log}"
 
 
 rule clean_accuracy_table:
     input:
-        models(f"results/eval/{MODEL}.json"),
+        evals=models(f"results/eval/{MODEL}.json"),
     output:
         table("clean_accuracy", "clean_accuracy.rst"),
-    params:
-        cli=FLATENN,
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -60,5 +54,4 @@ rule clean_accuracy_table:
     benchmark:
         "results/benchmarks/clean_accuracy_table.tsv"
     shell:
-        "{params.cli} paper --what clean-table --config $FLATENN_CONFIG --inputs {input}"
-        " --outputs {output} --log {log}"
+        "flatenn clean-table --evals {input.evals} --table {output} --log {log}"

@@ -1,0 +1,208 @@
+"""Tables from raw result files, computed once; claims and figures read these tables.
+
+Grouping keys always carry ``dataset`` and ``arch``. Accuracy statistics are seed-level:
+a network's mean over its trials is one observation (see ``flatenn.stats``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from flatenn import io
+from flatenn.io import model_id
+from flatenn.stats import seed_level_ci, variance_components
+
+MODEL_COLS = list(io.MODEL_COLS)
+POINT_COLS = ["dataset", "arch", "fault", "rate"]
+METRICS = ["hessian_top_eig", "hessian_trace", "hessian_top_eig_normalized", "hessian_trace_normalized",
+           "eps_sharpness", "fault_sharpness"]
+
+
+# ---------------------------------------------------------------- reading raw results
+
+def clean_accuracy(eval_paths) -> pd.DataFrame:
+    rows = [{**model_id(f), **{k: v for k, v in io.read_json(f).items() if k in ("accuracy", "activation_sparsity")}}
+            for f in eval_paths]
+    df = pd.DataFrame(rows, columns=MODEL_COLS + ["accuracy", "activation_sparsity"])
+    return df.sort_values(MODEL_COLS, kind="stable", ignore_index=True)
+
+
+def read_trials(paths) -> pd.DataFrame:
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+def sharpness(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row of metrics per model, the loss landscapes in long form)."""
+    rows, curves = [], []
+    for p in paths:
+        mid, res = model_id(p), io.read_json(p)
+        rows.append({**mid, **{k: res[k] for k in METRICS + ["loss"]}})
+        for dim in ("1d", "2d") if "landscape_1d" in res else ():
+            alpha, loss = res[f"landscape_{dim}"]["alpha"], np.asarray(res[f"landscape_{dim}"]["loss"])
+            if dim == "1d":
+                curves += [{**mid, "dim": 1, "a1": a, "a2": 0.0, "loss": v} for a, v in zip(alpha, loss)]
+            else:
+                curves += [{**mid, "dim": 2, "a1": a, "a2": b, "loss": loss[i, j]}
+                           for i, a in enumerate(alpha) for j, b in enumerate(alpha)]
+    cols = MODEL_COLS[:3] + ["training", "seed"]
+    return (pd.DataFrame(rows).sort_values(cols, kind="stable", ignore_index=True),
+            pd.DataFrame(curves))
+
+
+# ---------------------------------------------------------------- fault campaigns
+
+def seed_means(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per network and point: mean accuracy over its trials, its own clean accuracy on the
+    same images (rate 0) and the accuracy it lost."""
+    keys = MODEL_COLS + ["fault", "rate"]
+    g = trials.groupby(keys, as_index=False).agg(trials=("accuracy", "size"), accuracy=("accuracy", "mean"))
+    clean = g[g.rate == 0].groupby(MODEL_COLS)["accuracy"].first().rename("clean")
+    g = g.join(clean, on=MODEL_COLS)
+    g["lost"] = g["clean"] - g["accuracy"]
+    return g
+
+
+def fault_accuracy(means: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Accuracy per model configuration and point, seed-level CI (the contract table)."""
+    rows = []
+    for key, g in means.groupby(["dataset", "arch", "variant", "training", "fault", "rate"], sort=True):
+        ci = seed_level_ci(g["accuracy"], level)
+        rows.append({**dict(zip(["dataset", "arch", "variant", "training", "fault", "rate"], key)),
+                     "trials": int(g["trials"].min()), "mean": ci["mean"], "std": ci["std"],
+                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_seeds": ci["n"]})
+    return pd.DataFrame(rows)
+
+
+def comparisons(variants, trainings) -> pd.DataFrame:
+    """The paired comparisons the paper makes, read as a - b: kind, name, a and b."""
+    out = []
+    as_levels = [v for v in variants if v != "standard"]
+    for t in trainings:
+        out += [("as_vs_standard", f"{v}-standard ({t})", v, t, "standard", t) for v in as_levels]
+    if {"saq", "conventional"} <= set(trainings):
+        out += [("saq_vs_conventional", f"saq-conventional ({v})", v, "saq", v, "conventional") for v in variants]
+        out += [("as_saq_vs_standard_conventional", f"{v} saq-standard conventional", v, "saq", "standard",
+                 "conventional") for v in as_levels]
+    return pd.DataFrame(out, columns=["kind", "comparison", "a_variant", "a_training", "b_variant", "b_training"])
+
+
+def _pairs(df: pd.DataFrame, comps: pd.DataFrame, keys, values) -> pd.DataFrame:
+    """Rows of a and b joined on ``keys`` for every comparison, values suffixed _a and _b."""
+    out = []
+    for c in comps.itertuples(index=False):
+        a = df[(df.variant == c.a_variant) & (df.training == c.a_training)]
+        b = df[(df.variant == c.b_variant) & (df.training == c.b_training)]
+        j = a[keys + values].merge(b[keys + values], on=keys, suffixes=("_a", "_b"))
+        out.append(j.assign(kind=c.kind, comparison=c.comparison, a_variant=c.a_variant, b_variant=c.b_variant))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def paired_by_seed(means: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
+    """One row per (point, comparison, seed): accuracy difference a - b, and the difference
+    in accuracy lost (each network against its own clean accuracy)."""
+    p = _pairs(means, comps, POINT_COLS + ["seed"], ["accuracy", "lost", "clean", "trials"])
+    p["diff"] = p["accuracy_a"] - p["accuracy_b"]
+    p["lost_diff"] = p["lost_a"] - p["lost_b"]
+    p["trials"] = p[["trials_a", "trials_b"]].min(axis=1)
+    cols = POINT_COLS + ["kind", "comparison", "a_variant", "b_variant", "seed", "trials", "accuracy_a",
+                         "accuracy_b", "clean_a", "clean_b", "diff", "lost_diff"]
+    return p[cols].sort_values(POINT_COLS + ["comparison", "seed"], kind="stable", ignore_index=True)
+
+
+def paired_ci(by_seed: pd.DataFrame, level: float, chance: float) -> pd.DataFrame:
+    """Seed-level CIs of each paired difference at each point (the same estimator as the claims)."""
+    rows = []
+    for key, g in by_seed.groupby(POINT_COLS + ["comparison"], sort=True):
+        d, lost = seed_level_ci(g["diff"], level), seed_level_ci(g["lost_diff"], level)
+        rows.append({**dict(zip(POINT_COLS + ["comparison"], key)), "n_seeds": d["n"],
+                     "trials_per_seed": int(g["trials"].min()), "mean_a": g["accuracy_a"].mean(),
+                     "mean_b": g["accuracy_b"].mean(), "mean_diff": d["mean"], "ci_low": d["ci_low"],
+                     "ci_high": d["ci_high"], "half_width": d["half_width"], "mde": d["mde"],
+                     "lost_diff": lost["mean"], "lost_ci_low": lost["ci_low"], "lost_ci_high": lost["ci_high"],
+                     "above_chance_10": bool(min(g["accuracy_a"].mean(), g["accuracy_b"].mean()) > chance + 0.10)})
+    return pd.DataFrame(rows)
+
+
+def variance_table(trials: pd.DataFrame, comps: pd.DataFrame, eval_size: int) -> pd.DataFrame:
+    """Variance components of each paired difference at each faulty point (accuracy^2 units):
+    between seeds (networks and their image subsets), within a seed (fault maps), and a
+    binomial upper bound of the image-sampling part (images nested in seeds)."""
+    faulty = trials[trials.rate > 0]
+    p = _pairs(faulty, comps, POINT_COLS + ["seed", "trial"], ["accuracy"])
+    rows = []
+    for key, g in p.groupby(POINT_COLS + ["comparison"], sort=True):
+        d = (g["accuracy_a"] - g["accuracy_b"]).to_numpy()
+        wide = g.assign(d=d).pivot(index="seed", columns="trial", values="d").dropna(axis=1)
+        vc = variance_components(wide.to_numpy())
+        pa, pb = g["accuracy_a"].mean(), g["accuracy_b"].mean()
+        rows.append({**dict(zip(POINT_COLS + ["comparison"], key)), **vc,
+                     "var_images_bound": (pa * (1 - pa) + pb * (1 - pb)) / eval_size})
+    return pd.DataFrame(rows)
+
+
+def _cell(mean, lo, hi) -> str:
+    return f"{100 * mean:.1f} ± {100 * (hi - lo) / 2:.1f}"
+
+
+def summary(fault_acc: pd.DataFrame, fault: str) -> pd.DataFrame:
+    """The paper's table layout: rows arch x variant x training, columns rates, cells mean ± CI (points)."""
+    d = fault_acc[fault_acc.fault == fault]
+    d = d.assign(cell=[_cell(*r) for r in zip(d["mean"], d.ci_low, d.ci_high)])
+    wide = d.pivot(index=["dataset", "arch", "variant", "training"], columns="rate", values="cell")
+    wide.columns = [f"rate {r:g}" for r in wide.columns]
+    return wide.reset_index()
+
+
+def comparison_summary(pci: pd.DataFrame, by_seed: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Paired differences of one kind of comparison, wide over rates (points, seed-level CI)."""
+    names = set(by_seed.loc[by_seed.kind == kind, "comparison"])
+    d = pci[pci.comparison.isin(names)]
+    d = d.assign(cell=[_cell(*r) for r in zip(d.mean_diff, d.ci_low, d.ci_high)])
+    wide = d.pivot(index=["dataset", "arch", "fault", "comparison"], columns="rate", values="cell")
+    wide.columns = [f"rate {r:g}" for r in wide.columns]
+    return wide.reset_index()
+
+
+# ---------------------------------------------------------------- sharpness and vulnerability
+
+def paired_sharpness(sharp: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
+    """Per comparison, metric and seed: the relative difference (a - b) / |b|."""
+    p = _pairs(sharp, comps, ["dataset", "arch", "seed"], METRICS)
+    rows = []
+    for m in METRICS:
+        rows.append(p[["dataset", "arch", "kind", "comparison", "a_variant", "b_variant", "seed"]].assign(
+            metric=m, a=p[f"{m}_a"], b=p[f"{m}_b"], rel_diff=(p[f"{m}_a"] - p[f"{m}_b"]) / p[f"{m}_b"].abs()))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def sharpness_correlation(sharp: pd.DataFrame, means: pd.DataFrame, fault: str, rate: float) -> pd.DataFrame:
+    """Spearman correlation of each metric with accuracy under faults, per dataset and arch."""
+    from scipy.stats import spearmanr
+
+    acc = means[(means.fault == fault) & (means.rate == rate)][MODEL_COLS + ["accuracy"]]
+    merged = sharp.merge(acc, on=MODEL_COLS)
+    rows = []
+    for (ds, arch), g in merged.groupby(["dataset", "arch"], sort=True):
+        for m in METRICS:
+            rho, p = spearmanr(g[m], g["accuracy"]) if len(g) > 2 else (float("nan"),) * 2
+            rows.append({"dataset": ds, "arch": arch, "metric": m, "fault": fault, "rate": rate,
+                         "spearman_rho": rho, "p_value": p, "models": len(g)})
+    return pd.DataFrame(rows)
+
+
+def vulnerability(trials: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Per model and sweep target: mean accuracy over its trials with a t CI over the maps
+    (one network per configuration: these intervals describe that network)."""
+    from flatenn.stats import mean_ci
+
+    t = trials.copy()
+    layer = t["layer"] if "layer" in t else pd.Series("", index=t.index)
+    bit = t["bit"] if "bit" in t else pd.Series(0, index=t.index)
+    t["target"] = [f"layer {l}" if s == "layer" else f"bit {int(b)}" for s, l, b in zip(t.sweep, layer, bit.fillna(0))]
+    rows = []
+    keys = MODEL_COLS + ["sweep", "target", "fault", "rate"]
+    for key, g in t.groupby(keys, sort=True):
+        ci = mean_ci(g["accuracy"], level)
+        rows.append({**dict(zip(keys, key)), "trials": ci["n"], "mean": ci["mean"], "std": ci["std"],
+                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})
+    return pd.DataFrame(rows)

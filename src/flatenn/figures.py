@@ -1,0 +1,164 @@
+"""The paper's figures, drawn from tables only (no statistics are computed here)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FAULT_NAMES = {"bitflip": "bit-flip", "sa0": "stuck-at-0", "sa1": "stuck-at-1"}
+
+
+def style():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=1.1)
+    return sns
+
+
+def save(fig, outputs) -> None:
+    """Write one figure to every .pdf/.png output (atomically), then close it."""
+    import matplotlib.pyplot as plt
+
+    for out in outputs:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
+        fig.savefig(tmp, dpi=200 if out.suffix == ".png" else None, bbox_inches="tight",
+                    metadata={"CreationDate": None} if out.suffix == ".pdf" else None)
+        os.replace(tmp, out)
+    plt.close(fig)
+
+
+def _palette(variants):
+    import seaborn as sns
+
+    return dict(zip(variants, sns.color_palette("colorblind", len(variants))))
+
+
+def _models(df: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(zip(df["dataset"], df["arch"])))
+
+
+def fault_accuracy(fa: pd.DataFrame, level: float, outputs) -> None:
+    """Accuracy against fault rate: a row per (dataset, arch), a panel per fault type."""
+    style()
+    import matplotlib.pyplot as plt
+
+    faults, models = list(dict.fromkeys(fa["fault"])), _models(fa)
+    palette = _palette(list(dict.fromkeys(fa["variant"])))
+    dashes = {"conventional": "-", "saq": "--"}
+    fig, axes = plt.subplots(len(models), len(faults), figsize=(4.2 * len(faults), 3.6 * len(models)),
+                             squeeze=False, sharey=True)
+    for row, (ds, arch) in zip(axes, models):
+        for ax, fault in zip(row, faults):
+            d = fa[(fa.dataset == ds) & (fa.arch == arch) & (fa.fault == fault)]
+            positive = d.rate[d.rate > 0]
+            for (v, t), g in d.groupby(["variant", "training"], sort=False):
+                g = g.sort_values("rate")
+                ax.plot(g.rate, g["mean"], dashes[t], color=palette[v], marker="o", ms=3, label=f"{v} / {t}")
+                ax.fill_between(g.rate, g.ci_low, g.ci_high, color=palette[v], alpha=0.2, lw=0)
+            ax.set_xscale("symlog", linthresh=positive.min() if len(positive) else 1e-4)
+            ax.set_title(f"{arch}, {FAULT_NAMES[fault]}")
+            ax.set_xlabel("fault rate (fraction of weight bits)")
+            ax.set_ylabel("accuracy under faults")
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    n = int(fa["n_seeds"].min()) if len(fa) else 0
+    fig.suptitle(f"Accuracy under weight-memory faults (mean and {level:.0%} CI over {n} trained networks)")
+    save(fig, outputs)
+
+
+def vulnerability(vt: pd.DataFrame, outputs) -> None:
+    """Accuracy when only one layer or one bit position is faulty, per model."""
+    style()
+    import matplotlib.pyplot as plt
+
+    vt = vt.assign(model=vt["arch"] + " " + vt["variant"] + " / " + vt["training"])
+    models = list(dict.fromkeys(vt["model"]))
+    colours = _palette(models)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    for ax, sweep in zip(axes, ("layer", "bit")):
+        d = vt[vt.sweep == sweep]
+        targets = list(dict.fromkeys(d["target"]))
+        width = 0.8 / max(1, len(models))
+        for i, m in enumerate(models):
+            g = d[d.model == m].set_index("target").reindex(targets)
+            x = np.arange(len(targets)) - 0.4 + width * (i + 0.5)
+            ax.errorbar(x, g["mean"], yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]], fmt="o", ms=3,
+                        color=colours[m], label=m, lw=1)
+        ax.set_xticks(range(len(targets)), targets, rotation=45 if sweep == "layer" else 0)
+        ax.set_xlabel("faulty layer (only)" if sweep == "layer" else "faulty bit position (highest = sign bit)")
+        ax.set_ylabel("accuracy under faults")
+        if len(d):
+            ax.set_title(f"{d.fault.iloc[0]} at rate {d.rate.iloc[0]:g}, one {sweep} at a time")
+        ax.legend(fontsize=6)
+    save(fig, outputs)
+
+
+def landscape_1d(curves: pd.DataFrame, outputs) -> None:
+    """1D loss landscapes: a row per (dataset, arch), a panel per training, every seed drawn."""
+    style()
+    import matplotlib.pyplot as plt
+
+    c = curves[curves.dim == 1]
+    models, trainings = _models(c), list(dict.fromkeys(c["training"]))
+    palette = _palette(list(dict.fromkeys(c["variant"])))
+    fig, axes = plt.subplots(len(models), len(trainings), figsize=(4.5 * len(trainings), 3.6 * len(models)),
+                             squeeze=False, sharey=True)
+    for row, (ds, arch) in zip(axes, models):
+        first = c[(c.dataset == ds) & (c.arch == arch)].seed.min()
+        for ax, t in zip(row, trainings):
+            d = c[(c.dataset == ds) & (c.arch == arch) & (c.training == t)]
+            for (v, s), g in d.groupby(["variant", "seed"], sort=False):
+                ax.plot(g.a1, g.loss, color=palette[v], label=v if s == first else None,
+                        alpha=0.9 if s == first else 0.5)
+            ax.set_title(f"{arch}, {t} training")
+            ax.set_xlabel("step along a filter-normalized direction")
+            ax.set_ylabel("training loss at Q(w) + step * d")
+            ax.set_yscale("log")
+            ax.legend(fontsize=7)
+    save(fig, outputs)
+
+
+def landscape_2d(curves: pd.DataFrame, arch: str, variant: str, training: str, outputs) -> None:
+    """2D contours of the first seed of one model configuration."""
+    style()
+    import matplotlib.pyplot as plt
+
+    c = curves[(curves.dim == 2) & (curves.arch == arch) & (curves.variant == variant)
+               & (curves.training == training)]
+    c = c[c.seed == c.seed.min()]
+    grid = c.pivot(index="a1", columns="a2", values="loss")
+    a, z = grid.index.to_numpy(), grid.to_numpy()
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    cs = ax.contour(a, a, z.T, levels=np.geomspace(max(z.min(), 1e-3), max(z.max(), 2e-3), 12), cmap="viridis")
+    ax.clabel(cs, fontsize=6, fmt="%.2g")
+    ax.plot(0, 0, "k+")
+    ax.set_xlabel("direction 1")
+    ax.set_ylabel("direction 2")
+    ax.set_title(f"loss landscape: {arch} {variant} / {training}")
+    save(fig, outputs)
+
+
+def sharpness_vs_fault_accuracy(per_model: pd.DataFrame, corr: pd.DataFrame, metrics, outputs) -> None:
+    """Each sharpness metric against accuracy under faults, one point per network."""
+    sns = style()
+    import matplotlib.pyplot as plt
+
+    palette = _palette(list(dict.fromkeys(per_model["variant"])))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.4), sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        sns.scatterplot(per_model, x=m, y="accuracy", hue="variant", style="training", ax=ax, palette=palette,
+                        legend=ax is axes[0][-1])
+        rho = ", ".join(f"{r.arch} {r.spearman_rho:.2f}" for r in corr[corr.metric == m].itertuples())
+        ax.set_title(f"{m}\nSpearman rho: {rho}", fontsize=8)
+        if (per_model[m] > 0).all():
+            ax.set_xscale("log")
+        if len(corr):
+            ax.set_ylabel(f"accuracy, {corr.fault.iloc[0]} at {corr.rate.iloc[0]:g}")
+    axes[0][-1].legend(fontsize=6)
+    save(fig, outputs)
