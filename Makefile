@@ -1,12 +1,14 @@
 # make reproduce: bootstrap .venv, make sure the data is there, run the whole workflow.
 # make test:      the same bootstrap, then pytest (unit tests + the DAG on config/ci.yaml).
+# make test-fast: the unit tests alone (under a minute).
+# make checksums: rerun the ci DAG and store its tables' checksums (after a change meant to alter results).
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 CORES ?= all
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: reproduce test data bench lint clean
+.PHONY: reproduce test test-fast checksums data bench lint clean
 
 $(STAMP): envs/requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +32,14 @@ reproduce: $(STAMP) data
 
 test: $(STAMP) data
 	$(VENV)/bin/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+checksums: $(STAMP) data
+	rm -rf results/ci-checksums
+	$(VENV)/bin/snakemake -d results/ci-checksums --configfile config/ci.yaml --cores $(CORES)
+	cd results/ci-checksums/paper_tables && sha256sum $$(ls *.csv | grep -v '^runtime.csv$$') > $(CURDIR)/tests/ci_tables.sha256
 
 bench: $(STAMP) data
 	$(VENV)/bin/python benchmarks/bench.py

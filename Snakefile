@@ -3,12 +3,15 @@
 #   snakemake figures/fault_accuracy.pdf      one target (and what it needs)
 #   snakemake --configfile config/ci.yaml     another experiment (replaces the default as a whole)
 #   snakemake --config seeds=[0]              the default with one key overridden
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/default.yaml"
+# The default experiment; workflow/rules/common.smk resolves --configfile / --config on top.
+configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -33,3 +33,13 @@ def ci_workdir(tmp_path_factory):
     run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(CI_CONFIG),
          "--cores", "2"], timeout=1200)
     return work
+
+
+def settings_for(cfg_path, rule, **wildcards) -> str:
+    """The --settings argument the workflow gives a job of ``rule`` under the config file."""
+    from flatenn import config
+
+    return config.settings_arg(config.job_settings(config.load(cfg_path), rule, **wildcards))
+
+
+MODEL_WC = {"dataset": "fashion_mnist", "arch": "lenet5", "variant": "as_mid", "training": "saq", "seed": "0"}

@@ -30,7 +30,7 @@ def test_rate_zero_gives_the_clean_accuracy_exactly(trained):
     m = ms["standard"]
     clean = evaluation.accuracy(m, evset)
     rows = campaign.run(m, export_memory_image(m), evset, [{"fault": f, "rate": 0.0} for f in ("bitflip", "sa0", "sa1")],
-                        trials=5, mode="exact", base_seed=1, arch="lenet5", progress=False)
+                        trials=5, mode="exact", base_seed=1, arch="lenet5", seed=0, progress=False)
     assert len(rows) == 3 and all(r["accuracy"] == clean for r in rows)
     # The model is left as it was: no deployed weights remain.
     assert evaluation.accuracy(m, evset) == clean
@@ -43,7 +43,8 @@ def test_accuracy_does_not_rise_with_rate(trained):
     rates = [0.0, 0.01, 0.05, 0.2]
     for fault in ("bitflip", "sa0", "sa1"):
         rows = pd.DataFrame(campaign.run(m, export_memory_image(m), evset, [{"fault": fault, "rate": r} for r in rates],
-                                         trials=12, mode="exact", base_seed=1, arch="lenet5", progress=False))
+                                         trials=12, mode="exact", base_seed=1, arch="lenet5", seed=0,
+                                         progress=False))
         cis = [mean_ci(rows[rows.rate == r].accuracy) if r > 0 else None for r in rates]
         means = [rows[rows.rate == r].accuracy.mean() for r in rates]
         for i in range(1, len(rates) - 1):
@@ -75,3 +76,32 @@ def test_layer_and_bit_sweeps_hit_only_their_target(trained):
     for n in image:
         diff = (ints[n].to(torch.int64) ^ image[n]["q"].to(torch.int64)) & 0xFF
         assert set(diff.unique().tolist()) <= {0, 128}
+
+
+def test_exact_faults_are_drawn_over_the_whole_memory():
+    """round(rate x all cells) faults in all; each layer gets its hypergeometric share, so a
+    small layer is hit at low rates and a large one is not over-served by per-layer rounding."""
+    image = {name: {"q": torch.zeros(n, dtype=torch.int8), "scale": torch.ones(1), "bits": 8}
+             for name, n in (("tiny", 10), ("mid", 500), ("big", 20000))}
+    cells = 8 * sum(e["q"].numel() for e in image.values())
+    rate, draws = 1e-4, 2000
+    counts = {n: 0 for n in image}
+    for d in range(draws):
+        ints = campaign.faulty_ints(image, "bitflip", rate, torch.Generator().manual_seed(d), mode="exact")
+        per_layer = {n: int(sum(bin(int(v) & 0xFF).count("1") for v in ints[n][ints[n] != 0])) for n in image}
+        assert sum(per_layer.values()) == round(rate * cells)  # 16 faulty cells every time
+        for n in image:
+            counts[n] += per_layer[n]
+    for n, e in image.items():
+        expected = draws * round(rate * cells) * e["q"].numel() * 8 / cells
+        assert abs(counts[n] - expected) < 5 * expected ** 0.5 + 1, (n, counts[n], expected)
+    assert counts["tiny"] > 0
+
+
+def test_maps_and_images_are_shared_within_a_seed_and_drawn_anew_across_seeds(trained):
+    ds, _ = trained
+    k = ["lenet5", "seed=0", "fault=bitflip", "rate=0.01"]
+    assert campaign.trial_seed(7, *k, 3) != campaign.trial_seed(7, "lenet5", "seed=1", *k[2:], 3)
+    a, b = campaign.evaluation_set_of(ds, 50, 7, 0), campaign.evaluation_set_of(ds, 50, 7, 0)
+    c = campaign.evaluation_set_of(ds, 50, 7, 1)
+    assert torch.equal(a[0][0], b[0][0]) and not torch.equal(a[0][0], c[0][0])

@@ -3,6 +3,7 @@ import pytest
 import yaml
 
 from conftest import CI_CONFIG, PY, ROOT, SNAKEMAKE, run
+from flatenn import cli, config
 
 
 def mutate(path, change):
@@ -26,16 +27,14 @@ CASES = [
 
 
 @pytest.mark.parametrize("change,message", CASES)
-def test_cli_rejects_bad_config_with_one_line(tmp_path, change, message):
+def test_cli_rejects_bad_config_with_one_line(tmp_path, capsys, change, message):
     bad = mutate(tmp_path / "bad.yaml", change)
-    out = tmp_path / "data.pt"
-    res = run([PY, "-m", "flatenn", "prepare-data", "--config", str(bad), "--out", str(out)], check=False)
-    assert res.returncode == 2
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], res.stderr
-    assert not out.exists()
+    assert cli.main(["check-config", "--config", str(bad)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change,message", CASES[:3] + CASES[5:6])
 def test_snakemake_rejects_bad_config_at_start(tmp_path, change, message):
     bad = mutate(tmp_path / "bad.yaml", change)
@@ -48,6 +47,64 @@ def test_snakemake_rejects_bad_config_at_start(tmp_path, change, message):
 
 
 def test_missing_config_file_is_one_line(tmp_path):
-    res = run([PY, "-m", "flatenn", "prepare-data", "--config", str(tmp_path / "none.yaml"), "--out", "x"], check=False)
+    res = run([PY, "-m", "flatenn", "check-config", "--config", str(tmp_path / "none.yaml")], check=False)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "none.yaml" in res.stderr
+
+
+def planned(tmp_path, *args):
+    res = run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", *args])
+    return dict(line.split()[:2] for line in res.stdout.splitlines()
+                if line.split()[:1] in (["train"], ["campaign"], ["sharpness"]))
+
+
+@pytest.mark.slow
+def test_config_on_the_command_line_overrides_one_key(tmp_path):
+    assert planned(tmp_path, "--config", "seeds=[0]") == {"train": "6", "campaign": "18", "sharpness": "6"}
+
+
+@pytest.mark.slow
+def test_a_config_file_replaces_the_default_as_a_whole(tmp_path):
+    small = mutate(tmp_path / "small.yaml", lambda c: c.update(variants={"standard": c["variants"]["standard"]},
+                                                               trainings=["conventional"]))
+    assert planned(tmp_path, "--configfile", str(small)) == {"train": "2", "campaign": "6", "sharpness": "2"}
+    assert planned(tmp_path, "--configfile", str(small), "--config", "seeds=[3]") == {
+        "train": "1", "campaign": "3", "sharpness": "1"}
+
+
+def test_defaults_come_from_the_schema():
+    cfg = yaml.safe_load(CI_CONFIG.read_text())
+    del cfg["dataset"]["split_seed"], cfg["variants"]["as_mid"]["penalty"]
+    cfg = config.validate(cfg)
+    assert cfg["dataset"]["split_seed"] == 0 and cfg["variants"]["as_mid"]["penalty"] == "l1"
+    assert cfg["device"] == "cpu" and cfg["claims"]["clean_margin"] == 1.5
+
+
+def test_every_schema_key_is_described():
+    schema = yaml.safe_load(config.SCHEMA_PATH.read_text())
+
+    def undescribed(node, path):
+        for key, sub in node.get("properties", {}).items():
+            if "description" not in sub:
+                yield f"{path}{key}"
+            yield from undescribed(sub, f"{path}{key}.")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            yield from undescribed(extra, f"{path}*.")
+
+    assert list(undescribed(schema, "")) == []
+
+
+def test_a_job_sees_only_the_config_it_reads():
+    """Changing a fault rate changes the campaigns' settings and nothing upstream."""
+    base = config.validate(yaml.safe_load(CI_CONFIG.read_text()))
+    changed = config.validate(yaml.safe_load(CI_CONFIG.read_text()))
+    changed["faults"]["rates"]["bitflip"] = [0.0, 0.5]
+    wc = {"dataset": "fashion_mnist", "arch": "lenet5", "variant": "as_mid", "training": "saq", "seed": "0"}
+    for rule in ("prepare_data", "train", "evaluate", "sharpness", "vulnerability"):
+        assert config.job_settings(base, rule, **wc) == config.job_settings(changed, rule, **wc), rule
+    assert config.job_settings(base, "campaign", fault="sa0", **wc) == config.job_settings(changed, "campaign", fault="sa0", **wc)
+    assert config.job_settings(base, "campaign", fault="bitflip", **wc) != config.job_settings(
+        changed, "campaign", fault="bitflip", **wc)
+    conventional = config.job_settings(base, "train", **{**wc, "training": "conventional"})
+    assert conventional["training"]["rho"] == 0.0 and config.job_settings(base, "train", **wc)["training"]["rho"] > 0

@@ -76,3 +76,49 @@ def test_measure_on_a_model_is_deterministic():
     assert runs[0]["hessian_top_eig"] > 0 and len(runs[0]["landscape_2d"]["loss"]) == 3
     mid = runs[0]["landscape_1d"]["loss"][2]
     assert abs(mid - runs[0]["loss"]) < 1e-6  # step 0 is the model itself
+
+
+def test_normalized_operator_is_d_h_d():
+    d = {"w": torch.tensor([2.0, 0.5, 1.0], dtype=torch.float64), "v": torch.tensor([3.0, 1.0], dtype=torch.float64)}
+    D = torch.diag(torch.cat([d["w"], d["v"]]))
+    H = D @ torch.block_diag(A, B) @ D
+    top = torch.linalg.eigvalsh(H).abs().max().item()
+    res = sharpness.top_eigenvalue(quadratic, params(), iters=500, tol=1e-10, scale=d,
+                                   generator=torch.Generator().manual_seed(0))
+    assert abs(res["value"] - top) / top < 1e-3
+    tr = sharpness.hessian_trace(quadratic, params(), samples=3000, scale=d, generator=torch.Generator().manual_seed(0))
+    assert abs(tr["value"] - H.trace().item()) < 4 * tr["stderr"] + 1e-9
+
+
+def test_normalized_hessian_ignores_a_rescaled_filter_before_batchnorm():
+    """Scaling a conv's filters by c (and its BN statistics by c, c^2) leaves the function
+    and the normalized metrics alone; the raw Hessian moves by about 1/c^2 in that block."""
+    from flatenn import data, models
+
+    ds = data.load("digits", val_size=100)
+    x, y = ds.train.x[:200], ds.train.y[:200]
+    results = []
+    for c in (1.0, 4.0):
+        torch.manual_seed(0)
+        m = models.build("lenet5", ds.shape, 10, {"weight_bits": 8, "act_bits": 8}).eval()
+        conv, bn = m.body[0], m.body[1]
+        bn.eps = 0.0
+        with torch.no_grad():
+            bn.running_mean.uniform_(-0.1, 0.1)
+            bn.running_var.uniform_(0.5, 2.0)
+            conv.weight.mul_(c), bn.running_mean.mul_(c), bn.running_var.mul_(c * c)
+        model, _, p = sharpness.at_quantized_weights(m)
+        loss = sharpness.make_loss(model, x.float() / 255, y)
+        norms = sharpness.filter_norms(p)
+        gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+        results.append({
+            "loss": float(loss(p)),
+            "raw": sharpness.hessian_trace(loss, p, samples=20, generator=gen())["value"],
+            "eig_n": sharpness.top_eigenvalue(loss, p, iters=100, tol=1e-6, generator=gen(), scale=norms)["value"],
+            "trace_n": sharpness.hessian_trace(loss, p, samples=20, generator=gen(), scale=norms)["value"],
+        })
+    a, b = results
+    assert abs(a["loss"] - b["loss"]) < 1e-4 * a["loss"]
+    assert abs(a["eig_n"] - b["eig_n"]) < 1e-3 * abs(a["eig_n"])
+    assert abs(a["trace_n"] - b["trace_n"]) < 1e-3 * abs(a["trace_n"])
+    assert abs(a["raw"] - b["raw"]) > 0.01 * abs(a["raw"])

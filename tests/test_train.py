@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import CI_CONFIG, FASHION, PY, ROOT, SNAKEMAKE, run
+from conftest import CI_CONFIG, FASHION, MODEL_WC, PY, ROOT, SNAKEMAKE, run, settings_for
 from flatenn import data, evaluation, models, sparsity, train
 from flatenn.quant import quant_layers
 
@@ -135,14 +135,15 @@ def test_killed_training_job_resumes_with_the_same_weights(tmp_path):
     log = (tmp_path / "results/logs/train/fashion_mnist/lenet5/as_mid/saq/s0.log").read_text()
     assert f"resumed from {ckpt.relative_to(tmp_path)} after epoch" in log
     # The same job, uninterrupted.
-    ref = tmp_path / "ref.pt"
-    run([PY, "-m", "flatenn", "train", "--config", str(cfg_path), "--data", str(tmp_path / "results/data/fashion_mnist.pt"),
-         "--arch", "lenet5", "--variant", "as_mid", "--training", "saq", "--seed", "0", "--out", str(ref)])
+    ref = tmp_path / "ref/fashion_mnist/lenet5/as_mid/saq/s0.pt"
+    run([PY, "-m", "flatenn", "train", "--settings", settings_for(cfg_path, "train", **MODEL_WC),
+         "--data", str(tmp_path / "results/data/fashion_mnist.pt"), "--out", str(ref)])
     a = torch.load(tmp_path / target, weights_only=False)["state_dict"]
     b = torch.load(ref, weights_only=False)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in b)
 
 
+@pytest.mark.slow
 def test_paper_config_runs_on_generated_cifar10(tmp_path):
     """config/paper.yaml's CIFAR-10 + ResNet-20 path, on a tiny generated CIFAR-10 layout."""
     data.write_fake_cifar10(tmp_path / "cifar", n_train=20, n_test=16)
@@ -152,10 +153,13 @@ def test_paper_config_runs_on_generated_cifar10(tmp_path):
     cfg["device"] = "cpu"
     cfg_path = tmp_path / "paper_small.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    d, m, e = tmp_path / "d.pt", tmp_path / "m.pt", tmp_path / "e.json"
-    run([PY, "-m", "flatenn", "prepare-data", "--config", str(cfg_path), "--out", str(d)])
-    run([PY, "-m", "flatenn", "train", "--config", str(cfg_path), "--data", str(d), "--arch", "resnet20",
-         "--variant", "as_high", "--training", "saq", "--seed", "0", "--out", str(m)])
-    run([PY, "-m", "flatenn", "evaluate", "--config", str(cfg_path), "--data", str(d), "--model", str(m), "--out", str(e)])
+    d, e = tmp_path / "d.pt", tmp_path / "e.json"
+    wc = {"dataset": "cifar10", "arch": "resnet20", "variant": "as_high", "training": "saq", "seed": "0"}
+    m = tmp_path / "models/cifar10/resnet20/as_high/saq/s0.pt"
+    run([PY, "-m", "flatenn", "prepare-data", "--settings", settings_for(cfg_path, "prepare_data"), "--out", str(d)])
+    run([PY, "-m", "flatenn", "train", "--settings", settings_for(cfg_path, "train", **wc), "--data", str(d),
+         "--out", str(m)])
+    run([PY, "-m", "flatenn", "evaluate", "--settings", settings_for(cfg_path, "evaluate", **wc), "--data", str(d),
+         "--model", str(m), "--out", str(e)])
     res = yaml.safe_load(e.read_text())
     assert 0 <= res["accuracy"] <= 1 and len(res["sparsity_per_layer"]) == 19

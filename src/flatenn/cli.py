@@ -12,8 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
 from flatenn.config import ConfigError
 from flatenn.data import DataError
 
@@ -75,6 +73,7 @@ def cmd_evaluate(a, s):
 
 def _campaign(a, s, points, trials):
     import pandas as pd
+    import torch
 
     from flatenn import campaign, io, models
     from flatenn.quant import export_memory_image
@@ -278,7 +277,10 @@ def main(argv=None) -> int:
     try:
         from flatenn.config import parse_settings
 
-        torch.set_num_threads(a.threads)
+        if a.cmd != "check-config":  # the one command that needs no torch
+            import torch
+
+            torch.set_num_threads(a.threads)
         handlers = [logging.FileHandler(a.log)] if a.log else [logging.StreamHandler()]
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", handlers=handlers,
                             force=True)

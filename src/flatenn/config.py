@@ -94,6 +94,36 @@ def load(path) -> dict:
     return validate(cfg or {})
 
 
+def _typed(value):
+    """Snakemake reads nested --config values (seeds=[0]) with YAML's BaseLoader, as strings."""
+    if isinstance(value, str):
+        return yaml.safe_load(value) if value else value
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    return value
+
+
+def _merge(base: dict, update: dict) -> dict:
+    for k, v in update.items():
+        base[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return base
+
+
+def resolve(default_file, configfiles, overrides) -> dict:
+    """The workflow's config: the config files named on the command line (each a whole
+    experiment, so they replace the default rather than merge into it), else the default;
+    then each --config key=value on top."""
+    cfg = {}
+    for f in configfiles or [default_file]:
+        try:
+            _merge(cfg, yaml.safe_load(Path(f).read_text()) or {})
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"config file {f}: {e}".splitlines()[0]) from None
+    return _merge(cfg, _typed(dict(overrides)))
+
+
 def job_settings(cfg: dict, rule: str, **wc) -> dict:
     """The part of the (validated) config that one job of ``rule`` reads, and nothing more:
     Snakemake reruns a job when this changes, so it must be exactly what the job uses."""

@@ -160,7 +160,7 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
                 loss = loss_fn(model, x, y, alpha, variant["penalty"])
                 loss.backward()
             if not torch.isfinite(loss):  # stop before a bad step reaches weights or checkpoint
-                raise NonFiniteLoss(f"training diverged: loss {float(loss)} at epoch {epoch + 1}, "
+                raise NonFiniteLoss(f"training diverged: loss {float(loss.detach())} at epoch {epoch + 1}, "
                                     f"step {i + 1} (lower training.lr?)")
             opt.step()
             sched.step()

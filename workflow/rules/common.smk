@@ -3,19 +3,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from flatenn.config import ConfigError, job_settings, settings_arg, validate  # noqa: E402
+from flatenn.config import ConfigError, job_settings, resolve, settings_arg, validate  # noqa: E402
 
 # A config file named with --configfile is a whole experiment: it replaces the default
 # instead of being merged into it (a smaller config must not inherit variants or rates it
-# did not name), as --replace-workflow-config would; --config key=value still overrides one key.
-if workflow.config_settings.configfiles:
-    config.clear()
-    config.update(workflow.config_settings.overwrite_config)
-
-# Validated once, defaults filled in from the schema; a bad config stops the run at once
+# did not name); --config key=value overrides one key of whichever is in force. The config
+# is validated once, with the schema's defaults filled in; a bad one stops the run at once
 # with one line that names the key.
 try:
-    validate(config)
+    _resolved = resolve(Path(workflow.basedir) / "config" / "default.yaml",
+                        workflow.config_settings.configfiles, workflow.config_settings.config)
+    config.clear()
+    config.update(validate(_resolved))
 except ConfigError as e:
     sys.exit(f"config error: {e}")
 
