@@ -128,7 +128,7 @@ def test_killed_training_job_resumes_with_the_same_weights(tmp_path):
     for pid in job:
         os.kill(int(pid), signal.SIGKILL)
     assert proc.wait(timeout=60) != 0
-    killed_at = torch.load(ckpt, weights_only=False)["epoch"]
+    killed_at = torch.load(ckpt, weights_only=True)["epoch"]
     assert 1 <= killed_at < 6, "the job was not interrupted mid-run"
     assert not (tmp_path / target).exists()
     run(cmd, cwd=tmp_path)
@@ -138,8 +138,8 @@ def test_killed_training_job_resumes_with_the_same_weights(tmp_path):
     ref = tmp_path / "ref/fashion_mnist/lenet5/as_mid/saq/s0.pt"
     run([PY, "-m", "flatenn", "train", "--settings", settings_for(cfg_path, "train", **MODEL_WC),
          "--data", str(tmp_path / "results/data/fashion_mnist.pt"), "--out", str(ref)])
-    a = torch.load(tmp_path / target, weights_only=False)["state_dict"]
-    b = torch.load(ref, weights_only=False)["state_dict"]
+    a = torch.load(tmp_path / target, weights_only=True)["state_dict"]
+    b = torch.load(ref, weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in b)
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from flatenn.config import ConfigError
-from flatenn.data import DataError
+from flatenn.io import DataError
 
 log = logging.getLogger("flatenn")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,7 @@ DATASETS = ("fashion_mnist", "digits", "cifar10")
 NUM_CLASSES = {"fashion_mnist": 10, "digits": 10, "cifar10": 10}
 
 
-class DataError(ValueError):
-    """A dataset is missing or malformed; the message says where and how to fix it."""
+from flatenn.io import DataError  # noqa: E402  (a dataset is missing or malformed; the message says where)
 
 
 @dataclass
@@ -67,11 +67,16 @@ class Dataset:
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed) into a numpy array."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    zero, dtype_code, ndim = data[0:2], data[2], data[3]
-    if zero != b"\x00\x00" or dtype_code != 0x08:
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: damaged or truncated file ({str(e).splitlines()[0][:100]})") from None
+    if len(data) < 4 or data[0:2] != b"\x00\x00" or data[2] != 0x08 or not 1 <= data[3] <= 4:
         raise DataError(f"{path}: not an unsigned-byte IDX file")
+    ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header")
     dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if arr.size != int(np.prod(dims)):
@@ -94,7 +99,13 @@ def load_fashion_mnist(root: str | Path) -> tuple[Split, Split]:
     root = Path(root)
     out = []
     for part in ("train", "test"):
-        images, labels = (read_idx(_find_idx(root, s)) for s in FASHION_FILES[part])
+        (ipath, images), (lpath, labels) = ((p, read_idx(p)) for p in (_find_idx(root, s) for s in FASHION_FILES[part]))
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise DataError(f"{ipath}: expected 28x28 images, got shape {images.shape}")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise DataError(f"{lpath}: expected {len(images)} labels, got shape {labels.shape}")
+        if labels.max(initial=0) >= NUM_CLASSES["fashion_mnist"]:
+            raise DataError(f"{lpath}: label {int(labels.max())} outside the 10 classes")
         out.append(Split(torch.from_numpy(images.copy()).unsqueeze(1),
                          torch.from_numpy(labels.astype(np.int64))))
     return out[0], out[1]
@@ -125,12 +136,37 @@ def load_cifar10(root: str | Path) -> tuple[Split, Split]:
     for names in ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]):
         xs, ys = [], []
         for name in names:
-            with open(folder / name, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")
+            batch = _load_cifar_batch(folder / name)
             xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.extend(batch["labels"])
         out.append(Split(torch.from_numpy(np.concatenate(xs)), torch.tensor(ys, dtype=torch.int64)))
     return out[0], out[1]
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: a data file can never run code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _load_cifar_batch(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            batch = _ArraysOnly(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError) as e:
+        raise DataError(f"{path}: not a CIFAR-10 batch ({str(e).splitlines()[0][:100]})") from None
+    if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
+        raise DataError(f"{path}: not a CIFAR-10 batch (missing data or labels)")
+    data = np.asarray(batch["data"])
+    if data.ndim != 2 or data.shape[1] != 3072 or len(batch["labels"]) != len(data):
+        raise DataError(f"{path}: not a CIFAR-10 batch (data of shape {data.shape}, {len(batch['labels'])} labels)")
+    return batch
 
 
 def load(name: str, root: str | None = None, *, val_size: int, seed: int = 0,
@@ -163,7 +199,21 @@ def save(ds: Dataset, path: str | Path) -> None:
 
 
 def read(path: str | Path) -> Dataset:
-    return Dataset.from_dict(torch.load(path, weights_only=True))
+    """A dataset file written by ``save``; never runs code from it."""
+    from flatenn.io import safe_torch_load
+
+    d = safe_torch_load(path, "dataset file", keys=("name", "train", "val", "test"))
+    try:
+        ds = Dataset.from_dict(d)
+        for part in ("train", "val", "test"):
+            s = getattr(ds, part)
+            if s.x.dtype != torch.uint8 or s.x.dim() != 4 or s.y.dim() != 1 or len(s.x) != len(s.y):
+                raise DataError(f"{path}: {part} split is not uint8 images (N, C, H, W) with N labels")
+        if ds.name not in NUM_CLASSES:
+            raise DataError(f"{path}: unknown dataset name {ds.name!r}")
+    except (KeyError, TypeError, AttributeError) as e:
+        raise DataError(f"{path}: not a dataset file ({e})") from None
+    return ds
 
 
 def write_fake_cifar10(root: str | Path, n_train: int = 50, n_test: int = 20, seed: int = 0) -> None:

@@ -100,8 +100,14 @@ def load(path, dev="cpu") -> tuple[Net, dict]:
     """Rebuild a saved model (eval mode, its variant's threshold set) and return its metadata."""
     from flatenn.sparsity import set_threshold
 
-    meta = torch.load(path, weights_only=False, map_location="cpu")
-    model = build(meta["arch"], meta["in_shape"], meta["num_classes"], meta["quant"])
-    model.load_state_dict(meta.pop("state_dict"))
-    set_threshold(model, meta["variant"]["threshold"])
+    from flatenn.io import DataError, safe_torch_load
+
+    meta = safe_torch_load(path, "model file", keys=("arch", "in_shape", "num_classes", "quant", "variant",
+                                                      "state_dict"))
+    try:
+        model = build(meta["arch"], meta["in_shape"], meta["num_classes"], meta["quant"])
+        model.load_state_dict(meta.pop("state_dict"))
+        set_threshold(model, meta["variant"]["threshold"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: model file does not match its architecture ({str(e).splitlines()[0][:120]})") from None
     return model.to(dev).eval(), meta

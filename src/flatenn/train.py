@@ -120,7 +120,11 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
         1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
     history, start_epoch = [], 0
     model.to(dev)
-    state = torch.load(checkpoint, weights_only=False, map_location=dev) if checkpoint and checkpoint.exists() else None
+    state = None
+    if checkpoint and checkpoint.exists():
+        from flatenn.io import safe_torch_load
+
+        state = safe_torch_load(checkpoint, "training checkpoint", map_location=dev, keys=("key",))
     if state is not None and state.get("key") != key:
         log.info("ignoring checkpoint %s: it belongs to another configuration", checkpoint)
         state = None
