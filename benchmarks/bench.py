@@ -7,15 +7,20 @@ Threads: BENCH_THREADS (default 1, as in a workflow job).
     .venv/bin/python benchmarks/bench.py train      # SAQ vs conventional training step
 
 Every ratio is a median over interleaved repetitions, so slow phases of the machine hit
-numerator and denominator alike.
+numerator and denominator alike. The yardstick, printed first, is a plain-PyTorch float
+LeNet-5 training step (no project code, 1 thread, batch 128): report wall times beside it,
+and normalized minutes = minutes x (yardstick img/s / 10,000). Results go to results/bench.json.
 """
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
+from torch import nn
 
 from flatenn import campaign, evaluation, faults, models, train
 from flatenn.quant import export_memory_image, load_memory_image
@@ -38,6 +43,29 @@ def interleaved(fns: dict, reps: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def yardstick(steps: int = 60, batch: int = 128) -> float:
+    """Plain PyTorch, float LeNet-5, SGD step, 1 thread: the machine's speed in img/s."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                        nn.Linear(84, 10))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+
+    def run():
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+
+    run()  # warm-up
+    t = statistics.median(timed(run) for _ in range(5))
+    torch.set_num_threads(threads)
+    return steps * batch / t
+
+
 def python_loop_inject(q: torch.Tensor, rate: float, gen: torch.Generator) -> torch.Tensor:
     """Reference: one Python iteration per fault (how per-fault injectors work)."""
     out = q.clone().view(-1)
@@ -58,7 +86,7 @@ def dense_xor_inject(q: torch.Tensor, rate: float, gen: torch.Generator) -> torc
     return torch.where(u >= 128, u - 256, u).to(q.dtype)
 
 
-def bench_faults(rate: float = 1e-3, eval_size: int = 1000) -> None:
+def bench_faults(rate: float = 1e-3, eval_size: int = 1000) -> dict:
     print(f"== fault injection at rate {rate:g}, campaign set of {eval_size} images, "
           f"{torch.get_num_threads()} thread(s) as in a campaign job ==")
     print(f"{'model':<10} {'inject/clean':>13} {'trial/clean':>12} {'py-loop/clean':>14} {'dense-xor/clean':>16}")
@@ -90,9 +118,12 @@ def bench_faults(rate: float = 1e-3, eval_size: int = 1000) -> None:
         }, reps=41 if arch == "lenet5" else 7)
         print(f"{arch:<10} {t['inject'] / t['clean']:>13.4f} {t['trial'] / t['clean']:>12.3f} "
               f"{t['loop'] / t['clean']:>14.3f} {t['dense'] / t['clean']:>16.4f}")
+        if arch == "lenet5":
+            out = {"inject_over_clean_pass": t["inject"] / t["clean"], "trial_over_clean_pass": t["trial"] / t["clean"]}
+    return out
 
 
-def bench_train(steps: int = 60, batch: int = 128) -> None:
+def bench_train(steps: int = 60, batch: int = 128) -> dict:
     print(f"== training step, LeNet-5 on 1x28x28, batch {batch}, {torch.get_num_threads()} thread(s) ==")
     torch.manual_seed(0)
     model = models.build("lenet5", (1, 28, 28), 10, Q)
@@ -117,11 +148,20 @@ def bench_train(steps: int = 60, batch: int = 128) -> None:
     conv, sq = steps * batch / t["conventional"], steps * batch / t["saq"]
     print(f"conventional {conv:8.0f} img/s   saq {sq:8.0f} img/s   saq/conventional time ratio "
           f"{t['saq'] / t['conventional']:.2f}")
+    return {"conventional_img_s": conv, "saq_img_s": sq, "saq_over_conventional": t["saq"] / t["conventional"]}
 
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    result = {"yardstick_img_s": yardstick()}
+    print(f"== yardstick: plain PyTorch float LeNet-5 training step, 1 thread, batch 128: "
+          f"{result['yardstick_img_s']:.0f} img/s ==")
     if what in ("all", "faults"):
-        bench_faults()
+        result.update(bench_faults())
     if what in ("all", "train"):
-        bench_train()
+        result.update(bench_train())
+    out = Path("results/bench.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**result, "threads": torch.get_num_threads(),
+                               "date": time.strftime("%Y-%m-%d %H:%M")}, indent=2) + "\n")
+    print(f"written to {out}")

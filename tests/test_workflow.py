@@ -4,6 +4,7 @@ import shutil
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import CI_CONFIG, MODEL_WC, PY, ROOT, SNAKEMAKE, run, settings_for
 
@@ -116,3 +117,35 @@ CHECKSUMS = ROOT / "tests" / "ci_tables.sha256"
 def table_checksums(work) -> dict:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted((work / "paper_tables").glob("*.csv")) if p.name != "runtime.csv"}
+
+
+def two_arch_config(path):
+    cfg = yaml.safe_load(CI_CONFIG.read_text())
+    cfg["archs"] = ["lenet5", "resnet20"]
+    cfg["dataset"].update(train_subset=600, test_subset=200, val_size=100)
+    cfg["variants"] = {k: cfg["variants"][k] for k in ("standard", "as_high")}
+    cfg["training"].update(epochs=1)
+    cfg["faults"].update(types=["bitflip"], rates={"bitflip": [0.0, 0.01]}, trials=2, eval_size=100)
+    cfg["vulnerability"].update(trials=1)
+    cfg["sharpness"].update(subset=64, power_iters=3, hutchinson_samples=2, eps_steps=1, fault_samples=1,
+                            landscape_1d_points=3, landscape_2d_points=3, correlation_rate=0.01)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_two_architectures_stay_apart_in_every_table(tmp_path):
+    cfg = two_arch_config(tmp_path / "two_archs.yaml")
+    run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(cfg), "--cores", "2"],
+        timeout=1200)
+    tables = tmp_path / "paper_tables"
+    for name in ("clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
+                 "fault_paired_ci", "variance_components", "sharpness", "sharpness_paired", "sharpness_correlation",
+                 "claims", "claims_by_rate", "vulnerability", "summary_bitflip", "saq_gain"):
+        df = pd.read_csv(tables / f"{name}.csv")
+        assert set(df.arch) == {"lenet5", "resnet20"}, name
+    claims = pd.read_csv(tables / "claims.csv")
+    per_arch = claims.groupby("arch").size()
+    assert per_arch["lenet5"] == per_arch["resnet20"] > 0
+    fa = pd.read_csv(tables / "fault_accuracy.csv")
+    assert (fa.groupby(["arch", "variant", "training", "rate"]).size() == 1).all()  # never pooled across archs
+    assert (tmp_path / "figures/landscape_2d_resnet20_as_high_saq.png").stat().st_size > 1000
