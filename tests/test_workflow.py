@@ -1,6 +1,10 @@
 """The whole DAG on config/ci.yaml, and the workflow's contracts (columns, targets, rebuilds)."""
 import hashlib
+import os
 import shutil
+import signal
+import subprocess
+import time
 
 import pandas as pd
 import pytest
@@ -149,3 +153,29 @@ def test_two_architectures_stay_apart_in_every_table(tmp_path):
     fa = pd.read_csv(tables / "fault_accuracy.csv")
     assert (fa.groupby(["arch", "variant", "training", "rate"]).size() == 1).all()  # never pooled across archs
     assert (tmp_path / "figures/landscape_2d_resnet20_as_high_saq.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("stage", ["campaign", "sharpness"])
+def test_snakemake_killed_mid_stage_reruns_to_the_same_tables(ci_workdir, stage):
+    """SIGKILL to Snakemake and its jobs (as a power cut) while a job of ``stage`` runs; after
+    `--unlock` the rerun completes and every table is byte-identical to the stored checksums."""
+    model = "fashion_mnist/lenet5/as_high/saq/s1"
+    victim = ci_workdir / ("results/campaign/" + model + "/sa0.csv" if stage == "campaign"
+                           else "results/sharpness/" + model + ".json")
+    victim.unlink()
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(ci_workdir), "--configfile", str(CI_CONFIG),
+           "--cores", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if run(["pgrep", "-s", str(proc.pid), "-f", f"flatenn {stage}"], check=False).stdout.strip():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the workflow ended before the job started"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not victim.exists()
+    smk(ci_workdir, "--unlock")
+    smk(ci_workdir, "--cores", "2")
+    assert table_checksums(ci_workdir) == dict(
+        line.split()[::-1] for line in CHECKSUMS.read_text().splitlines() if line.strip())
