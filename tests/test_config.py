@@ -108,3 +108,24 @@ def test_a_job_sees_only_the_config_it_reads():
         changed, "campaign", fault="bitflip", **wc)
     conventional = config.job_settings(base, "train", **{**wc, "training": "conventional"})
     assert conventional["training"]["rho"] == 0.0 and config.job_settings(base, "train", **wc)["training"]["rho"] > 0
+
+
+@pytest.mark.slow
+def test_dose_config_plans_every_strength(tmp_path):
+    counts = planned(tmp_path, "--configfile", str(ROOT / "config/dose.yaml"))
+    assert counts == {"train": "35", "campaign": "105", "sharpness": "35"}
+
+
+@pytest.mark.slow
+def test_depth_config_plans_three_architectures(tmp_path):
+    counts = planned(tmp_path, "--configfile", str(ROOT / "config/depth.yaml"))
+    assert counts == {"train": "90", "campaign": "270", "sharpness": "90"}
+
+
+def test_per_architecture_variant_settings():
+    cfg = config.load(ROOT / "config/depth.yaml")
+    wc = {"dataset": "fashion_mnist", "variant": "as_high", "training": "saq", "seed": "0"}
+    assert config.job_settings(cfg, "train", arch="lenet5", **wc)["variant"] == {
+        "threshold": 0.1, "alpha": 0.3, "penalty": "l1"}
+    assert config.job_settings(cfg, "train", arch="resnet20", **wc)["variant"] == {
+        "threshold": 0.1, "alpha": 0.0632, "penalty": "l1"}

@@ -206,3 +206,35 @@ def vulnerability(trials: pd.DataFrame, level: float) -> pd.DataFrame:
         rows.append({**dict(zip(keys, key)), "trials": ci["n"], "mean": ci["mean"], "std": ci["std"],
                      "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- dose-response
+
+def dose_response(clean: pd.DataFrame, by_seed: pd.DataFrame, paired_sharp: pd.DataFrame,
+                  level: float) -> pd.DataFrame:
+    """Per AS level against standard (same arch, training and seed): the activation sparsity
+    gained, the clean accuracy given up, the extra accuracy lost under each fault type (mean
+    over the faulty rates) and the normalized sharpness; seed-level CIs (long form)."""
+    rows = []
+
+    def add(keys, quantity, fault, per_seed):
+        ci = seed_level_ci(per_seed, level)
+        rows.append({**keys, "quantity": quantity, "fault": fault, "mean": ci["mean"], "ci_low": ci["ci_low"],
+                     "ci_high": ci["ci_high"], "n_seeds": ci["n"]})
+
+    base = clean[clean.variant == "standard"].set_index(["dataset", "arch", "training", "seed"])
+    for (ds, arch, t, v), g in clean[clean.variant != "standard"].groupby(["dataset", "arch", "training", "variant"]):
+        keys = {"dataset": ds, "arch": arch, "training": t, "variant": v}
+        b = base.loc[[(ds, arch, t, s) for s in g.seed]]
+        add(keys, "sparsity_gained", "", g.activation_sparsity.to_numpy() - b.activation_sparsity.to_numpy())
+        add(keys, "clean_accuracy_given_up", "", b.accuracy.to_numpy() - g.accuracy.to_numpy())
+        comp = f"{v}-standard ({t})"
+        faulty = by_seed[(by_seed.comparison == comp) & (by_seed.rate > 0) & (by_seed.dataset == ds)
+                         & (by_seed.arch == arch)]
+        for fault, f in faulty.groupby("fault"):
+            add(keys, "extra_accuracy_lost", fault, f.groupby("seed")["lost_diff"].mean())
+        sh = paired_sharp[(paired_sharp.comparison == comp) & (paired_sharp.dataset == ds) & (paired_sharp.arch == arch)]
+        for metric, m in sh.groupby("metric"):
+            if metric.endswith("_normalized"):
+                add(keys, f"{metric}_rel_diff", "", m["rel_diff"])
+    return pd.DataFrame(rows)

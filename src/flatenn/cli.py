@@ -186,6 +186,19 @@ def cmd_claims(a, s):
     report.write_table(by_rate, a.by_rate, floatfmt=".2f")
 
 
+def cmd_dose_response(a, s):
+    from flatenn import aggregate, report
+
+    report.write_table(aggregate.dose_response(_read(a.clean), _read(a.paired_by_seed), _read(a.paired_sharpness),
+                                               s["level"]), a.table)
+
+
+def cmd_figure_dose_response(a, s):
+    from flatenn import figures
+
+    figures.dose_response(_read(a.dose_response), a.out)
+
+
 def cmd_figure_faults(a, s):
     from flatenn import figures
 
@@ -246,6 +259,9 @@ COMMANDS = {
     "vulnerability-table": (cmd_vulnerability_table, True, {"trials": "+", "table": "+"}),
     "claims": (cmd_claims, True, {"paired-by-seed": None, "paired-sharpness": None, "clean": None,
                                   "claims": "+", "by-rate": "+"}),
+    "dose-response": (cmd_dose_response, True, {"clean": None, "paired-by-seed": None, "paired-sharpness": None,
+                                                "table": "+"}),
+    "figure-dose-response": (cmd_figure_dose_response, False, {"dose-response": None, "out": "+"}),
     "figure-faults": (cmd_figure_faults, True, {"fault-accuracy": None, "out": "+"}),
     "figure-vulnerability": (cmd_figure_vulnerability, False, {"vulnerability": None, "out": "+"}),
     "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "out": "+"}),

@@ -124,6 +124,12 @@ def resolve(default_file, configfiles, overrides) -> dict:
     return _merge(cfg, _typed(dict(overrides)))
 
 
+def variant_for(cfg: dict, variant: str, arch: str) -> dict:
+    """A variant's settings for one architecture: its own, with its per_arch entry on top."""
+    v = dict(cfg["variants"][variant])
+    return {**{k: x for k, x in v.items() if k != "per_arch"}, **v.get("per_arch", {}).get(arch, {})}
+
+
 def job_settings(cfg: dict, rule: str, **wc) -> dict:
     """The part of the (validated) config that one job of ``rule`` reads, and nothing more:
     Snakemake reruns a job when this changes, so it must be exactly what the job uses."""
@@ -133,7 +139,7 @@ def job_settings(cfg: dict, rule: str, **wc) -> dict:
     if rule == "train":
         training = dict(cfg["training"])
         training["rho"] = training["rho"] if wc["training"] == "saq" else 0.0  # conventional QAT = SAQ at rho 0
-        return {"dataset": cfg["dataset"], "quant": cfg["quant"], "variant": cfg["variants"][wc["variant"]],
+        return {"dataset": cfg["dataset"], "quant": cfg["quant"], "variant": variant_for(cfg, wc["variant"], wc["arch"]),
                 "training": training, "device": cfg["device"]}
     if rule == "evaluate":
         return {"evaluate": cfg["evaluate"], "device": cfg["device"]}

@@ -162,3 +162,34 @@ def sharpness_vs_fault_accuracy(per_model: pd.DataFrame, corr: pd.DataFrame, met
             ax.set_ylabel(f"accuracy, {corr.fault.iloc[0]} at {corr.rate.iloc[0]:g}")
     axes[0][-1].legend(fontsize=6)
     save(fig, outputs)
+
+
+def dose_response(dr: pd.DataFrame, outputs) -> None:
+    """Extra accuracy lost under faults (AS minus standard) and normalized sharpness against the
+    sparsity gained (top row) and the clean accuracy given up (bottom row), one point per AS level."""
+    style()
+    import matplotlib.pyplot as plt
+
+    wide = dr.assign(name=dr.quantity + dr.fault.fillna("").map(lambda f: f" {f}" if f else ""))
+    ys = [q for q in dict.fromkeys(wide.name) if q.startswith("extra_accuracy_lost")] + [
+        q for q in dict.fromkeys(wide.name) if q.endswith("_rel_diff")]
+    xs = ["sparsity_gained", "clean_accuracy_given_up"]
+    groups = list(dict.fromkeys(zip(wide.arch, wide.training)))
+    colours = _palette([f"{a} / {t}" for a, t in groups])
+    fig, axes = plt.subplots(2, len(ys), figsize=(3.6 * len(ys), 6.6), squeeze=False, sharey="col")
+    for row, x in zip(axes, xs):
+        for ax, y in zip(row, ys):
+            for a, t in groups:
+                d = wide[(wide.arch == a) & (wide.training == t)]
+                px, py = (d[d.name == q].set_index("variant") for q in (x, y))
+                px = px.reindex(py.index)  # points and %: both scaled by 100
+                ax.errorbar(px["mean"], 100 * py["mean"], xerr=[px["mean"] - px.ci_low, px.ci_high - px["mean"]],
+                            yerr=[100 * (py["mean"] - py.ci_low), 100 * (py.ci_high - py["mean"])], fmt="o-",
+                            ms=3, lw=1, color=colours[f"{a} / {t}"], label=f"{a} / {t}")
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set_xlabel(x.replace("_", " ") + (" (fraction of activations)" if x.startswith("sparsity") else " (accuracy)"))
+            ax.set_ylabel(f"extra accuracy lost, {y.split()[-1]} (points)" if y.startswith("extra")
+                          else f"{y.removesuffix('_rel_diff')} (% vs standard)", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Dose-response: where the paper's effect lives (mean and CI over trained networks)")
+    save(fig, outputs)

@@ -1,4 +1,4 @@
-"""LeNet-5 and ResNet-20 built from quantized layers, looked up by name."""
+"""LeNet-5 and CIFAR-style ResNets (8, 20) built from quantized layers, looked up by name."""
 from __future__ import annotations
 
 import torch
@@ -65,20 +65,24 @@ class BasicBlock(nn.Module):
         return self.act2(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-def resnet20(in_shape, num_classes: int, qcfg: dict) -> Net:
+def resnet(depth: int, in_shape, num_classes: int, qcfg: dict) -> Net:
+    """CIFAR-style ResNet of ``depth`` = 6n + 2 layers: three stages of n basic blocks."""
     wb, ab = qcfg["weight_bits"], qcfg["act_bits"]
+    blocks = (depth - 2) // 6
     layers: list[nn.Module] = [QConv2d(in_shape[0], 16, 3, 1, 1, bias=False, weight_bits=_edge_bits(qcfg)),
                                nn.BatchNorm2d(16), QAct(ab)]
     cin = 16
     for cout, stride in ((16, 1), (32, 2), (64, 2)):
-        for i in range(3):
+        for i in range(blocks):
             layers.append(BasicBlock(cin, cout, stride if i == 0 else 1, wb, ab))
             cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), QLinear(64, num_classes, weight_bits=_edge_bits(qcfg))]
     return Net(nn.Sequential(*layers))
 
 
-ARCHS = {"lenet5": lenet5, "resnet20": resnet20}
+ARCHS = {"lenet5": lenet5,
+         "resnet8": lambda *a: resnet(8, *a),
+         "resnet20": lambda *a: resnet(20, *a)}
 
 
 def build(name: str, in_shape, num_classes: int, qcfg: dict) -> Net:

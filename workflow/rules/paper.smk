@@ -2,12 +2,14 @@ NOTEBOOKS = ["walkthrough"]
 
 FIGURES = (
     fig("fault_accuracy") + fig("vulnerability") + LANDSCAPE_FIGURES + fig("sharpness_vs_fault_accuracy")
+    + fig("dose_response")
 )
 TABLES = [
     t
     for name in ["clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
                  "fault_paired_ci", "variance_components", "saq_gain", "as_saq_vs_standard", "vulnerability",
-                 "sharpness", "sharpness_paired", "sharpness_correlation", "claims", "claims_by_rate"]
+                 "sharpness", "sharpness_paired", "sharpness_correlation", "claims", "claims_by_rate",
+                 "dose_response"]
     + [f"summary_{f}" for f in FAULTS]
     for t in table(name)
 ]
@@ -37,6 +39,42 @@ rule claims:
         " --by-rate {output.by_rate} --log {log}"
 
 
+rule dose_response:
+    input:
+        clean="paper_tables/clean_accuracy.csv",
+        paired_by_seed="paper_tables/fault_paired_by_seed.csv",
+        paired_sharpness="paper_tables/sharpness_paired.csv",
+    output:
+        table("dose_response", "dose_response_table.rst", "Dose-response"),
+    params:
+        settings=table_settings("level"),
+    conda:
+        "../../envs/flatenn.yaml"
+    log:
+        "results/logs/paper/dose_response.log",
+    benchmark:
+        "results/benchmarks/dose_response.tsv"
+    shell:
+        "flatenn dose-response --settings {params.settings:q} --clean {input.clean}"
+        " --paired-by-seed {input.paired_by_seed} --paired-sharpness {input.paired_sharpness} --table {output}"
+        " --log {log}"
+
+
+rule dose_response_figure:
+    input:
+        dose_response="paper_tables/dose_response.csv",
+    output:
+        fig("dose_response", "dose_response.rst", "Dose-response"),
+    conda:
+        "../../envs/flatenn.yaml"
+    log:
+        "results/logs/paper/dose_response_figure.log",
+    benchmark:
+        "results/benchmarks/dose_response_figure.tsv"
+    shell:
+        "flatenn figure-dose-response --dose-response {input.dose_response} --out {output} --log {log}"
+
+
 rule notebook:
     input:
         source=str(REPO / "notebooks/{nb}.py"),
@@ -63,7 +101,8 @@ def benchmark_files():
     files += models(f"results/benchmarks/vulnerability/{MODEL}.tsv", seeds=SEEDS[:1])
     files += [f"results/benchmarks/{r}.tsv" for r in [
         "clean_accuracy_table", "fault_tables", "fault_accuracy_figure", "vulnerability_table",
-        "vulnerability_figure", "sharpness_tables", "landscape_figures", "sharpness_figure", "claims"]]
+        "vulnerability_figure", "sharpness_tables", "landscape_figures", "sharpness_figure", "claims",
+        "dose_response", "dose_response_figure"]]
     return files + expand("results/benchmarks/notebook_{nb}.tsv", nb=NOTEBOOKS)
 
 
