@@ -1,4 +1,4 @@
-import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -19,7 +19,7 @@ except ConfigError as e:
     sys.exit(f"config error: {e}")
 
 # Jobs call the package's own `flatenn` command: the one beside the Python that runs Snakemake.
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"; ")
 REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d elsewhere
 
 DATASET = config["dataset"]["name"]
@@ -85,3 +85,17 @@ def table(name, caption=None, category="Tables"):
         csv = report(csv, caption=str(REPO / "workflow/report" / caption), category=category,
                      labels={"table": name})
     return [csv, f"paper_tables/{name}.md", f"paper_tables/{name}.tex"]
+
+
+def benchmark_files():
+    """The benchmark file of every job of this DAG (and no stale one of another config)."""
+    per_model = ["train", "evaluate", "sharpness"]
+    files = [f"results/benchmarks/prepare_data/{DATASET}.tsv"]
+    files += [f for r in per_model for f in models(f"results/benchmarks/{r}/{MODEL}.tsv")]
+    files += models(f"results/benchmarks/campaign/{MODEL}/{{fault}}.tsv", fault=FAULTS)
+    files += models(f"results/benchmarks/vulnerability/{MODEL}.tsv", seeds=SEEDS[:1])
+    files += [f"results/benchmarks/{r}.tsv" for r in [
+        "clean_accuracy_table", "fault_tables", "fault_accuracy_figure", "vulnerability_table",
+        "vulnerability_figure", "sharpness_tables", "landscape_figures", "sharpness_figure", "claims",
+        "dose_response", "dose_response_figure"]]
+    return files + expand("results/benchmarks/notebook_{nb}.tsv", nb=NOTEBOOKS)

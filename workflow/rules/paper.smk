@@ -92,20 +92,6 @@ rule notebook:
         "flatenn notebook --source {input.source} --out {output} --log {log}"
 
 
-def benchmark_files():
-    """The benchmark file of every job of this DAG (and no stale one of another config)."""
-    per_model = ["train", "evaluate", "sharpness"]
-    files = [f"results/benchmarks/prepare_data/{DATASET}.tsv"]
-    files += [f for r in per_model for f in models(f"results/benchmarks/{r}/{MODEL}.tsv")]
-    files += models(f"results/benchmarks/campaign/{MODEL}/{{fault}}.tsv", fault=FAULTS)
-    files += models(f"results/benchmarks/vulnerability/{MODEL}.tsv", seeds=SEEDS[:1])
-    files += [f"results/benchmarks/{r}.tsv" for r in [
-        "clean_accuracy_table", "fault_tables", "fault_accuracy_figure", "vulnerability_table",
-        "vulnerability_figure", "sharpness_tables", "landscape_figures", "sharpness_figure", "claims",
-        "dose_response", "dose_response_figure"]]
-    return files + expand("results/benchmarks/notebook_{nb}.tsv", nb=NOTEBOOKS)
-
-
 rule runtime:
     # Runs last: it reads the benchmark file of every other job of this DAG.
     input:
