@@ -1,5 +1,8 @@
 """``flatenn <subcommand>``: maps arguments to package functions, one subcommand per rule.
 
+Each command gets its declared options as a dict and its settings; the work is done in the
+package (data, train, campaign, sharpness, aggregate, claims, figures, report).
+
 Per-model jobs read their config slice from ``--settings`` (JSON, as the workflow passes
 it: ``config.job_settings``) and the model's identity from its path
 (``.../<dataset>/<arch>/<variant>/<training>/s<seed>.<ext>``). Every error a user can cause
@@ -30,57 +33,57 @@ def _device(settings):
     return device(settings.get("device", "cpu"))
 
 
-def cmd_check_config(a, s):
+def cmd_check_config(o, s):
     from flatenn import config
 
-    config.load(a.config)
+    config.load(o["config"])
 
 
-def cmd_prepare_data(a, s):
+def cmd_prepare_data(o, s):
     from flatenn import data
 
     d = s["dataset"]
     ds = data.load(d["name"], d["root"], val_size=d["val_size"], seed=d["split_seed"],
                    train_subset=d["train_subset"], test_subset=d["test_subset"])
-    data.save(ds, a.out)
+    data.save(ds, o["out"])
     log.info("%s: train %d, val %d, test %d images of shape %s", ds.name, len(ds.train), len(ds.val),
              len(ds.test), ds.shape)
 
 
-def cmd_train(a, s):
+def cmd_train(o, s):
     from flatenn import io, models, train
 
-    mid = io.model_id(a.out)
-    ds = _dataset(a.data)
+    mid = io.model_id(o["out"])
+    ds = _dataset(o["data"])
     model, result = train.fit(s, ds, arch=mid["arch"], seed=mid["seed"],
-                              checkpoint=Path(a.checkpoint) if a.checkpoint else None, dev=_device(s))
-    models.save(model, a.out, arch=mid["arch"], in_shape=ds.shape, num_classes=ds.num_classes,
+                              checkpoint=Path(o["checkpoint"]) if o["checkpoint"] else None, dev=_device(s))
+    models.save(model, o["out"], arch=mid["arch"], in_shape=ds.shape, num_classes=ds.num_classes,
                 qcfg=s["quant"], variant=s["variant"], extra={"history": result["history"]})
 
 
-def cmd_evaluate(a, s):
+def cmd_evaluate(o, s):
     from flatenn import evaluation, io, models, sparsity
 
-    ds, dev = _dataset(a.data), _device(s)
-    model, meta = models.load(a.model, dev)
+    ds, dev = _dataset(o["data"]), _device(s)
+    model, meta = models.load(o["model"], dev)
     test = evaluation.batches(ds.test.x, ds.test.y, s["evaluate"]["batch_size"], dev)
     acc, sp = evaluation.accuracy(model, test), sparsity.measure(model, test)
     hist = meta.get("history", [])
-    io.write_json(a.out, {"accuracy": acc, "activation_sparsity": sp["overall"], "sparsity_per_layer": sp["per_layer"],
+    io.write_json(o["out"], {"accuracy": acc, "activation_sparsity": sp["overall"], "sparsity_per_layer": sp["per_layer"],
                           "train_images_per_s": sum(h["images_per_s"] for h in hist) / max(1, len(hist))})
     log.info("test accuracy %.4f, activation sparsity %.4f", acc, sp["overall"])
 
 
-def _campaign(a, s, points, trials):
+def _campaign(o, s, points, trials):
     import pandas as pd
     import torch
 
     from flatenn import campaign, io, models
     from flatenn.quant import export_memory_image
 
-    mid = io.model_id(a.model)
-    ds, dev = _dataset(a.data), _device(s)
-    model, meta = models.load(a.model, dev)
+    mid = io.model_id(o["model"])
+    ds, dev = _dataset(o["data"]), _device(s)
+    model, meta = models.load(o["model"], dev)
     image = {name: {k: v.cpu() if torch.is_tensor(v) else v for k, v in e.items()}  # faults draw on the CPU
              for name, e in export_memory_image(model).items()}
     evset = campaign.evaluation_set_of(ds, s["eval_size"], s["seed"], mid["seed"], dev)
@@ -92,29 +95,29 @@ def _campaign(a, s, points, trials):
     return df
 
 
-def cmd_campaign(a, s):
+def cmd_campaign(o, s):
     from flatenn import io
 
-    df = _campaign(a, s, lambda image: [{"fault": a.fault, "rate": r} for r in s["rates"]], s["trials"])
-    io.write_csv(a.out, df)
+    df = _campaign(o, s, lambda image: [{"fault": o["fault"], "rate": r} for r in s["rates"]], s["trials"])
+    io.write_csv(o["out"], df)
 
 
-def cmd_vulnerability(a, s):
+def cmd_vulnerability(o, s):
     from flatenn import campaign, io
 
-    df = _campaign(a, s, lambda image: campaign.vulnerability_points(image, s["fault"], s["layer_rate"],
+    df = _campaign(o, s, lambda image: campaign.vulnerability_points(image, s["fault"], s["layer_rate"],
                                                                      s["bit_rate"]), s["trials"])
     df["sweep"] = ["layer" if isinstance(layer, str) else "bit" for layer in df.get("layer", [None] * len(df))]
-    io.write_csv(a.out, df)
+    io.write_csv(o["out"], df)
 
 
-def cmd_sharpness(a, s):
+def cmd_sharpness(o, s):
     from flatenn import io, models, sharpness
 
-    model, _ = models.load(a.model)
-    x, y = sharpness.training_subset(_dataset(a.data), s["subset"], s["seed"])
+    model, _ = models.load(o["model"])
+    x, y = sharpness.training_subset(_dataset(o["data"]), s["subset"], s["seed"])
     result = sharpness.measure(model, x, y, s, seed=s["seed"])
-    io.write_json(a.out, result)
+    io.write_json(o["out"], result)
     log.info("top eig %.4g (normalized %.4g), trace %.4g (normalized %.4g), eps %.4g, fault %.4g",
              result["hessian_top_eig"], result["hessian_top_eig_normalized"], result["hessian_trace"],
              result["hessian_trace_normalized"], result["eps_sharpness"], result["fault_sharpness"])
@@ -126,119 +129,119 @@ def _read(path):
     return pd.read_csv(path)
 
 
-def cmd_clean_table(a, s):
+def cmd_clean_table(o, s):
     from flatenn import aggregate, report
 
-    report.write_table(aggregate.clean_accuracy(a.evals), a.table)
+    report.write_table(aggregate.clean_accuracy(o["evals"]), o["table"])
 
 
-def cmd_fault_tables(a, s):
+def cmd_fault_tables(o, s):
     from flatenn import aggregate, report
     from flatenn.data import NUM_CLASSES
 
     level, faults = s["level"], s["faults"]
-    trials = aggregate.read_trials(a.trials)
+    trials = aggregate.read_trials(o["trials"])
     means = aggregate.seed_means(trials)
     comps = aggregate.comparisons(s["variants"], s["trainings"])
     by_seed = aggregate.paired_by_seed(means, comps)
     pci = aggregate.paired_ci(by_seed, level, 1 / NUM_CLASSES[s["dataset"]])
     fa = aggregate.fault_accuracy(means, level)
-    report.write_table(means, a.seed_means)
-    report.write_table(fa, a.fault_accuracy)
-    report.write_table(by_seed, a.paired_by_seed)
-    report.write_table(pci, a.paired_ci)
-    report.write_table(aggregate.variance_table(trials, comps, s["eval_size"]), a.variance)
-    for fault, out in zip(faults, _chunks(a.summaries, 3)):
+    report.write_table(means, o["seed_means"])
+    report.write_table(fa, o["fault_accuracy"])
+    report.write_table(by_seed, o["paired_by_seed"])
+    report.write_table(pci, o["paired_ci"])
+    report.write_table(aggregate.variance_table(trials, comps, s["eval_size"]), o["variance"])
+    for fault, out in zip(faults, _chunks(o["summaries"], 3)):
         report.write_table(aggregate.summary(fa, fault), out)
-    report.write_table(aggregate.comparison_summary(pci, by_seed, "saq_vs_conventional"), a.saq_gain)
+    report.write_table(aggregate.comparison_summary(pci, by_seed, "saq_vs_conventional"), o["saq_gain"])
     report.write_table(aggregate.comparison_summary(pci, by_seed, "as_saq_vs_standard_conventional"),
-                       a.as_saq_vs_standard)
+                       o["as_saq_vs_standard"])
 
 
 def _chunks(items, n):
     return [items[i:i + n] for i in range(0, len(items), n)]
 
 
-def cmd_sharpness_tables(a, s):
+def cmd_sharpness_tables(o, s):
     from flatenn import aggregate, io, report
 
-    sharp, curves = aggregate.sharpness(a.sharpness)
+    sharp, curves = aggregate.sharpness(o["sharpness"])
     comps = aggregate.comparisons(s["variants"], s["trainings"])
-    report.write_table(sharp, a.table)
-    report.write_table(aggregate.paired_sharpness(sharp, comps), a.paired)
-    report.write_table(aggregate.sharpness_correlation(sharp, _read(a.seed_means), s["fault"], s["rate"]),
-                       a.correlation)
-    io.write_csv(a.landscapes, curves)
+    report.write_table(sharp, o["table"])
+    report.write_table(aggregate.paired_sharpness(sharp, comps), o["paired"])
+    report.write_table(aggregate.sharpness_correlation(sharp, _read(o["seed_means"]), s["fault"], s["rate"]),
+                       o["correlation"])
+    io.write_csv(o["landscapes"], curves)
 
 
-def cmd_vulnerability_table(a, s):
+def cmd_vulnerability_table(o, s):
     from flatenn import aggregate, report
 
-    report.write_table(aggregate.vulnerability(aggregate.read_trials(a.trials), s["level"]), a.table)
+    report.write_table(aggregate.vulnerability(aggregate.read_trials(o["trials"]), s["level"]), o["table"])
 
 
-def cmd_claims(a, s):
+def cmd_claims(o, s):
     from flatenn import claims, report
 
-    table, by_rate = claims.evaluate(_read(a.paired_by_seed), _read(a.paired_sharpness), _read(a.clean),
+    table, by_rate = claims.evaluate(_read(o["paired_by_seed"]), _read(o["paired_sharpness"]), _read(o["clean"]),
                                      s["level"], s["clean_margin"])
-    report.write_table(table, a.claims, floatfmt=".2f")
-    report.write_table(by_rate, a.by_rate, floatfmt=".2f")
+    report.write_table(table, o["claims"], floatfmt=".2f")
+    report.write_table(by_rate, o["by_rate"], floatfmt=".2f")
 
 
-def cmd_dose_response(a, s):
+def cmd_dose_response(o, s):
     from flatenn import aggregate, report
 
-    report.write_table(aggregate.dose_response(_read(a.clean), _read(a.paired_by_seed), _read(a.paired_sharpness),
-                                               s["level"]), a.table)
+    report.write_table(aggregate.dose_response(_read(o["clean"]), _read(o["paired_by_seed"]), _read(o["paired_sharpness"]),
+                                               s["level"]), o["table"])
 
 
-def cmd_figure_dose_response(a, s):
+def cmd_figure_dose_response(o, s):
     from flatenn import figures
 
-    figures.dose_response(_read(a.dose_response), a.out)
+    figures.dose_response(_read(o["dose_response"]), o["out"])
 
 
-def cmd_figure_faults(a, s):
+def cmd_figure_faults(o, s):
     from flatenn import figures
 
-    figures.fault_accuracy(_read(a.fault_accuracy), s["level"], a.out)
+    figures.fault_accuracy(_read(o["fault_accuracy"]), s["level"], o["out"])
 
 
-def cmd_figure_vulnerability(a, s):
+def cmd_figure_vulnerability(o, s):
     from flatenn import figures
 
-    figures.vulnerability(_read(a.vulnerability), a.out)
+    figures.vulnerability(_read(o["vulnerability"]), o["out"])
 
 
-def cmd_figure_landscapes(a, s):
+def cmd_figure_landscapes(o, s):
     from flatenn import figures
 
-    curves = _read(a.landscapes)
-    figures.landscape_1d(curves, [o for o in a.out if "/landscape_1d." in o])
+    curves = _read(o["landscapes"])
+    figures.landscape_1d(curves, [o for o in o["out"] if "/landscape_1d." in o])
     for (arch, v, t), _ in curves.groupby(["arch", "variant", "training"], sort=False):
-        figures.landscape_2d(curves, arch, v, t, [o for o in a.out if f"/landscape_2d_{arch}_{v}_{t}." in o])
+        figures.landscape_2d(curves, arch, v, t, [o for o in o["out"] if f"/landscape_2d_{arch}_{v}_{t}." in o])
 
 
-def cmd_figure_sharpness(a, s):
+def cmd_figure_sharpness(o, s):
     from flatenn import aggregate, figures
 
-    sharp, means, corr = _read(a.sharpness), _read(a.seed_means), _read(a.correlation)
+    sharp, means, corr = _read(o["sharpness"]), _read(o["seed_means"]), _read(o["correlation"])
     point = means[(means.fault == corr.fault.iloc[0]) & (means.rate == corr.rate.iloc[0])]
     per_model = sharp.merge(point[aggregate.MODEL_COLS + ["accuracy"]], on=aggregate.MODEL_COLS)
-    figures.sharpness_vs_fault_accuracy(per_model, corr, aggregate.METRICS, a.out)
+    figures.sharpness_vs_fault_accuracy(per_model, corr, aggregate.METRICS, o["out"])
 
 
-def cmd_runtime(a, s):
+def cmd_runtime(o, s):
     from flatenn import io, report
 
-    io.write_csv(a.out, report.runtime([f for f in a.benchmarks if Path(f).exists()]))
+    io.write_csv(o["out"], report.runtime([f for f in o["benchmarks"] if Path(f).exists()]))
 
 
-def cmd_notebook(a, s):
+def cmd_notebook(o, s):
     from flatenn import report
 
-    report.notebook(a.source, a.out)
+    report.notebook(o["source"], o["out"])
 
 
 COMMANDS = {
@@ -284,7 +287,6 @@ def parser() -> argparse.ArgumentParser:
         for opt, nargs in opts.items():
             s.add_argument(f"--{opt}", nargs=nargs, required=nargs != "?" and nargs != "*",
                            default=[] if nargs == "*" else None)
-        s.set_defaults(func=func)
     return p
 
 
@@ -300,8 +302,9 @@ def main(argv=None) -> int:
         handlers = [logging.FileHandler(a.log)] if a.log else [logging.StreamHandler()]
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", handlers=handlers,
                             force=True)
-        settings = parse_settings(a.settings) if getattr(a, "settings", None) is not None else {}
-        a.func(a, settings)
+        func, takes_settings, opts = COMMANDS[a.cmd]
+        settings = parse_settings(a.settings) if takes_settings else {}
+        func({o.replace("-", "_"): getattr(a, o.replace("-", "_")) for o in opts}, settings)
     except (ConfigError, DataError, ValueError, FileNotFoundError, KeyError) as e:
         msg = f"--settings: missing key {e}" if isinstance(e, KeyError) else (
             str(e).splitlines()[0] if str(e) else type(e).__name__)
