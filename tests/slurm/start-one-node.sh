@@ -3,7 +3,9 @@
 # (munge, slurmctld, slurmd). Used by tests/test_slurm.py; safe to run twice.
 set -euo pipefail
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq munge slurmd slurmctld slurm-client >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq munge slurmd slurmctld slurm-client >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq munge slurmd slurmctld slurm-client >/dev/null; }
 fi
 host=$(hostname -s)
 cpus=$(nproc)
