@@ -128,6 +128,7 @@ def two_arch_config(path):
     cfg["archs"] = ["lenet5", "resnet20"]
     cfg["dataset"].update(train_subset=600, test_subset=200, val_size=100)
     cfg["variants"] = {k: cfg["variants"][k] for k in ("standard", "as_high")}
+    cfg["trainings"] = ["conventional"]
     cfg["training"].update(epochs=1)
     cfg["faults"].update(types=["bitflip"], rates={"bitflip": [0.0, 0.01]}, trials=2, eval_size=100)
     cfg["vulnerability"].update(trials=1)
@@ -144,7 +145,7 @@ def test_two_architectures_stay_apart_in_every_table(tmp_path):
     tables = tmp_path / "paper_tables"
     for name in ("clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
                  "fault_paired_ci", "variance_components", "sharpness", "sharpness_paired", "sharpness_correlation",
-                 "claims", "claims_by_rate", "vulnerability", "summary_bitflip", "saq_gain"):
+                 "claims", "claims_by_rate", "vulnerability", "summary_bitflip", "dose_response"):
         df = pd.read_csv(tables / f"{name}.csv")
         assert set(df.arch) == {"lenet5", "resnet20"}, name
     claims = pd.read_csv(tables / "claims.csv")
@@ -152,7 +153,7 @@ def test_two_architectures_stay_apart_in_every_table(tmp_path):
     assert per_arch["lenet5"] == per_arch["resnet20"] > 0
     fa = pd.read_csv(tables / "fault_accuracy.csv")
     assert (fa.groupby(["arch", "variant", "training", "rate"]).size() == 1).all()  # never pooled across archs
-    assert (tmp_path / "figures/landscape_2d_resnet20_as_high_saq.png").stat().st_size > 1000
+    assert (tmp_path / "figures/landscape_2d_resnet20_as_high_conventional.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("stage", ["campaign", "sharpness"])
