@@ -14,8 +14,9 @@ from flatenn.stats import seed_level_ci, variance_components
 
 MODEL_COLS = list(io.MODEL_COLS)
 POINT_COLS = ["dataset", "arch", "fault", "rate"]
-METRICS = ["hessian_top_eig", "hessian_trace", "hessian_top_eig_normalized", "hessian_trace_normalized",
-           "eps_sharpness", "fault_sharpness"]
+# The first three keep the contract column order of sharpness.csv.
+METRICS = ["hessian_top_eig", "hessian_trace", "eps_sharpness", "hessian_top_eig_normalized",
+           "hessian_trace_normalized", "fault_sharpness"]
 
 
 # ---------------------------------------------------------------- reading raw results
