@@ -31,7 +31,7 @@ reproduce: $(STAMP) data
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 test: $(STAMP) data
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=12
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"
