@@ -101,8 +101,11 @@ def bench_faults(rate: float = 1e-3, eval_size: int = 1000) -> dict:
         def inject_all():  # the public API, argument checks included
             return {n: faults.inject(e["q"], "bitflip", rate, generator=gen) for n, e in image.items()}
 
+        memory = campaign.weight_memory(image)  # built once per point, as in campaign.run
+
         def trial():  # what campaign.run does per trial
-            load_memory_image(model, image, campaign.faulty_ints(image, "bitflip", rate, gen, mode="exact"))
+            load_memory_image(model, image, campaign.faulty_ints(image, "bitflip", rate, gen, mode="exact",
+                                                                 memory=memory))
             evaluation.correct(model, batched)
 
         def clean():  # the fault-free model, deployed from its image as in a campaign

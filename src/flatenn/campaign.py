@@ -50,21 +50,29 @@ def vulnerability_points(image: dict, fault: str, layer_rate: float, bit_rate: f
             + [{"fault": fault, "rate": bit_rate, "bit": b} for b in range(bits)])
 
 
+def weight_memory(image: dict, layers: list[str] | None = None) -> tuple[list[str], torch.Tensor]:
+    """(layer names, their integers concatenated in that order): the memory faults are drawn over."""
+    names = list(image) if layers is None else [n for n in image if n in layers]
+    flat = torch.cat([image[n]["q"].reshape(-1) for n in names]) if names else torch.empty(0, dtype=torch.int8)
+    return names, flat
+
+
 def faulty_ints(image: dict, fault: str, rate: float, gen: torch.Generator, *, mode: str,
-                layers: list[str] | None = None, bit: int | None = None) -> dict[str, torch.Tensor]:
+                layers: list[str] | None = None, bit: int | None = None,
+                memory: tuple[list[str], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Integer weights of every layer after one draw of faults over the memory of ``layers``
-    (all layers if None) taken as one concatenated memory.
+    (all layers if None) taken as one concatenated memory (``weight_memory``; the trial loop
+    passes it in, built once per point).
 
     The arguments are validated once per point by ``check_point``, not here in the trial loop.
     """
-    names = list(image) if layers is None else [n for n in image if n in layers]
+    names, flat = weight_memory(image, layers) if memory is None else memory
     out = {n: e["q"] for n, e in image.items()}
     if not names:
         return out
     bits = image[names[0]]["bits"]
-    memory = torch.cat([image[n]["q"].reshape(-1) for n in names])
-    elems, masks = faults.fault_map(memory.numel(), bits, rate, mode=mode, generator=gen, bit=bit)
-    faulty = faults.apply_map(memory, fault, bits, elems, masks)
+    elems, masks = faults.fault_map(flat.numel(), bits, rate, mode=mode, generator=gen, bit=bit)
+    faulty = faults.apply_map(flat, fault, bits, elems, masks)
     for name, part in zip(names, faulty.split([image[n]["q"].numel() for n in names])):
         out[name] = part.view_as(image[name]["q"])
     return out
@@ -98,10 +106,11 @@ def run(model: nn.Module, image: dict, batched, points: list[dict], *, trials: i
             check_point(image, point, mode)
             key = [arch, f"seed={seed}"] + [f"{k}={point[k]}" for k in sorted(point)]
             layers = [point["layer"]] if "layer" in point else None
+            memory = weight_memory(image, layers)
             for t in range(trials if point["rate"] > 0 else 1):  # rate 0 is deterministic
                 gen = torch.Generator().manual_seed(trial_seed(base_seed, *key, t))
                 ints = faulty_ints(image, point["fault"], point["rate"], gen, mode=mode,
-                                   layers=layers, bit=point.get("bit"))
+                                   bit=point.get("bit"), memory=memory)
                 load_memory_image(model, image, ints)
                 rows.append({**point, "trial": t, "accuracy": evaluation.correct(model, batched) / n_images})
                 bar.update()
