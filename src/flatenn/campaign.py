@@ -6,7 +6,8 @@ architecture *within* a seed meets the same faulty cells (pairing, common random
 while maps are independent *across* seeds, as are the evaluation images: the trained network
 is the unit of replication, with maps and images nested in it. Faults are drawn over the
 concatenated weight memory, so each layer gets its hypergeometric share. Only the stored
-weights of the quantized layers are hit; biases and BN parameters stay fault-free.
+weights of the quantized layers are hit; biases and BN parameters stay fault-free. Trials run
+on the deployed network (``flatenn.deployed``), several maps per pass.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from flatenn import evaluation, faults
-from flatenn.quant import clear_deployed, load_memory_image
+from flatenn import faults
+from flatenn.deployed import MAPS_PER_PASS, DeployedNet
 
 log = logging.getLogger("flatenn.campaign")
 
@@ -29,12 +30,12 @@ def trial_seed(base: int, *parts) -> int:
     return (base * 1_000_003 + zlib.crc32("|".join(map(str, parts)).encode())) % (2 ** 63)
 
 
-def evaluation_set(ds, size: int | None, seed: int, dev=None):
-    """A seeded subset of the test set (the whole set when ``size`` is None), batched once
-    for all trials. Campaigns pass a seed derived from the network's seed."""
+def evaluation_set(ds, size: int | None, seed: int, dev=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded subset (uint8 images, labels) of the test set (the whole set when ``size`` is
+    None). Campaigns pass a seed derived from the network's seed."""
     n = len(ds.test) if size is None else min(size, len(ds.test))
     idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(seed))[:n]
-    return evaluation.batches(ds.test.x[idx], ds.test.y[idx], dev=dev)
+    return ds.test.x[idx].to(dev), ds.test.y[idx].to(dev)
 
 
 def evaluation_set_of(ds, size: int | None, base_seed: int, seed: int, dev=None):
@@ -89,14 +90,17 @@ def check_point(image: dict, point: dict, mode: str) -> None:
         raise ValueError(f"layer: {point['layer']!r} is not a quantized layer of the model")
 
 
-def run(model: nn.Module, image: dict, batched, points: list[dict], *, trials: int, mode: str,
-        base_seed: int, arch: str, seed: int, progress: bool | None = None) -> list[dict]:
-    """Accuracy of ``model`` (trained with ``seed``) for each point x trial.
+def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor], points: list[dict], *,
+        trials: int, mode: str, base_seed: int, arch: str, seed: int, maps_per_pass: int = MAPS_PER_PASS,
+        progress: bool | None = None) -> list[dict]:
+    """Accuracy of the deployed ``model`` (trained with ``seed``) on ``images`` (uint8 x, labels)
+    for each point x trial, ``maps_per_pass`` fault maps per pass (the results do not depend on it).
 
     A point is a dict with ``fault`` and ``rate`` and optionally ``layer`` (faults in that
     layer only) or ``bit`` (faults in that bit position only); its keys name the map seed.
     """
-    n_images = sum(len(y) for _, y in batched)
+    net = DeployedNet(model, image)
+    x, y = images
     rows = []
     t0 = time.perf_counter()
     total = sum(trials if p["rate"] > 0 else 1 for p in points)
@@ -107,17 +111,18 @@ def run(model: nn.Module, image: dict, batched, points: list[dict], *, trials: i
             key = [arch, f"seed={seed}"] + [f"{k}={point[k]}" for k in sorted(point)]
             layers = [point["layer"]] if "layer" in point else None
             memory = weight_memory(image, layers)
-            for t in range(trials if point["rate"] > 0 else 1):  # rate 0 is deterministic
-                gen = torch.Generator().manual_seed(trial_seed(base_seed, *key, t))
-                ints = faulty_ints(image, point["fault"], point["rate"], gen, mode=mode,
-                                   bit=point.get("bit"), memory=memory)
-                load_memory_image(model, image, ints)
-                rows.append({**point, "trial": t, "accuracy": evaluation.correct(model, batched) / n_images})
-                bar.update()
+            n_trials = trials if point["rate"] > 0 else 1  # rate 0 is deterministic
+            for start in range(0, n_trials, maps_per_pass):
+                ts = range(start, min(n_trials, start + maps_per_pass))
+                ints = [faulty_ints(image, point["fault"], point["rate"],
+                                    torch.Generator().manual_seed(trial_seed(base_seed, *key, t)), mode=mode,
+                                    bit=point.get("bit"), memory=memory) for t in ts]
+                for t, hits in zip(ts, net.correct(x, y, ints)):
+                    rows.append({**point, "trial": t, "accuracy": hits / len(y)})
+                bar.update(len(ts))
     finally:
         bar.close()
-        clear_deployed(model)
     elapsed = time.perf_counter() - t0
     log.info("%d trials in %.1f s: %.1f trials/s on %d images", len(rows), elapsed,
-             len(rows) / max(elapsed, 1e-9), n_images)
+             len(rows) / max(elapsed, 1e-9), len(y))
     return rows

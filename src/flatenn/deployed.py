@@ -1,0 +1,237 @@
+"""The deployed network: what an accelerator computes from its weight memory, K fault maps at once.
+
+Campaigns run this instead of the training-time model. Every quantized layer multiplies integer
+activation codes (the uint8 pixels for the first layer) by the stored integer weights; BatchNorm,
+the weight scale, the input step and the next quantizer's step fold into one per-channel affine map
+``u = acc * a + c`` in units of the next activation step, then FATReLU, clipping and rounding give the
+next codes. BatchNorm parameters and scales stay fault-free; faults hit the same integers as in the
+memory image. Max pooling runs before the rounding: the quantizer is monotone, so both orders give the
+same codes, and pooling first rounds a quarter of the values.
+
+K fault maps share one pass: the first layer's output channels are stacked (its input is shared),
+later convolutions are grouped by map, and linear layers are batched matrix products. Where every
+integer sum of a layer stays below 2**24 (``exact_sums``; true for LeNet-5 at 8 bits) float32 computes
+it exactly in any order, so a batch of maps gives bit for bit the numbers of one map at a time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flatenn.models import BasicBlock, Net
+from flatenn.quant import QConv2d, QLinear, quant_layers
+from flatenn.sparsity import QAct
+
+# Measured on the 2-core machine (benchmarks/bench.py deployed): maps per pass and images per
+# chunk so that one chunk's activations stay in cache.
+MAPS_PER_PASS = 16
+VALUES_PER_CHUNK = 1 << 20
+
+
+@dataclass
+class Layer:
+    """A quantized layer with everything up to its next activation codes folded in."""
+    name: str                     # key in the memory image
+    kind: str                     # "conv" or "linear"
+    conv: dict                    # stride, padding (conv only)
+    a: torch.Tensor               # per output channel: acc -> units of the output step (or logits), > 0
+    c: torch.Tensor
+    sign: torch.Tensor            # the stored integers are multiplied by it (exact) so that a > 0
+    fan_in: int
+    pool: int = 1                 # max pooling window applied before rounding
+    threshold: float | None = None  # in output steps; None: no activation (logits or residual input)
+    levels: int = 0               # 2**bits - 1
+    fixed: torch.Tensor | None = None  # float weights of a layer kept out of the memory (not faulted)
+
+
+def _bn_affine(bn: nn.BatchNorm2d | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if bn is None:
+        return torch.ones(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    g = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    return g, bn.bias.double() - bn.running_mean.double() * g
+
+
+def _act_step(act: QAct) -> float:
+    if act.bits is None:
+        raise ValueError("deployed: activations must be quantized (act_bits) to deploy a model")
+    return float(act.clip.detach()) / (2 ** act.bits - 1)
+
+
+def _layer(name: str, qlayer, image: dict, in_step: float, bn, out_step: float | None,
+           act: QAct | None, pool: int = 1) -> Layer:
+    """acc * in_step * scale is the layer's float output; BN, then the next step, fold onto it.
+    A layer outside the memory (``quantize_first_last: false``) keeps its float weights, scale 1."""
+    cout = qlayer.weight.shape[0]
+    fixed = None if name in image else qlayer.weight.detach().float()
+    scale = image[name]["scale"] if fixed is None else torch.ones(cout)
+    g, b = _bn_affine(bn, cout)
+    bias = qlayer.bias.detach().double() if qlayer.bias is not None else torch.zeros(cout, dtype=torch.float64)
+    a = in_step * scale.to(g.device).double().reshape(-1) * g
+    c = bias * g + b
+    if out_step is not None:
+        a, c = a / out_step, c / out_step
+    conv = {"stride": qlayer.stride, "padding": qlayer.padding} if isinstance(qlayer, QConv2d) else {}
+    sign = torch.where(a < 0, -1.0, 1.0)  # negated weights make every a > 0: pooling may then come first
+    return Layer(name, "conv" if conv else "linear", conv, (a * sign).float(), c.float(), sign.float(),
+                 qlayer.weight[0].numel(), pool, None if act is None else act.threshold / out_step,
+                 0 if act is None else 2 ** act.bits - 1, fixed)
+
+
+class DeployedNet:
+    """The deployed form of a LeNet-5 or ResNet built by ``flatenn.models``, for its memory image."""
+
+    def __init__(self, model: Net, image: dict):
+        if set(quant_layers(model)) != set(image):
+            raise ValueError(f"image: layers {sorted(image)} do not match the model's {sorted(quant_layers(model))}")
+        names = {m: n for n, m in model.named_modules()}
+        self.image = image
+        self.device = next(model.parameters()).device
+        self.stages: list = []
+        mods = list(model.body)
+        step = 1 / 255  # the first layer sees uint8 pixels scaled to [0, 1]
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if isinstance(m, (QConv2d, QLinear)):
+                bn = mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d) else None
+                j = i + 1 + (bn is not None)
+                act = mods[j] if j < len(mods) and isinstance(mods[j], QAct) else None
+                pool = 1
+                if act is not None and j + 1 < len(mods) and isinstance(mods[j + 1], nn.MaxPool2d):
+                    pool = mods[j + 1].kernel_size
+                    if mods[j + 1].stride not in (pool, (pool, pool)) or mods[j + 1].padding != 0:
+                        raise ValueError("deployed: max pooling must use non-overlapping windows")
+                out_step = _act_step(act) if act is not None else None
+                self.stages.append(_layer(names[m], m, image, step, bn, out_step, act, pool))
+                step = out_step if out_step is not None else step
+                i = j + (act is not None) + (pool > 1)
+            elif isinstance(m, BasicBlock):
+                self.stages.append(self._compile_block(m, names, step))
+                step = _act_step(m.act2)
+                i += 1
+            elif isinstance(m, nn.Flatten):
+                self.stages.append("flatten")
+                i += 1
+            elif isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1)):
+                self.stages.append("mean")
+                i += 1
+            else:
+                raise ValueError(f"deployed: cannot deploy a {type(m).__name__} here")
+
+    def _compile_block(self, blk: BasicBlock, names: dict, step: float) -> tuple:
+        s1, s2 = _act_step(blk.act1), _act_step(blk.act2)
+        first = _layer(names[blk.conv1], blk.conv1, self.image, step, blk.bn1, s1, blk.act1)
+        second = _layer(names[blk.conv2], blk.conv2, self.image, s1, blk.bn2, s2, None)
+        if len(blk.shortcut):
+            conv, bn = blk.shortcut
+            shortcut = _layer(names[conv], conv, self.image, step, bn, s2, None)
+        else:
+            shortcut = step / s2  # identity: input codes in units of the output step
+        out = Layer("", "", {}, torch.ones(1), torch.zeros(1), torch.ones(1), 0, 1, blk.act2.threshold / s2,
+                    2 ** blk.act2.bits - 1)
+        return ("block", first, second, shortcut, out)
+
+    def layers(self) -> list[Layer]:
+        """The weight layers, in any order."""
+        return ([s for s in self.stages if isinstance(s, Layer)]
+                + [x for s in self.stages if isinstance(s, tuple) for x in s[1:4] if isinstance(x, Layer)])
+
+    def exact_sums(self) -> bool:
+        """Whether every layer's integer sums provably stay below 2**24 (float32 exact in any order)."""
+        wmax = 2 ** (next(iter(self.image.values()))["bits"] - 1)
+        return (all(layer.fixed is None and 255 * wmax * layer.fan_in < 2 ** 24 for layer in self.layers())
+                and "mean" not in self.stages)
+
+    # -- the pass -------------------------------------------------------------------------------------
+    def stack(self, ints: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """The K maps' integer weights of each layer as one float tensor, output channels map-major."""
+        k = len(ints)
+        w = {layer.name: (torch.cat([m[layer.name] for m in ints]).to(self.device, torch.float32)
+                          if layer.fixed is None else layer.fixed.repeat(k, *[1] * (layer.fixed.dim() - 1)))
+             for layer in self.layers()}
+        w = {layer.name: w[layer.name] * layer.sign.repeat(k).view(-1, *[1] * (w[layer.name].dim() - 1))
+             for layer in self.layers()}
+        return {n: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for n, t in w.items()}
+
+    @staticmethod
+    def _sums(layer: Layer, x: torch.Tensor, w: torch.Tensor, k: int, shared: bool) -> torch.Tensor:
+        """Integer sums of one layer for k maps: conv activations are (N, k*C, H, W), linear ones
+        (N, k, F); a ``shared`` input (N, ...) is the same for every map."""
+        if layer.kind == "conv":
+            return F.conv2d(x, w, None, layer.conv["stride"], layer.conv["padding"], 1, 1 if shared else k)
+        if shared:
+            return (x @ w.t()).view(x.shape[0], k, -1)
+        return torch.einsum("nkf,kof->nko", x, w.view(k, -1, w.shape[-1]))
+
+    @staticmethod
+    def _affine(layer: Layer, acc: torch.Tensor, k: int) -> torch.Tensor:
+        if acc.dim() == 4:
+            return torch.addcmul(layer.c.repeat(k).view(1, -1, 1, 1), acc, layer.a.repeat(k).view(1, -1, 1, 1))
+        return torch.addcmul(layer.c, acc, layer.a)
+
+    @staticmethod
+    def _codes(u: torch.Tensor, threshold: float, levels: int) -> torch.Tensor:
+        """FATReLU, clipping and rounding on values in units of the output step."""
+        return F.threshold(u, threshold, 0.0).round_().clamp_max_(levels)
+
+    @staticmethod
+    def _pool(u: torch.Tensor, p: int) -> torch.Tensor:
+        if p == 2 and u.shape[-1] % 2 == 0 and u.shape[-2] % 2 == 0:  # 3-4x faster than max_pool2d on NCHW
+            return torch.maximum(torch.maximum(u[..., 0::2, 0::2], u[..., 0::2, 1::2]),
+                                 torch.maximum(u[..., 1::2, 0::2], u[..., 1::2, 1::2]))
+        return F.max_pool2d(u, p)
+
+    def _layer_pass(self, layer: Layer, h: torch.Tensor, w: dict, k: int, shared: bool) -> torch.Tensor:
+        return self._affine(layer, self._sums(layer, h, w[layer.name], k, shared), k)
+
+    def _block_pass(self, block: tuple, h: torch.Tensor, w: dict, k: int) -> torch.Tensor:
+        _, first, second, shortcut, out = block
+        mid = self._codes(self._layer_pass(first, h, w, k, False), first.threshold, first.levels)
+        u = self._layer_pass(second, mid, w, k, False)
+        u = u + (h * shortcut if isinstance(shortcut, float) else self._layer_pass(shortcut, h, w, k, False))
+        return self._codes(u, out.threshold, out.levels)
+
+    def logits(self, x: torch.Tensor, w: dict[str, torch.Tensor], k: int) -> torch.Tensor:
+        """(N, k, classes) logits of the uint8 images ``x`` under k weight sets stacked by ``stack``."""
+        if x.dtype != torch.uint8:
+            raise ValueError("deployed: images must be uint8 (the first layer multiplies integer pixels)")
+        h = x.float().contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x.float()
+        shared = True  # the input is the same for every map until a layer has run
+        for stage in self.stages:
+            if stage == "flatten":
+                h = h.reshape(h.shape[0], -1) if shared else h.reshape(h.shape[0], k, -1)
+            elif stage == "mean":
+                h = h.mean((2, 3))
+                h = h if shared else h.view(h.shape[0], k, -1)
+            elif isinstance(stage, Layer):
+                acc = self._sums(stage, h, w[stage.name], k, shared)
+                shared = False
+                if stage.pool > 1:  # on the integer sums: every a > 0, so the affine map is increasing
+                    acc = self._pool(acc, stage.pool)
+                u = self._affine(stage, acc, k)
+                h = u if stage.threshold is None else self._codes(u, stage.threshold, stage.levels)
+            else:
+                if shared:
+                    h = h.repeat(1, k, 1, 1)
+                h = self._block_pass(stage, h, w, k)
+                shared = False
+        return h
+
+    @torch.inference_mode()
+    def correct(self, x: torch.Tensor, y: torch.Tensor, ints: list[dict[str, torch.Tensor]]) -> list[int]:
+        """Correctly classified images among (uint8 ``x``, labels ``y``) under each of the K weight sets,
+        in chunks of images sized so that a chunk's activations stay in cache."""
+        k, w = len(ints), self.stack(ints)
+        chunk = max(1, VALUES_PER_CHUNK // max(1, k * self._values_per_image(x)))
+        hits = torch.zeros(k, dtype=torch.int64, device=y.device)
+        for i in range(0, len(y), chunk):
+            hits += (self.logits(x[i:i + chunk], w, k).argmax(-1) == y[i:i + chunk, None]).sum(0)
+        return hits.tolist()
+
+    def _values_per_image(self, x: torch.Tensor) -> int:
+        """Values of the first layer's output per image and map (the largest activation)."""
+        first = next(s for s in self.stages if isinstance(s, Layer))
+        return int(x[0].numel() * first.a.numel() / max(1, x.shape[1]))
