@@ -90,6 +90,16 @@ def test_normalized_operator_is_d_h_d():
     assert abs(tr["value"] - H.trace().item()) < 4 * tr["stderr"] + 1e-9
 
 
+def test_one_operator_gives_the_products_of_fresh_ones():
+    """The gradient's graph is built once and reused: every product equals a fresh one."""
+    p = params()
+    hv = sharpness.hessian_operator(quadratic, p)
+    for seed in range(3):
+        v = {k: torch.randn(t.shape, generator=torch.Generator().manual_seed(seed), dtype=t.dtype) for k, t in p.items()}
+        a, b = hv(v), sharpness.hvp(quadratic, p, v)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_normalized_hessian_ignores_a_rescaled_filter_before_batchnorm():
     """Scaling a conv's filters by c (and its BN statistics by c, c^2) leaves the function
     and the normalized metrics alone; the raw Hessian moves by about 1/c^2 in that block."""

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from flatenn import sparsity
@@ -35,3 +36,31 @@ def test_penalties():
     assert sparsity.penalty(model, "l1").item() == 1.0
     # Hoyer: (4^2 / 10) / 4 = 0.4
     assert abs(sparsity.penalty(model, "hoyer").item() - 0.4) < 1e-6
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.3])
+def test_fused_quantizer_has_the_values_and_gradients_of_the_autograd_chain(threshold):
+    """FatPact against the composition it replaces: x * (x > t), minimum(., clip), STE round."""
+    from flatenn.quant import round_ste
+    from flatenn.sparsity import FatPact
+
+    def chain(x, clip):
+        y = torch.relu(x) if threshold <= 0 else x * (x > threshold)
+        step = clip / 255
+        return round_ste(torch.minimum(y, clip) / step) * step
+
+    torch.manual_seed(0)
+    x = (torch.randn(8, 6, 12, 12) * 2).requires_grad_()
+    clip = torch.tensor(2.5, requires_grad=True)
+    g = torch.randn(8, 6, 12, 12)
+    grads = []
+    for f in (chain, lambda a, c: FatPact.apply(a, c, threshold, 255)[0]):
+        out = f(x, clip)
+        (out * g).sum().backward()
+        grads.append((out.detach(), x.grad.clone(), clip.grad.clone()))
+        x.grad, clip.grad = None, None
+    (o1, gx1, gc1), (o2, gx2, gc2) = grads
+    assert torch.equal(o1, o2)
+    assert torch.allclose(gx1, gx2, atol=1e-6)
+    assert torch.allclose(gc1, gc2, rtol=1e-5)
+    assert gc1.abs() > 1  # the clip gradient is not trivially zero here

@@ -1,0 +1,43 @@
+"""Former implementations kept as references for side-by-side benchmarks (not used by the workflow)."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from flatenn import sparsity
+from flatenn.quant import round_ste
+
+
+def former_qact_forward(self, x):
+    """QAct.forward before the fused FatPact node: an autograd chain of a dozen elementwise ops."""
+    y = torch.relu(x) if self.threshold <= 0 else x * (x > self.threshold)
+    if self.bits is not None:
+        y = torch.minimum(y, self.clip)
+        step = self.clip / (2 ** self.bits - 1)
+        y = round_ste(y / step) * step
+    if self.keep_output:
+        self.last = y
+    return y
+
+
+def former_penalty(model, kind: str = "l1"):
+    """The L1 penalty before it dropped abs() on non-negative activations."""
+    if kind != "l1":
+        return current_penalty(model, kind)
+    return sum(m.last.flatten(1).abs().mean() for m in sparsity.act_layers(model))
+
+
+current_penalty = sparsity.penalty
+
+
+@contextlib.contextmanager
+def former_quantizer(on: bool = True):
+    """Swap the former activation quantizer and penalty in while the block runs."""
+    saved = sparsity.QAct.forward, sparsity.penalty
+    if on:
+        sparsity.QAct.forward, sparsity.penalty = former_qact_forward, former_penalty
+    try:
+        yield
+    finally:
+        sparsity.QAct.forward, sparsity.penalty = saved
