@@ -4,7 +4,8 @@ Threads: BENCH_THREADS (default 1, as in a workflow job).
 
     .venv/bin/python benchmarks/bench.py            # faults and training
     .venv/bin/python benchmarks/bench.py faults     # injection / trial cost vs a clean pass
-    .venv/bin/python benchmarks/bench.py train      # SAQ vs conventional training step
+    .venv/bin/python benchmarks/bench.py train      # training steps, former vs current, SAQ vs conventional
+    .venv/bin/python benchmarks/bench.py sharpness  # Hessian-vector products, former vs current
 
 Every ratio is a median over interleaved repetitions, so slow phases of the machine hit
 numerator and denominator alike. The yardstick, printed first, is a plain-PyTorch float
@@ -22,9 +23,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from flatenn import campaign, evaluation, faults, models, train
+from flatenn import campaign, evaluation, faults, models, sharpness, sparsity, train
 from flatenn.deployed import MAPS_PER_PASS, DeployedNet
 from flatenn.quant import export_memory_image, load_memory_image
+
+sys.path.insert(0, str(Path(__file__).parent))
+import reference  # noqa: E402  (former implementations, for old-vs-new ratios)
 
 torch.set_num_threads(int(__import__("os").environ.get("BENCH_THREADS", "1")))
 Q = {"weight_bits": 8, "act_bits": 8}
@@ -147,32 +151,70 @@ def bench_faults(rate: float = 1e-3) -> dict:
     return out
 
 
-def bench_train(steps: int = 60, batch: int = 128) -> dict:
-    print(f"== training step, LeNet-5 on 1x28x28, batch {batch}, {torch.get_num_threads()} thread(s) ==")
+def bench_train(steps: int = 30, batch: int = 128) -> dict:
+    """Training steps with the former activation quantizer (benchmarks/reference.py) and the
+    current fused one, conventional and SAQ, interleaved; an as_high-like variant (threshold and
+    penalty on) so that every part of the step runs."""
+    print(f"== training step, LeNet-5 on 1x28x28, batch {batch}, {torch.get_num_threads()} thread(s), "
+          f"threshold 0.1, L1 penalty ==")
     torch.manual_seed(0)
     model = models.build("lenet5", (1, 28, 28), 10, Q)
+    sparsity.set_threshold(model, 0.1)
+    sparsity.keep_outputs(model, True)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(batch, 1, 28, 28)
     y = torch.randint(0, 10, (batch,))
 
-    def conventional():
-        for _ in range(steps):
-            opt.zero_grad()
-            train.loss_fn(model, x, y, 0.0, "l1").backward()
-            opt.step()
-
-    def saq():
-        for _ in range(steps):
-            opt.zero_grad()
-            train.saq_step(model, x, y, 0.0, "l1", rho=0.05)
-            opt.step()
+    def run(rho: float, former: bool):
+        def steps_():
+            with reference.former_quantizer(former):
+                for _ in range(steps):
+                    opt.zero_grad()
+                    if rho > 0:
+                        train.saq_step(model, x, y, 0.3, "l1", rho=rho)
+                    else:
+                        train.loss_fn(model, x, y, 0.3, "l1").backward()
+                    opt.step()
+        return steps_
 
     model.train()
-    t = interleaved({"conventional": conventional, "saq": saq}, reps=5)
-    conv, sq = steps * batch / t["conventional"], steps * batch / t["saq"]
-    print(f"conventional {conv:8.0f} img/s   saq {sq:8.0f} img/s   saq/conventional time ratio "
-          f"{t['saq'] / t['conventional']:.2f}")
-    return {"conventional_img_s": conv, "saq_img_s": sq, "saq_over_conventional": t["saq"] / t["conventional"]}
+    t = interleaved({"conventional": run(0.0, False), "saq": run(0.05, False),
+                     "conventional_old": run(0.0, True), "saq_old": run(0.05, True)}, reps=5)
+    ips = {k: steps * batch / v for k, v in t.items()}
+    out = {"conventional_img_s": ips["conventional"], "saq_img_s": ips["saq"],
+           "saq_over_conventional": t["saq"] / t["conventional"],
+           "train_speedup": t["conventional_old"] / t["conventional"], "saq_train_speedup": t["saq_old"] / t["saq"]}
+    print(f"{'':<14} {'former img/s':>12} {'current img/s':>14} {'speedup':>8}")
+    for k in ("conventional", "saq"):
+        print(f"{k:<14} {ips[k + '_old']:>12.0f} {ips[k]:>14.0f} {t[k + '_old'] / t[k]:>8.2f}")
+    print(f"SAQ / conventional step time: {out['saq_over_conventional']:.2f} (former "
+          f"{t['saq_old'] / t['conventional_old']:.2f})")
+    return out
+
+
+def bench_sharpness(products: int = 6) -> dict:
+    """Hessian-vector products on 1,000 images: the former quantizer and a fresh gradient graph per
+    product against the fused quantizer and one graph reused by every product, interleaved."""
+    print(f"== Hessian-vector products, LeNet-5, 1,000 images, {torch.get_num_threads()} thread(s) ==")
+    torch.manual_seed(0)
+    model, _, params = sharpness.at_quantized_weights(models.build("lenet5", (1, 28, 28), 10, Q))
+    loss = sharpness.make_loss(model, torch.rand(1000, 1, 28, 28), torch.randint(0, 10, (1000,)))
+    vs = [{k: torch.randn_like(p) for k, p in params.items()} for _ in range(products)]
+
+    def reused():
+        hv = sharpness.hessian_operator(loss, params)
+        for v in vs:
+            hv(v)
+
+    def former():
+        with reference.former_quantizer():
+            for v in vs:
+                sharpness.hvp(loss, params, v)
+
+    t = interleaved({"former": former, "current": reused}, reps=3)
+    print(f"{products} products: former {t['former']:.2f} s, current {t['current']:.2f} s, "
+          f"speedup {t['former'] / t['current']:.2f}")
+    return {"hvp_speedup": t["former"] / t["current"]}
 
 
 if __name__ == "__main__":
@@ -184,6 +226,8 @@ if __name__ == "__main__":
         result.update(bench_faults())
     if what in ("all", "train"):
         result.update(bench_train())
+    if what in ("all", "sharpness"):
+        result.update(bench_sharpness())
     out = Path("results/bench.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**result, "threads": torch.get_num_threads(),
