@@ -5,8 +5,9 @@ activation codes (the uint8 pixels for the first layer) by the stored integer we
 the weight scale, the input step and the next quantizer's step fold into one per-channel affine map
 ``u = acc * a + c`` in units of the next activation step, then FATReLU, clipping and rounding give the
 next codes. BatchNorm parameters and scales stay fault-free; faults hit the same integers as in the
-memory image. Max pooling runs before the rounding: the quantizer is monotone, so both orders give the
-same codes, and pooling first rounds a quarter of the values.
+memory image. Max pooling runs on the integer sums, before the affine map and the rounding: channels
+whose factor is negative have their integers negated (exact), so every map is increasing and the
+quantizer monotone, both orders give the same codes, and a quarter of the values is left to round.
 
 K fault maps share one pass: the first layer's output channels are stacked (its input is shared),
 later convolutions are grouped by map, and linear layers are batched matrix products. Where every
@@ -25,8 +26,9 @@ from flatenn.models import BasicBlock, Net
 from flatenn.quant import QConv2d, QLinear, quant_layers
 from flatenn.sparsity import QAct
 
-# Measured on the 2-core machine (benchmarks/bench.py deployed): maps per pass and images per
-# chunk so that one chunk's activations stay in cache.
+# Measured on the 2-core machine, 1 thread: LeNet-5 trials cost 0.21-0.33 of a training-time clean
+# pass at 8 to 32 maps per pass with chunks of 2**20 values, 0.43 with one map (ResNet-20 improves
+# up to 8 maps and stays flat to 16). Chunks of images keep one chunk's largest activation in cache.
 MAPS_PER_PASS = 16
 VALUES_PER_CHUNK = 1 << 20
 
@@ -45,6 +47,17 @@ class Layer:
     threshold: float | None = None  # in output steps; None: no activation (logits or residual input)
     levels: int = 0               # 2**bits - 1
     fixed: torch.Tensor | None = None  # float weights of a layer kept out of the memory (not faulted)
+
+
+@dataclass
+class Block:
+    """A ResNet basic block: two layers, a shortcut (a layer, or the identity's factor from input
+    codes to output steps), and the activation after the sum."""
+    first: Layer
+    second: Layer
+    shortcut: Layer | float
+    threshold: float
+    levels: int
 
 
 def _bn_affine(bn: nn.BatchNorm2d | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +134,7 @@ class DeployedNet:
             else:
                 raise ValueError(f"deployed: cannot deploy a {type(m).__name__} here")
 
-    def _compile_block(self, blk: BasicBlock, names: dict, step: float) -> tuple:
+    def _compile_block(self, blk: BasicBlock, names: dict, step: float) -> Block:
         s1, s2 = _act_step(blk.act1), _act_step(blk.act2)
         first = _layer(names[blk.conv1], blk.conv1, self.image, step, blk.bn1, s1, blk.act1)
         second = _layer(names[blk.conv2], blk.conv2, self.image, s1, blk.bn2, s2, None)
@@ -130,14 +143,13 @@ class DeployedNet:
             shortcut = _layer(names[conv], conv, self.image, step, bn, s2, None)
         else:
             shortcut = step / s2  # identity: input codes in units of the output step
-        out = Layer("", "", {}, torch.ones(1), torch.zeros(1), torch.ones(1), 0, 1, blk.act2.threshold / s2,
-                    2 ** blk.act2.bits - 1)
-        return ("block", first, second, shortcut, out)
+        return Block(first, second, shortcut, blk.act2.threshold / s2, 2 ** blk.act2.bits - 1)
 
     def layers(self) -> list[Layer]:
         """The weight layers, in any order."""
         return ([s for s in self.stages if isinstance(s, Layer)]
-                + [x for s in self.stages if isinstance(s, tuple) for x in s[1:4] if isinstance(x, Layer)])
+                + [x for s in self.stages if isinstance(s, Block) for x in (s.first, s.second, s.shortcut)
+                   if isinstance(x, Layer)])
 
     def exact_sums(self) -> bool:
         """Whether every layer's integer sums provably stay below 2**24 (float32 exact in any order)."""
@@ -187,12 +199,12 @@ class DeployedNet:
     def _layer_pass(self, layer: Layer, h: torch.Tensor, w: dict, k: int, shared: bool) -> torch.Tensor:
         return self._affine(layer, self._sums(layer, h, w[layer.name], k, shared), k)
 
-    def _block_pass(self, block: tuple, h: torch.Tensor, w: dict, k: int) -> torch.Tensor:
-        _, first, second, shortcut, out = block
+    def _block_pass(self, block: Block, h: torch.Tensor, w: dict, k: int) -> torch.Tensor:
+        first, sc = block.first, block.shortcut
         mid = self._codes(self._layer_pass(first, h, w, k, False), first.threshold, first.levels)
-        u = self._layer_pass(second, mid, w, k, False)
-        u = u + (h * shortcut if isinstance(shortcut, float) else self._layer_pass(shortcut, h, w, k, False))
-        return self._codes(u, out.threshold, out.levels)
+        u = self._layer_pass(block.second, mid, w, k, False)
+        u = u + (h * sc if isinstance(sc, float) else self._layer_pass(sc, h, w, k, False))
+        return self._codes(u, block.threshold, block.levels)
 
     def logits(self, x: torch.Tensor, w: dict[str, torch.Tensor], k: int) -> torch.Tensor:
         """(N, k, classes) logits of the uint8 images ``x`` under k weight sets stacked by ``stack``."""
