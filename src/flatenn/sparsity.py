@@ -39,7 +39,10 @@ class FatPact(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, _passed, _dclip):
         passed, dclip = ctx.saved_tensors
-        return grad * passed, (grad * dclip).sum(), None, None
+        # where() and dot() skip the bool-to-float copy and the product tensor of grad * mask
+        return (torch.where(passed, grad, 0.0),
+                torch.dot(grad.reshape(-1), dclip.reshape(-1)) if grad.is_contiguous() else (grad * dclip).sum(),
+                None, None)
 
     @staticmethod
     def jvp(ctx, x_t, clip_t, _threshold, _levels):

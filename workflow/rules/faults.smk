@@ -33,6 +33,7 @@ rule vulnerability:
     benchmark:
         f"results/benchmarks/vulnerability/{MODEL}.tsv"
     threads: 1
+    priority: 5  # a long job (one per architecture and variant): before the short campaigns
     shell:
         "flatenn vulnerability --settings {params.settings:q} --data {input.data} --model {input.model}"
         " --out {output} --threads {threads} --log {log}"

@@ -19,6 +19,7 @@ rule sharpness:
     benchmark:
         f"results/benchmarks/sharpness/{MODEL}.tsv"
     threads: 1
+    priority: 5  # longest first among what follows training (LPT): short campaigns fill the tail
     resources:
         mem_mb=3000,
     shell:
