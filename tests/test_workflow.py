@@ -169,6 +169,7 @@ def test_tiny_depth_study_keeps_architectures_apart_with_claims_per_architecture
     fa = pd.read_csv(tables / "fault_accuracy.csv")
     assert (fa.groupby(["arch", "variant", "training", "rate"]).size() == 1).all()  # never pooled across archs
     assert (tmp_path / "figures/landscape_2d_resnet20_as_high_conventional.png").stat().st_size > 1000
+    assert (tmp_path / "figures/claims_by_depth.png").stat().st_size > 1000
     # Each architecture trained with its own penalty weight (variants.<level>.per_arch).
     alphas = {a: json.loads(settings_for(tmp_path / "depth.yaml", "train", **{**MODEL_WC, "arch": a,
                                                                            "variant": "as_high"}))["variant"]["alpha"]

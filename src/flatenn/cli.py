@@ -202,6 +202,12 @@ def cmd_figure_dose_response(o, s):
     figures.dose_response(_read(o["dose_response"]), o["out"])
 
 
+def cmd_figure_claims_by_depth(o, s):
+    from flatenn import figures
+
+    figures.claims_by_depth(_read(o["claims"]), o["out"])
+
+
 def cmd_figure_faults(o, s):
     from flatenn import figures
 
@@ -265,6 +271,7 @@ COMMANDS = {
     "dose-response": (cmd_dose_response, True, {"clean": None, "paired-by-seed": None, "paired-sharpness": None,
                                                 "table": "+"}),
     "figure-dose-response": (cmd_figure_dose_response, False, {"dose-response": None, "out": "+"}),
+    "figure-claims-by-depth": (cmd_figure_claims_by_depth, False, {"claims": None, "out": "+"}),
     "figure-faults": (cmd_figure_faults, True, {"fault-accuracy": None, "out": "+"}),
     "figure-vulnerability": (cmd_figure_vulnerability, False, {"vulnerability": None, "out": "+"}),
     "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "out": "+"}),

@@ -193,3 +193,36 @@ def dose_response(dr: pd.DataFrame, outputs) -> None:
     axes[0][0].legend(fontsize=7)
     fig.suptitle("Dose-response: where the paper's effect lives (mean and CI over trained networks)")
     save(fig, outputs)
+
+
+def claims_by_depth(claims: pd.DataFrame, outputs) -> None:
+    """Each claim's effect (seed-level mean and CI, as in claims.csv) per architecture, ordered by
+    depth: one panel per claim, one line per comparison (and fault type or metric)."""
+    style()
+    import matplotlib.pyplot as plt
+
+    from flatenn.models import DEPTH
+
+    archs = sorted(dict.fromkeys(claims.arch), key=lambda a: (DEPTH.get(a, 999), a))
+    names = list(dict.fromkeys(claims.claim))
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names):
+        d = claims[claims.claim == name]
+        what = d.fault.fillna(d["aggregate"].str.split(",").str[0].str.replace("hessian_", ""))
+        for series, g in d.assign(series=d.comparison + " " + what).groupby("series", sort=False):
+            g = g.set_index("arch").reindex(archs)
+            x = range(len(archs))
+            ax.errorbar(x, g.measured_value, yerr=[g.measured_value - g.ci_low, g.ci_high - g.measured_value],
+                        fmt="o-", ms=3, lw=1, capsize=2, label=series)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(range(len(archs)), [f"{a}\n({DEPTH.get(a, '?')} layers)" for a in archs], fontsize=7)
+        unit = "% vs reference" if name in ("C2", "C5") else "points"
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel(f"effect ({unit})", fontsize=8)
+        ax.legend(fontsize=5)
+    fig.suptitle("Each claim's effect against depth (mean and CI over trained networks)")
+    save(fig, outputs)

@@ -97,5 +97,5 @@ def benchmark_files():
     files += [f"results/benchmarks/{r}.tsv" for r in [
         "clean_accuracy_table", "fault_tables", "fault_accuracy_figure", "vulnerability_table",
         "vulnerability_figure", "sharpness_tables", "landscape_figures", "sharpness_figure", "claims",
-        "dose_response", "dose_response_figure"]]
+        "dose_response", "dose_response_figure", "claims_figure"]]
     return files + expand("results/benchmarks/notebook_{nb}.tsv", nb=NOTEBOOKS)

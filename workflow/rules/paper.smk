@@ -60,6 +60,21 @@ rule dose_response:
         " --log {log}"
 
 
+rule claims_figure:
+    input:
+        claims="paper_tables/claims.csv",
+    output:
+        fig("claims_by_depth", "claims_by_depth.rst", "Claims"),
+    conda:
+        "../../envs/flatenn.yaml"
+    log:
+        "results/logs/paper/claims_figure.log",
+    benchmark:
+        "results/benchmarks/claims_figure.tsv"
+    shell:
+        "flatenn figure-claims-by-depth --claims {input.claims} --out {output} --log {log}"
+
+
 rule dose_response_figure:
     input:
         dose_response="paper_tables/dose_response.csv",
