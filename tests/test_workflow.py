@@ -57,7 +57,7 @@ def test_results_are_sane(ci_workdir):
 
 def test_every_figure_and_notebook_exists(ci_workdir):
     for stem in ("fault_accuracy", "vulnerability", "landscape_1d", "sharpness_vs_fault_accuracy",
-                 "landscape_2d_lenet5_as_high_saq"):
+                 "landscape_2d_lenet5_as_high_saq", "dose_response", "claims_by_depth"):
         for ext in ("pdf", "png"):
             assert (ci_workdir / "figures" / f"{stem}.{ext}").stat().st_size > 1000
     assert (ci_workdir / "results/notebooks/walkthrough.ipynb").stat().st_size > 1000
