@@ -2,7 +2,7 @@ NOTEBOOKS = ["walkthrough"]
 
 FIGURES = (
     fig("fault_accuracy") + fig("vulnerability") + LANDSCAPE_FIGURES + fig("sharpness_vs_fault_accuracy")
-    + fig("dose_response")
+    + fig("dose_response") + fig("claims_by_depth")
 )
 TABLES = [
     t
