@@ -24,6 +24,24 @@ def run(cmd, cwd=ROOT, check=True, timeout=900, env=None):
 
 
 @pytest.fixture(scope="session")
+def trained():
+    """(digits dataset, {"standard", "sparse": LeNet-5 trained 3 epochs}), shared by the test modules."""
+    from flatenn import data, models, train
+
+    ds = data.load("digits", val_size=100)
+    out = {}
+    for name, variant in (("standard", {"threshold": 0.0, "alpha": 0.0, "penalty": "l1"}),
+                          ("sparse", {"threshold": 0.1, "alpha": 0.3, "penalty": "l1"})):
+        torch.manual_seed(0)
+        m = models.build("lenet5", ds.shape, 10, {"weight_bits": 8, "act_bits": 8})
+        train.train(m, ds, tcfg={"epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
+                                 "weight_decay": 5e-4, "ramp_epochs": 1}, variant=variant, rho=0.0, seed=0,
+                    progress=False)
+        out[name] = m.eval()
+    return ds, out
+
+
+@pytest.fixture(scope="session")
 def ci_workdir(tmp_path_factory):
     """The whole DAG on config/ci.yaml, run once in a scratch working directory."""
     if not FASHION.is_dir():

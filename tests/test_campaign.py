@@ -2,26 +2,11 @@ import pandas as pd
 import pytest
 import torch
 
-from flatenn import campaign, data, evaluation, models, train
+from flatenn import campaign, evaluation
 from flatenn.quant import export_memory_image
 from flatenn.stats import mean_ci
 
 Q = {"weight_bits": 8, "act_bits": 8}
-
-
-@pytest.fixture(scope="module")
-def trained():
-    ds = data.load("digits", val_size=100)
-    out = {}
-    for name, variant in (("standard", {"threshold": 0.0, "alpha": 0.0, "penalty": "l1"}),
-                          ("sparse", {"threshold": 0.1, "alpha": 0.3, "penalty": "l1"})):
-        torch.manual_seed(0)
-        m = models.build("lenet5", ds.shape, 10, Q)
-        train.train(m, ds, tcfg={"epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
-                                 "weight_decay": 5e-4, "ramp_epochs": 1}, variant=variant, rho=0.0, seed=0,
-                    progress=False)
-        out[name] = m.eval()
-    return ds, out
 
 
 def test_rate_zero_gives_the_clean_accuracy_exactly(trained):

@@ -2,31 +2,12 @@
 import pytest
 import torch
 
-from flatenn import campaign, data, models, train
+from flatenn import campaign, models
 from flatenn.deployed import DeployedNet
 from flatenn.quant import export_memory_image, load_memory_image
 from flatenn.sparsity import act_layers, set_threshold
 
 Q = {"weight_bits": 8, "act_bits": 8}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return data.load("digits", val_size=100)
-
-
-@pytest.fixture(scope="module")
-def trained(digits):
-    out = {}
-    for name, variant in (("standard", {"threshold": 0.0, "alpha": 0.0, "penalty": "l1"}),
-                          ("sparse", {"threshold": 0.1, "alpha": 0.3, "penalty": "l1"})):
-        torch.manual_seed(0)
-        m = models.build("lenet5", digits.shape, 10, Q)
-        train.train(m, digits, tcfg={"epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
-                                     "weight_decay": 5e-4, "ramp_epochs": 1}, variant=variant, rho=0.0, seed=0,
-                    progress=False)
-        out[name] = m.eval()
-    return out
 
 
 def scrambled(arch, shape, qcfg=Q, threshold=0.1, seed=0):
@@ -60,8 +41,9 @@ def training_time_predictions(model, image, ints, x):
 
 
 @pytest.mark.parametrize("variant", ["standard", "sparse"])
-def test_deployed_agrees_with_the_training_time_model_clean_and_under_fixed_maps(trained, digits, variant, capsys):
-    m = trained[variant]
+def test_deployed_agrees_with_the_training_time_model_clean_and_under_fixed_maps(trained, variant, capsys):
+    digits, ms = trained
+    m = ms[variant]
     image = export_memory_image(m)
     net = DeployedNet(m, image)
     x = digits.test.x
