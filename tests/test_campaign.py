@@ -6,7 +6,6 @@ from flatenn import campaign, evaluation
 from flatenn.quant import export_memory_image
 from flatenn.stats import mean_ci
 
-Q = {"weight_bits": 8, "act_bits": 8}
 
 
 def test_rate_zero_gives_the_clean_accuracy_exactly(trained):
