@@ -237,7 +237,8 @@ class DeployedNet:
         """Correctly classified images among (uint8 ``x``, labels ``y``) under each of the K weight sets,
         in chunks of images sized so that a chunk's activations stay in cache."""
         k, w = len(ints), self.stack(ints)
-        chunk = max(1, VALUES_PER_CHUNK // max(1, k * self._values_per_image(x)))
+        limit = VALUES_PER_CHUNK if x.device.type == "cpu" else 64 * VALUES_PER_CHUNK  # a GPU wants big launches
+        chunk = max(1, limit // max(1, k * self._values_per_image(x)))
         hits = torch.zeros(k, dtype=torch.int64, device=y.device)
         for i in range(0, len(y), chunk):
             hits += (self.logits(x[i:i + chunk], w, k).argmax(-1) == y[i:i + chunk, None]).sum(0)
