@@ -65,3 +65,13 @@ def test_fused_quantizer_has_the_values_and_gradients_of_the_autograd_chain(thre
     assert torch.allclose(gx1, gx2, atol=1e-6)
     assert torch.allclose(gc1, gc2, rtol=1e-5)
     assert gc1.abs() > 1  # the clip gradient is not trivially zero here
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.3])
+def test_quantizer_without_gradients_gives_the_same_values(threshold):
+    """Inference (no grad) skips the saved masks; the values must not change."""
+    act = QAct(bits=8, threshold=threshold, clip_init=2.5)
+    x = torch.randn(4, 6, 12, 12, generator=torch.Generator().manual_seed(0)) * 2
+    with torch.no_grad():
+        fast = act(x)
+    assert torch.equal(act(x), fast)

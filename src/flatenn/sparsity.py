@@ -67,8 +67,12 @@ class QAct(nn.Module):
         self.last: torch.Tensor | None = None
 
     def forward(self, x):
-        if self.bits is not None:
-            y = FatPact.apply(x, self.clip, max(0.0, float(self.threshold)), 2 ** self.bits - 1)[0]
+        t = max(0.0, float(self.threshold))
+        if self.bits is not None and not torch.is_grad_enabled():  # values only: no masks to save
+            step = self.clip / (2 ** self.bits - 1)
+            y = torch.round(torch.minimum(F.threshold(x, t, 0.0), self.clip) / step) * step
+        elif self.bits is not None:
+            y = FatPact.apply(x, self.clip, t, 2 ** self.bits - 1)[0]
         else:
             y = torch.relu(x) if self.threshold <= 0 else x * (x > self.threshold)
         if self.keep_output:
