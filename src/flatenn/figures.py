@@ -181,8 +181,9 @@ def dose_response(dr: pd.DataFrame, outputs) -> None:
         for ax, y in zip(row, ys):
             for a, t in groups:
                 d = wide[(wide.arch == a) & (wide.training == t)]
-                px, py = (d[d.name == q].set_index("variant") for q in (x, y))
-                px = px.reindex(py.index)  # points and %: both scaled by 100
+                # joined in order of sparsity gained (the table's variant order is alphabetical)
+                order = d[d.name == "sparsity_gained"].sort_values("mean").variant
+                px, py = (d[d.name == q].set_index("variant").reindex(order) for q in (x, y))
                 ax.errorbar(px["mean"], 100 * py["mean"], xerr=[px["mean"] - px.ci_low, px.ci_high - px["mean"]],
                             yerr=[100 * (py["mean"] - py.ci_low), 100 * (py.ci_high - py["mean"])], fmt="o-",
                             ms=3, lw=1, color=colours[f"{a} / {t}"], label=f"{a} / {t}")
