@@ -179,7 +179,7 @@ def test_tiny_depth_study_keeps_architectures_apart_with_claims_per_architecture
 
 def test_tiny_dose_study_has_a_row_per_strength(tmp_path):
     """config/dose.yaml (standard and six AS strengths), tiny: the dose-response table and figure."""
-    tables, cfg = run_tiny("dose.yaml", tmp_path)
+    tables, cfg = run_tiny("dose.yaml", tmp_path, seeds=(0,))
     dose = pd.read_csv(tables / "dose_response.csv")
     assert set(dose.variant) == set(cfg["variants"]) - {"standard"}
     assert (tmp_path / "figures/dose_response.png").stat().st_size > 1000
