@@ -158,15 +158,21 @@ class DeployedNet:
                 and "mean" not in self.stages)
 
     # -- the pass -------------------------------------------------------------------------------------
-    def stack(self, ints: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """The K maps' integer weights of each layer as one float tensor, output channels map-major."""
-        k = len(ints)
-        w = {layer.name: (torch.cat([m[layer.name] for m in ints]).to(self.device, torch.float32)
-                          if layer.fixed is None else layer.fixed.repeat(k, *[1] * (layer.fixed.dim() - 1)))
-             for layer in self.layers()}
-        w = {layer.name: w[layer.name] * layer.sign.repeat(k).view(-1, *[1] * (w[layer.name].dim() - 1))
-             for layer in self.layers()}
-        return {n: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for n, t in w.items()}
+    def stack(self, ints: list[dict[str, torch.Tensor]]) -> dict[str, tuple]:
+        """Per layer, for the K maps: (weights, a, c). The integer weights as one float tensor with
+        output channels map-major, signs applied, channels-last for convolutions; the affine map's
+        factors repeated K times for convolutions (linear layers broadcast them over maps)."""
+        k, out = len(ints), {}
+        for layer in self.layers():
+            w = (torch.cat([m[layer.name] for m in ints]).to(self.device, torch.float32) if layer.fixed is None
+                 else layer.fixed.repeat(k, *[1] * (layer.fixed.dim() - 1)))
+            w = w * layer.sign.repeat(k).view(-1, *[1] * (w.dim() - 1))
+            if w.dim() == 4:
+                out[layer.name] = (w.contiguous(memory_format=torch.channels_last),
+                                   layer.a.repeat(k).view(1, -1, 1, 1), layer.c.repeat(k).view(1, -1, 1, 1))
+            else:
+                out[layer.name] = (w, layer.a, layer.c)
+        return out
 
     @staticmethod
     def _sums(layer: Layer, x: torch.Tensor, w: torch.Tensor, k: int, shared: bool) -> torch.Tensor:
@@ -177,12 +183,6 @@ class DeployedNet:
         if shared:
             return (x @ w.t()).view(x.shape[0], k, -1)
         return torch.einsum("nkf,kof->nko", x, w.view(k, -1, w.shape[-1]))
-
-    @staticmethod
-    def _affine(layer: Layer, acc: torch.Tensor, k: int) -> torch.Tensor:
-        if acc.dim() == 4:
-            return torch.addcmul(layer.c.repeat(k).view(1, -1, 1, 1), acc, layer.a.repeat(k).view(1, -1, 1, 1))
-        return torch.addcmul(layer.c, acc, layer.a)
 
     @staticmethod
     def _codes(u: torch.Tensor, threshold: float, levels: int) -> torch.Tensor:
@@ -197,7 +197,8 @@ class DeployedNet:
         return F.max_pool2d(u, p)
 
     def _layer_pass(self, layer: Layer, h: torch.Tensor, w: dict, k: int, shared: bool) -> torch.Tensor:
-        return self._affine(layer, self._sums(layer, h, w[layer.name], k, shared), k)
+        weights, a, c = w[layer.name]
+        return torch.addcmul(c, self._sums(layer, h, weights, k, shared), a)
 
     def _block_pass(self, block: Block, h: torch.Tensor, w: dict, k: int) -> torch.Tensor:
         first, sc = block.first, block.shortcut
@@ -206,7 +207,7 @@ class DeployedNet:
         u = u + (h * sc if isinstance(sc, float) else self._layer_pass(sc, h, w, k, False))
         return self._codes(u, block.threshold, block.levels)
 
-    def logits(self, x: torch.Tensor, w: dict[str, torch.Tensor], k: int) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, w: dict[str, tuple], k: int) -> torch.Tensor:
         """(N, k, classes) logits of the uint8 images ``x`` under k weight sets stacked by ``stack``."""
         if x.dtype != torch.uint8:
             raise ValueError("deployed: images must be uint8 (the first layer multiplies integer pixels)")
@@ -219,11 +220,12 @@ class DeployedNet:
                 h = h.mean((2, 3))
                 h = h if shared else h.view(h.shape[0], k, -1)
             elif isinstance(stage, Layer):
-                acc = self._sums(stage, h, w[stage.name], k, shared)
+                weights, a, c = w[stage.name]
+                acc = self._sums(stage, h, weights, k, shared)
                 shared = False
                 if stage.pool > 1:  # on the integer sums: every a > 0, so the affine map is increasing
                     acc = self._pool(acc, stage.pool)
-                u = self._affine(stage, acc, k)
+                u = torch.addcmul(c, acc, a)
                 h = u if stage.threshold is None else self._codes(u, stage.threshold, stage.levels)
             else:
                 if shared:

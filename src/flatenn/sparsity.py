@@ -2,9 +2,16 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-import torch.nn.functional as F
+
+def _fat_pact(x, clip, threshold: float, levels: int):
+    """(y, v, q, step): FATReLU output y (ReLU at threshold 0), v = min(y, clip) / step, q = round(v)."""
+    y = F.threshold(x, threshold, 0.0)
+    step = clip / levels
+    v = torch.minimum(y, clip) / step
+    return y, v, torch.round(v), step
 
 
 class FatPact(torch.autograd.Function):
@@ -22,11 +29,8 @@ class FatPact(torch.autograd.Function):
 
     @staticmethod
     def forward(x, clip, threshold: float, levels: int):
-        y = F.threshold(x, threshold, 0.0) if threshold > 0 else torch.relu(x)
-        step = clip / levels
+        y, v, q, step = _fat_pact(x, clip, threshold, levels)
         clipped = y > clip
-        v = torch.minimum(y, clip) / step
-        q = torch.round(v)
         return q * step, torch.logical_and(x > threshold, ~clipped), (q - v).div_(levels).add_(clipped)
 
     @staticmethod
@@ -69,8 +73,8 @@ class QAct(nn.Module):
     def forward(self, x):
         t = max(0.0, float(self.threshold))
         if self.bits is not None and not torch.is_grad_enabled():  # values only: no masks to save
-            step = self.clip / (2 ** self.bits - 1)
-            y = torch.round(torch.minimum(F.threshold(x, t, 0.0), self.clip) / step) * step
+            _, _, q, step = _fat_pact(x, self.clip, t, 2 ** self.bits - 1)
+            y = q * step
         elif self.bits is not None:
             y = FatPact.apply(x, self.clip, t, 2 ** self.bits - 1)[0]
         else:
