@@ -1,5 +1,5 @@
 # make reproduce: bootstrap .venv, make sure the data is there, run the whole workflow.
-# make test:      the same bootstrap, then pytest (unit tests + the DAG on config/ci.yaml).
+# make test:      the same bootstrap, then pytest in 2 workers (unit tests + the DAG on config/ci.yaml).
 # make test-fast: the unit tests alone (under a minute).
 # make checksums: rerun the ci DAG and store its tables' checksums (after a change meant to alter results).
 PYTHON ?= python3.11
@@ -31,7 +31,7 @@ reproduce: $(STAMP) data
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 test: $(STAMP) data
-	$(VENV)/bin/python -m pytest -q --durations=12
+	$(VENV)/bin/python -m pytest -q -n 2 --durations=12
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"

@@ -23,6 +23,28 @@ def run(cmd, cwd=ROOT, check=True, timeout=900, env=None):
     return res
 
 
+# The test files that share the ci DAG (the ci_workdir fixture, which the kill tests change).
+CI_DAG_FILES = ("tests/test_workflow.py", "tests/test_slurm.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Slow tests first, so that under `make test` (two workers) no long test starts last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under `pytest -n 2` (make test): the ci DAG's files go to one worker as a whole, so the
+    DAG runs once, and every other test to whichever worker is free. (xdist's own
+    --dist loadgroup does not group under pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CiDagTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return "ci_dag" if nodeid.startswith(CI_DAG_FILES) else nodeid
+
+    return CiDagTogether(config, log)
+
+
 @pytest.fixture(scope="session")
 def trained():
     """(digits dataset, {"standard", "sparse": LeNet-5 trained 3 epochs}), shared by the test modules."""

@@ -35,7 +35,8 @@ def test_cli_rejects_bad_config_with_one_line(tmp_path, capsys, change, message)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("change,message", CASES[:3] + CASES[5:6])
+# One range and one unknown key: the validator is the one the CLI cases above test in full.
+@pytest.mark.parametrize("change,message", CASES[1:2] + CASES[5:6])
 def test_snakemake_rejects_bad_config_at_start(tmp_path, change, message):
     bad = mutate(tmp_path / "bad.yaml", change)
     res = run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(bad),
@@ -60,16 +61,16 @@ def planned(tmp_path, *args):
 
 @pytest.mark.slow
 def test_config_on_the_command_line_overrides_one_key(tmp_path):
-    assert planned(tmp_path, "--config", "seeds=[0]") == {"train": "6", "campaign": "18", "sharpness": "6"}
+    assert planned(tmp_path, "--config", "seeds=[0]") == {"train": "6", "campaign": "6", "sharpness": "6"}
 
 
 @pytest.mark.slow
 def test_a_config_file_replaces_the_default_as_a_whole(tmp_path):
     small = mutate(tmp_path / "small.yaml", lambda c: c.update(variants={"standard": c["variants"]["standard"]},
                                                                trainings=["conventional"]))
-    assert planned(tmp_path, "--configfile", str(small)) == {"train": "2", "campaign": "6", "sharpness": "2"}
+    assert planned(tmp_path, "--configfile", str(small)) == {"train": "2", "campaign": "2", "sharpness": "2"}
     assert planned(tmp_path, "--configfile", str(small), "--config", "seeds=[3]") == {
-        "train": "1", "campaign": "3", "sharpness": "1"}
+        "train": "1", "campaign": "1", "sharpness": "1"}
 
 
 def test_defaults_come_from_the_schema():
@@ -103,9 +104,9 @@ def test_a_job_sees_only_the_config_it_reads():
     wc = {"dataset": "fashion_mnist", "arch": "lenet5", "variant": "as_mid", "training": "saq", "seed": "0"}
     for rule in ("prepare_data", "train", "evaluate", "sharpness", "vulnerability"):
         assert config.job_settings(base, rule, **wc) == config.job_settings(changed, rule, **wc), rule
-    assert config.job_settings(base, "campaign", fault="sa0", **wc) == config.job_settings(changed, "campaign", fault="sa0", **wc)
-    assert config.job_settings(base, "campaign", fault="bitflip", **wc) != config.job_settings(
-        changed, "campaign", fault="bitflip", **wc)
+    # One campaign job runs every fault type of its model.
+    assert config.job_settings(base, "campaign", **wc) != config.job_settings(changed, "campaign", **wc)
+    assert config.job_settings(changed, "campaign", **wc)["rates"]["bitflip"] == [0.0, 0.5]
     conventional = config.job_settings(base, "train", **{**wc, "training": "conventional"})
     assert conventional["training"]["rho"] == 0.0 and config.job_settings(base, "train", **wc)["training"]["rho"] > 0
 
@@ -113,13 +114,13 @@ def test_a_job_sees_only_the_config_it_reads():
 @pytest.mark.slow
 def test_dose_config_plans_every_strength(tmp_path):
     counts = planned(tmp_path, "--configfile", str(ROOT / "config/dose.yaml"))
-    assert counts == {"train": "35", "campaign": "105", "sharpness": "35"}
+    assert counts == {"train": "35", "campaign": "35", "sharpness": "35"}
 
 
 @pytest.mark.slow
 def test_depth_config_plans_three_architectures(tmp_path):
     counts = planned(tmp_path, "--configfile", str(ROOT / "config/depth.yaml"))
-    assert counts == {"train": "90", "campaign": "270", "sharpness": "90"}
+    assert counts == {"train": "90", "campaign": "90", "sharpness": "90"}
 
 
 def test_per_architecture_variant_settings():

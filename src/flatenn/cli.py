@@ -74,7 +74,9 @@ def cmd_evaluate(o, s):
     log.info("test accuracy %.4f, activation sparsity %.4f", acc, sp["overall"])
 
 
-def _campaign(o, s, points, trials):
+def _campaign(o, s, point_sets, trials):
+    """One table of trials per entry of ``point_sets`` (functions of the memory image), all on
+    the model and evaluation images loaded once."""
     import pandas as pd
     import torch
 
@@ -87,26 +89,35 @@ def _campaign(o, s, points, trials):
     image = {name: {k: v.cpu() if torch.is_tensor(v) else v for k, v in e.items()}  # faults draw on the CPU
              for name, e in export_memory_image(model).items()}
     evset = campaign.evaluation_set_of(ds, s["eval_size"], s["seed"], mid["seed"], dev)
-    rows = campaign.run(model, image, evset, points(image), trials=trials, mode=s["mode"], base_seed=s["seed"],
-                        arch=meta["arch"], seed=mid["seed"])
-    df = pd.DataFrame(rows)
-    for i, (k, v) in enumerate(mid.items()):
-        df.insert(i, k, v)
-    return df
+    for points in point_sets:
+        rows = campaign.run(model, image, evset, points(image), trials=trials, mode=s["mode"], base_seed=s["seed"],
+                            arch=meta["arch"], seed=mid["seed"])
+        df = pd.DataFrame(rows)
+        for i, (k, v) in enumerate(mid.items()):
+            df.insert(i, k, v)
+        yield df
 
 
 def cmd_campaign(o, s):
+    """Every fault type of one model in one job (one process start, one model load); one CSV
+    per fault type, each written when it is complete."""
     from flatenn import io
 
-    df = _campaign(o, s, lambda image: [{"fault": o["fault"], "rate": r} for r in s["rates"]], s["trials"])
-    io.write_csv(o["out"], df)
+    if len(o["fault"]) != len(o["out"]):
+        raise ValueError(f"--out: {len(o['out'])} files for {len(o['fault'])} fault types")
+    missing = [f for f in o["fault"] if f not in s["rates"]]
+    if missing:
+        raise ValueError(f"--settings: no rates for fault type {missing[0]!r}")
+    point_sets = [lambda image, f=f: [{"fault": f, "rate": r} for r in s["rates"][f]] for f in o["fault"]]
+    for out, df in zip(o["out"], _campaign(o, s, point_sets, s["trials"])):
+        io.write_csv(out, df)
 
 
 def cmd_vulnerability(o, s):
     from flatenn import campaign, io
 
-    df = _campaign(o, s, lambda image: campaign.vulnerability_points(image, s["fault"], s["layer_rate"],
-                                                                     s["bit_rate"]), s["trials"])
+    (df,) = _campaign(o, s, [lambda image: campaign.vulnerability_points(image, s["fault"], s["layer_rate"],
+                                                                        s["bit_rate"])], s["trials"])
     df["sweep"] = ["layer" if isinstance(layer, str) else "bit" for layer in df.get("layer", [None] * len(df))]
     io.write_csv(o["out"], df)
 
@@ -256,7 +267,7 @@ COMMANDS = {
     "prepare-data": (cmd_prepare_data, True, {"out": None}),
     "train": (cmd_train, True, {"data": None, "out": None, "checkpoint": "?"}),
     "evaluate": (cmd_evaluate, True, {"data": None, "model": None, "out": None}),
-    "campaign": (cmd_campaign, True, {"data": None, "model": None, "fault": None, "out": None}),
+    "campaign": (cmd_campaign, True, {"data": None, "model": None, "fault": "+", "out": "+"}),
     "vulnerability": (cmd_vulnerability, True, {"data": None, "model": None, "out": None}),
     "sharpness": (cmd_sharpness, True, {"data": None, "model": None, "out": None}),
     "clean-table": (cmd_clean_table, False, {"evals": "+", "table": "+"}),
@@ -282,6 +293,10 @@ COMMANDS = {
 }
 
 
+# The commands that load data or models (the others read tables and never import torch).
+MODEL_COMMANDS = {"prepare-data", "train", "evaluate", "campaign", "vulnerability", "sharpness"}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flatenn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -302,7 +317,7 @@ def main(argv=None) -> int:
     try:
         from flatenn.config import parse_settings
 
-        if a.cmd != "check-config":  # the one command that needs no torch
+        if a.cmd in MODEL_COMMANDS:  # tables and figures skip torch's import (2 s a job)
             import torch
 
             torch.set_num_threads(a.threads)

@@ -89,10 +89,9 @@ def table(name, caption=None, category="Tables"):
 
 def benchmark_files():
     """The benchmark file of every job of this DAG (and no stale one of another config)."""
-    per_model = ["train", "evaluate", "sharpness"]
+    per_model = ["train", "evaluate", "campaign", "sharpness"]
     files = [f"results/benchmarks/prepare_data/{DATASET}.tsv"]
     files += [f for r in per_model for f in models(f"results/benchmarks/{r}/{MODEL}.tsv")]
-    files += models(f"results/benchmarks/campaign/{MODEL}/{{fault}}.tsv", fault=FAULTS)
     files += models(f"results/benchmarks/vulnerability/{MODEL}.tsv", seeds=SEEDS[:1])
     files += [f"results/benchmarks/{r}.tsv" for r in [
         "clean_accuracy_table", "fault_tables", "fault_accuracy_figure", "vulnerability_table",

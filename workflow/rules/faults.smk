@@ -1,21 +1,24 @@
 rule campaign:
+    # Every fault type of one model in one job: a job start (Python, torch, data, model) costs
+    # more than a LeNet-5 campaign on the ci config.
     input:
         data="results/data/{dataset}.pt",
         model=f"results/models/{MODEL}.pt",
     output:
-        f"results/campaign/{MODEL}/{{fault}}.csv",
+        [f"results/campaign/{MODEL}/{fault}.csv" for fault in FAULTS],
     params:
         settings=settings("campaign"),
+        faults=" ".join(FAULTS),
     conda:
         "../../envs/flatenn.yaml"
     log:
-        f"results/logs/campaign/{MODEL}/{{fault}}.log",
+        f"results/logs/campaign/{MODEL}.log",
     benchmark:
-        f"results/benchmarks/campaign/{MODEL}/{{fault}}.tsv"
+        f"results/benchmarks/campaign/{MODEL}.tsv"
     threads: 1
     shell:
         "flatenn campaign --settings {params.settings:q} --data {input.data} --model {input.model}"
-        " --fault {wildcards.fault} --out {output} --threads {threads} --log {log}"
+        " --fault {params.faults} --out {output} --threads {threads} --log {log}"
 
 
 rule vulnerability:

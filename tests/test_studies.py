@@ -1,0 +1,67 @@
+"""The studies' own configs (config/depth.yaml, config/dose.yaml) run end to end on tiny subsets."""
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import MODEL_WC, ROOT, SNAKEMAKE, run, settings_for
+
+pytestmark = pytest.mark.slow
+
+
+def tiny(config: str, path, *, variants=None, seeds=(0, 1)):
+    """A study's own config file on tiny subsets (a few hundred images, one epoch, CPU), so that its
+    code paths run here; everything that names the study (archs, per-arch settings) is kept."""
+    cfg = yaml.safe_load((ROOT / "config" / config).read_text())
+    cfg["device"] = "cpu"
+    cfg["dataset"].update(train_subset=600, test_subset=200, val_size=100)
+    if variants:
+        cfg["variants"] = {k: cfg["variants"][k] for k in variants}
+    cfg["trainings"] = ["conventional"]
+    cfg["seeds"] = list(seeds)
+    cfg["training"].update(epochs=1)
+    cfg["faults"].update(types=["bitflip"], rates={"bitflip": [0.0, 0.01]}, trials=2, eval_size=100)
+    cfg["vulnerability"].update(trials=1)
+    cfg["sharpness"].update(subset=64, power_iters=3, hutchinson_samples=2, eps_steps=1, fault_samples=1,
+                            landscape_1d_points=3, landscape_2d_points=3, correlation_rate=0.01)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path, cfg
+
+
+def run_tiny(config, tmp_path, **kw):
+    path, cfg = tiny(config, tmp_path / config, **kw)
+    run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(path), "--cores", "2"],
+        timeout=1200)
+    return tmp_path / "paper_tables", cfg
+
+
+def test_tiny_depth_study_keeps_architectures_apart_with_claims_per_architecture(tmp_path):
+    """config/depth.yaml (LeNet-5, ResNet-8, ResNet-20, per-architecture AS settings), tiny."""
+    tables, cfg = run_tiny("depth.yaml", tmp_path, variants=("standard", "as_high"))
+    archs = set(cfg["archs"])
+    assert archs == {"lenet5", "resnet8", "resnet20"}
+    for name in ("clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
+                 "fault_paired_ci", "variance_components", "sharpness", "sharpness_paired", "sharpness_correlation",
+                 "claims", "claims_by_rate", "vulnerability", "summary_bitflip", "dose_response"):
+        df = pd.read_csv(tables / f"{name}.csv")
+        assert set(df.arch) == archs, name
+    per_arch = pd.read_csv(tables / "claims.csv").groupby("arch").size()
+    assert len(set(per_arch)) == 1 and per_arch.iloc[0] > 0  # the same claims for every architecture
+    fa = pd.read_csv(tables / "fault_accuracy.csv")
+    assert (fa.groupby(["arch", "variant", "training", "rate"]).size() == 1).all()  # never pooled across archs
+    assert (tmp_path / "figures/landscape_2d_resnet20_as_high_conventional.png").stat().st_size > 1000
+    assert (tmp_path / "figures/claims_by_depth.png").stat().st_size > 1000
+    # Each architecture trained with its own penalty weight (variants.<level>.per_arch).
+    alphas = {a: json.loads(settings_for(tmp_path / "depth.yaml", "train", **{**MODEL_WC, "arch": a,
+                                                                           "variant": "as_high"}))["variant"]["alpha"]
+              for a in archs}
+    assert alphas == {"lenet5": 0.3, "resnet8": 0.171, "resnet20": 0.0632}
+
+
+def test_tiny_dose_study_has_a_row_per_strength(tmp_path):
+    """config/dose.yaml (standard and six AS strengths), tiny: the dose-response table and figure."""
+    tables, cfg = run_tiny("dose.yaml", tmp_path, seeds=(0,))
+    dose = pd.read_csv(tables / "dose_response.csv")
+    assert set(dose.variant) == set(cfg["variants"]) - {"standard"}
+    assert (tmp_path / "figures/dose_response.png").stat().st_size > 1000
