@@ -37,7 +37,6 @@ wildcard_constraints:
     variant="[A-Za-z0-9_]+",
     training="conventional|saq",
     seed=r"\d+",
-    fault="bitflip|sa0|sa1",
 
 
 def settings(rule):
