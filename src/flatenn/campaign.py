@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from flatenn import faults
-from flatenn.deployed import MAPS_PER_PASS, DeployedNet
+from flatenn.deployed import DeployedNet
 
 log = logging.getLogger("flatenn.campaign")
 
@@ -91,15 +91,17 @@ def check_point(image: dict, point: dict, mode: str) -> None:
 
 
 def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor], points: list[dict], *,
-        trials: int, mode: str, base_seed: int, arch: str, seed: int, maps_per_pass: int = MAPS_PER_PASS,
+        trials: int, mode: str, base_seed: int, arch: str, seed: int, maps_per_pass: int | None = None,
         progress: bool | None = None) -> list[dict]:
     """Accuracy of the deployed ``model`` (trained with ``seed``) on ``images`` (uint8 x, labels)
-    for each point x trial, ``maps_per_pass`` fault maps per pass (the results do not depend on it).
+    for each point x trial, ``maps_per_pass`` fault maps per pass (default: the deployed network's
+    measured choice; the results do not depend on it).
 
     A point is a dict with ``fault`` and ``rate`` and optionally ``layer`` (faults in that
     layer only) or ``bit`` (faults in that bit position only); its keys name the map seed.
     """
     net = DeployedNet(model, image)
+    maps_per_pass = maps_per_pass or net.maps_per_pass()
     x, y = images
     rows = []
     t0 = time.perf_counter()

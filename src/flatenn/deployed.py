@@ -27,9 +27,12 @@ from flatenn.quant import QConv2d, QLinear, quant_layers
 from flatenn.sparsity import QAct
 
 # Measured on the 2-core machine, 1 thread: LeNet-5 trials cost 0.21-0.33 of a training-time clean
-# pass at 8 to 32 maps per pass with chunks of 2**20 values, 0.43 with one map (ResNet-20 improves
-# up to 8 maps and stays flat to 16). Chunks of images keep one chunk's largest activation in cache.
+# pass at 8 to 32 maps per pass with chunks of 2**20 values, 0.43 with one map. ResNets gain little
+# and lose at 16 (ms per map, 1,000 28x28 images, maps per pass 1/2/4/8/16: ResNet-20
+# 1069/904/874/1138/1296, ResNet-8 351/320/343/403/393): they take 4 on a CPU. A GPU wants big
+# launches. Chunks of images keep one chunk's largest activation in cache.
 MAPS_PER_PASS = 16
+MAPS_PER_PASS_RESNET_CPU = 4
 VALUES_PER_CHUNK = 1 << 20
 
 
@@ -235,6 +238,11 @@ class DeployedNet:
         return h
 
     @torch.inference_mode()
+    def maps_per_pass(self) -> int:
+        """How many fault maps one pass should carry (by measurement, see MAPS_PER_PASS)."""
+        resnet = any(isinstance(s, Block) for s in self.stages)
+        return MAPS_PER_PASS_RESNET_CPU if resnet and self.device.type == "cpu" else MAPS_PER_PASS
+
     def correct(self, x: torch.Tensor, y: torch.Tensor, ints: list[dict[str, torch.Tensor]]) -> list[int]:
         """Correctly classified images among (uint8 ``x``, labels ``y``) under each of the K weight sets,
         in chunks of images sized so that a chunk's activations stay in cache."""
