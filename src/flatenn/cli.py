@@ -74,9 +74,7 @@ def cmd_evaluate(o, s):
     log.info("test accuracy %.4f, activation sparsity %.4f", acc, sp["overall"])
 
 
-def _campaign(o, s, point_sets, trials):
-    """One table of trials per entry of ``point_sets`` (functions of the memory image), all on
-    the model and evaluation images loaded once."""
+def _campaign(o, s, points, trials):
     import pandas as pd
     import torch
 
@@ -89,35 +87,35 @@ def _campaign(o, s, point_sets, trials):
     image = {name: {k: v.cpu() if torch.is_tensor(v) else v for k, v in e.items()}  # faults draw on the CPU
              for name, e in export_memory_image(model).items()}
     evset = campaign.evaluation_set_of(ds, s["eval_size"], s["seed"], mid["seed"], dev)
-    for points in point_sets:
-        rows = campaign.run(model, image, evset, points(image), trials=trials, mode=s["mode"], base_seed=s["seed"],
-                            arch=meta["arch"], seed=mid["seed"])
-        df = pd.DataFrame(rows)
-        for i, (k, v) in enumerate(mid.items()):
-            df.insert(i, k, v)
-        yield df
+    rows = campaign.run(model, image, evset, points(image), trials=trials, mode=s["mode"], base_seed=s["seed"],
+                        arch=meta["arch"], seed=mid["seed"])
+    df = pd.DataFrame(rows)
+    for i, (k, v) in enumerate(mid.items()):
+        df.insert(i, k, v)
+    return df
 
 
 def cmd_campaign(o, s):
-    """Every fault type of one model in one job (one process start, one model load); one CSV
-    per fault type, each written when it is complete."""
+    """Every fault type of one model in one job (one process start, one model load, one run);
+    one CSV per fault type."""
     from flatenn import io
 
     if len(o["fault"]) != len(o["out"]):
         raise ValueError(f"--out: {len(o['out'])} files for {len(o['fault'])} fault types")
-    missing = [f for f in o["fault"] if f not in s["rates"]]
-    if missing:
-        raise ValueError(f"--settings: no rates for fault type {missing[0]!r}")
-    point_sets = [lambda image, f=f: [{"fault": f, "rate": r} for r in s["rates"][f]] for f in o["fault"]]
-    for out, df in zip(o["out"], _campaign(o, s, point_sets, s["trials"])):
-        io.write_csv(out, df)
+    for f in o["fault"]:
+        if f not in s["rates"]:
+            raise ValueError(f"--settings: no rates for fault type {f!r}")
+    df = _campaign(o, s, lambda image: [{"fault": f, "rate": r} for f in o["fault"] for r in s["rates"][f]],
+                   s["trials"])
+    for f, out in zip(o["fault"], o["out"]):
+        io.write_csv(out, df[df.fault == f])
 
 
 def cmd_vulnerability(o, s):
     from flatenn import campaign, io
 
-    (df,) = _campaign(o, s, [lambda image: campaign.vulnerability_points(image, s["fault"], s["layer_rate"],
-                                                                        s["bit_rate"])], s["trials"])
+    df = _campaign(o, s, lambda image: campaign.vulnerability_points(image, s["fault"], s["layer_rate"],
+                                                                     s["bit_rate"]), s["trials"])
     df["sweep"] = ["layer" if isinstance(layer, str) else "bit" for layer in df.get("layer", [None] * len(df))]
     io.write_csv(o["out"], df)
 

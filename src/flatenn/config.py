@@ -144,8 +144,8 @@ def job_settings(cfg: dict, rule: str, **wc) -> dict:
     if rule == "evaluate":
         return {"evaluate": cfg["evaluate"], "device": cfg["device"]}
     if rule == "campaign":
-        return {"rates": {f: fc["rates"][f] for f in fc["types"]}, "trials": fc["trials"], "eval_size": fc["eval_size"],
-                "mode": fc["mode"], "seed": fc["seed"], "device": cfg["device"]}
+        return {"rates": {f: fc["rates"][f] for f in fc["types"]}, "trials": fc["trials"],
+                "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"], "device": cfg["device"]}
     if rule == "vulnerability":
         return {**cfg["vulnerability"], "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"],
                 "device": cfg["device"]}

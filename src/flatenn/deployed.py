@@ -237,12 +237,12 @@ class DeployedNet:
                 shared = False
         return h
 
-    @torch.inference_mode()
     def maps_per_pass(self) -> int:
         """How many fault maps one pass should carry (by measurement, see MAPS_PER_PASS)."""
         resnet = any(isinstance(s, Block) for s in self.stages)
         return MAPS_PER_PASS_RESNET_CPU if resnet and self.device.type == "cpu" else MAPS_PER_PASS
 
+    @torch.inference_mode()
     def correct(self, x: torch.Tensor, y: torch.Tensor, ints: list[dict[str, torch.Tensor]]) -> list[int]:
         """Correctly classified images among (uint8 ``x``, labels ``y``) under each of the K weight sets,
         in chunks of images sized so that a chunk's activations stay in cache."""
