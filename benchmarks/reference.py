@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 
 import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad, vjp
 
 from flatenn import sparsity
 from flatenn.quant import round_ste
@@ -41,3 +43,13 @@ def former_quantizer(on: bool = True):
         yield
     finally:
         sparsity.QAct.forward, sparsity.penalty = saved
+
+
+def former_make_loss(model, x, y):
+    """The sharpness loss before the stem convolution read precomputed image columns."""
+    return lambda params: F.cross_entropy(functional_call(model, params, (x,)), y)
+
+
+def former_hvp(loss, params, v):
+    """One Hessian-vector product as it was: torch.func's vjp of grad, a fresh gradient graph each."""
+    return vjp(grad(loss), params)[1](v)[0]

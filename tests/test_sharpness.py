@@ -132,3 +132,46 @@ def test_normalized_hessian_ignores_a_rescaled_filter_before_batchnorm():
     assert abs(a["eig_n"] - b["eig_n"]) < 1e-3 * abs(a["eig_n"])
     assert abs(a["trace_n"] - b["trace_n"]) < 1e-3 * abs(a["trace_n"])
     assert abs(a["raw"] - b["raw"]) > 0.01 * abs(a["raw"])
+
+
+def test_column_stem_gives_the_loss_and_products_of_the_convolution():
+    """The stem read as a product over image columns is the same function of the weights
+    (LeNet-5: padded 5x5 on 1 channel; ResNet-8: 3x3 on 3 channels; a stem with a bias)."""
+    import torch.nn.functional as F
+    from torch.func import functional_call
+
+    from flatenn import models
+
+    q = {"weight_bits": 8, "act_bits": 8}
+    for arch, shape in (("lenet5", (1, 28, 28)), ("resnet8", (3, 12, 12)), ("lenet5", (2, 16, 16))):
+        torch.manual_seed(0)
+        m = models.build(arch, shape, 10, q).eval()
+        if shape[0] == 2:  # give the stem a bias
+            m.body[0].bias = torch.nn.Parameter(torch.randn(m.body[0].out_channels))
+        model, _, p = sharpness.at_quantized_weights(m)
+        x, y = torch.rand(40, *shape), torch.randint(0, 10, (40,))
+        column = sharpness.make_loss(model, x, y, chunk=16)
+        assert isinstance(sharpness._column_form(model, x)[0].body[0], sharpness.ColumnStem)
+
+        def conv(params):
+            return F.cross_entropy(functional_call(model, params, (x,)), y)
+
+        assert abs(float(column(p)) - float(conv(p))) < 1e-5
+        v = {k: torch.randn_like(t) for k, t in p.items()}
+        a, b = sharpness.hvp(column, p, v), sharpness.hvp(conv, p, v)
+        for k in p:
+            assert torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-4 * float(b[k].abs().max())), (arch, k)
+
+
+def test_sharpness_does_not_import_dynamo():
+    """torch.func's vjp/grad import torch._dynamo (2 s per job); the measures use plain autograd."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\nfrom flatenn import models, sharpness\n"
+            "m = models.build('lenet5', (1, 28, 28), 10, {'weight_bits': 8, 'act_bits': 8}).eval()\n"
+            "cfg = dict(power_iters=2, tol=1e-3, hutchinson_samples=1, eps_rho=0.05, eps_steps=1, fault_rate=1e-3,"
+            " fault_samples=1, landscapes=False)\n"
+            "sharpness.measure(m, torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), torch.arange(8), cfg, seed=0)\n"
+            "assert 'torch._dynamo' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
