@@ -175,3 +175,9 @@ def test_sharpness_does_not_import_dynamo():
             "sharpness.measure(m, torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), torch.arange(8), cfg, seed=0)\n"
             "assert 'torch._dynamo' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_hvp_of_a_linear_loss_is_zero():
+    """A gradient that does not depend on the weights has no graph to differentiate: H v = 0."""
+    p = {"w": torch.tensor([1.0, 2.0])}
+    assert torch.equal(sharpness.hvp(lambda q: 3 * q["w"].sum(), p, {"w": torch.ones(2)})["w"], torch.zeros(2))

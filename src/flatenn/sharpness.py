@@ -46,10 +46,14 @@ def at_quantized_weights(model: nn.Module) -> tuple[nn.Module, dict, Params]:
     return model.eval(), image, params
 
 
+def _stem(model: nn.Module) -> nn.Module | None:
+    """The first layer of a ``models.Net`` (a convolution on the images in every architecture)."""
+    return model.body[0] if isinstance(getattr(model, "body", None), nn.Sequential) else None
+
+
 def _largest_activation(model: nn.Module, x1: torch.Tensor) -> int:
     """Values in the stem's output for one image (the largest activation of LeNet-5 and the ResNets)."""
-    stem = model.body[0] if isinstance(getattr(model, "body", None), nn.Sequential) else model
-    return max(1, stem(x1).numel())
+    return max(1, (_stem(model) or model)(x1).numel())
 
 
 class ColumnStem(nn.Module):
@@ -73,7 +77,7 @@ class ColumnStem(nn.Module):
 def _column_form(model: nn.Module, x: torch.Tensor):
     """(model whose stem reads columns, the columns of x), or (model, x) where that does not apply.
     Parameter names stay those of ``model``."""
-    stem = model.body[0] if isinstance(getattr(model, "body", None), nn.Sequential) else None
+    stem = _stem(model)
     if not (isinstance(stem, nn.Conv2d) and stem.groups == 1 and stem.padding_mode == "zeros"
             and getattr(stem, "deployed", None) is None and getattr(stem, "perturbation", None) is None
             and not getattr(stem, "quantized", False)):
@@ -144,6 +148,8 @@ def hessian_operator(loss: Callable[[Params], torch.Tensor], params: Params) -> 
     live = [k for k in leaves if g[k].requires_grad]  # a constant gradient adds nothing to H v
 
     def product(v: Params) -> Params:
+        if not live:
+            return {k: torch.zeros_like(p) for k, p in leaves.items()}
         return dict(zip(leaves, (t.detach() for t in _grad([g[k] for k in live], leaves, [v[k] for k in live],
                                                            retain_graph=True))))
 
