@@ -32,7 +32,8 @@ class FatPact(torch.autograd.Function):
         y, v, q, step = _fat_pact(x, clip, threshold, levels)
         # masks as 0/1 floats written by the comparisons: bool results, and products with them, ran 3-4x slower
         clipped = torch.gt(y, clip, out=torch.empty_like(y))
-        passed = torch.gt(x, threshold, out=torch.empty_like(x)).mul_(1 - clipped)
+        # [x > t] and not clipped, in place: [x > t] - clipped is -1 only where both are 0 and 1 (clip < 0)
+        passed = torch.gt(x, threshold, out=torch.empty_like(x)).sub_(clipped).clamp_min_(0)
         return q * step, passed, (q - v).div_(levels).add_(clipped)
 
     @staticmethod
