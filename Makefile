@@ -10,7 +10,7 @@ FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 .PHONY: reproduce test test-fast checksums data bench lint clean
 
-$(STAMP): envs/requirements.txt pyproject.toml
+$(STAMP): envs/requirements.txt pyproject.toml setup.py src/flatenn/_kernels.c
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r envs/requirements.txt

@@ -14,6 +14,7 @@ and normalized minutes = minutes x (yardstick img/s / 10,000). Results go to res
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from flatenn import campaign, evaluation, faults, models, sharpness, sparsity, train
+from flatenn import campaign, evaluation, faults, kernels, models, sharpness, sparsity, train
 from flatenn.deployed import DeployedNet
 from flatenn.quant import export_memory_image, load_memory_image
 
@@ -167,9 +168,9 @@ def bench_train(steps: int = 30, batch: int = 128) -> dict:
     x = torch.rand(batch, 1, 28, 28)
     y = torch.randint(0, 10, (batch,))
 
-    def run(rho: float, former: bool):
+    def run(rho: float, former: bool, compiled: bool = True):
         def steps_():
-            with reference.former_quantizer(former):
+            with reference.former_quantizer(former), contextlib.nullcontext() if compiled else kernels.disabled():
                 for _ in range(steps):
                     opt.zero_grad()
                     if rho > 0:
@@ -181,14 +182,20 @@ def bench_train(steps: int = 30, batch: int = 128) -> dict:
 
     model.train()
     t = interleaved({"conventional": run(0.0, False), "saq": run(0.05, False),
-                     "conventional_old": run(0.0, True), "saq_old": run(0.05, True)}, reps=5)
+                     "conventional_old": run(0.0, True), "saq_old": run(0.05, True),
+                     "conventional_torch": run(0.0, False, False), "saq_torch": run(0.05, False, False)}, reps=5)
     ips = {k: steps * batch / v for k, v in t.items()}
     out = {"conventional_img_s": ips["conventional"], "saq_img_s": ips["saq"],
            "saq_over_conventional": t["saq"] / t["conventional"],
-           "train_speedup": t["conventional_old"] / t["conventional"], "saq_train_speedup": t["saq_old"] / t["saq"]}
-    print(f"{'':<14} {'former img/s':>12} {'current img/s':>14} {'speedup':>8}")
+           "train_speedup": t["conventional_old"] / t["conventional"], "saq_train_speedup": t["saq_old"] / t["saq"],
+           "kernels_speedup": t["conventional_torch"] / t["conventional"],
+           "saq_kernels_speedup": t["saq_torch"] / t["saq"], "kernels_built": kernels.available()}
+    print(f"{'':<14} {'former img/s':>12} {'no kernels':>11} {'current img/s':>14} {'speedup':>8} {'kernels alone':>14}")
     for k in ("conventional", "saq"):
-        print(f"{k:<14} {ips[k + '_old']:>12.0f} {ips[k]:>14.0f} {t[k + '_old'] / t[k]:>8.2f}")
+        print(f"{k:<14} {ips[k + '_old']:>12.0f} {ips[k + '_torch']:>11.0f} {ips[k]:>14.0f} {t[k + '_old'] / t[k]:>8.2f}"
+              f" {t[k + '_torch'] / t[k]:>14.2f}")
+    if not kernels.available():
+        print("flatenn._kernels is not built (no C compiler at install?): current = no kernels")
     print(f"SAQ / conventional step time: {out['saq_over_conventional']:.2f} (former "
           f"{t['saq_old'] / t['conventional_old']:.2f})")
     return out

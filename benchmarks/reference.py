@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vjp
 
-from flatenn import sparsity
+from flatenn import kernels, sparsity
 from flatenn.quant import round_ste
 
 
@@ -35,12 +35,14 @@ current_penalty = sparsity.penalty
 
 @contextlib.contextmanager
 def former_quantizer(on: bool = True):
-    """Swap the former activation quantizer and penalty in while the block runs."""
+    """Swap the former activation quantizer and penalty in, and the compiled kernels out (ATen's
+    max pooling), while the block runs."""
     saved = sparsity.QAct.forward, sparsity.penalty
     if on:
         sparsity.QAct.forward, sparsity.penalty = former_qact_forward, former_penalty
     try:
-        yield
+        with kernels.disabled() if on else contextlib.nullcontext():
+            yield
     finally:
         sparsity.QAct.forward, sparsity.penalty = saved
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from flatenn.kernels import MaxPool2d
 from flatenn.quant import QConv2d, QLinear
 from flatenn.sparsity import QAct
 
@@ -35,9 +36,9 @@ def lenet5(in_shape, num_classes: int, qcfg: dict) -> Net:
         raise ValueError(f"arch: lenet5 needs inputs of at least 8x8, got {h}x{w}")
     body = nn.Sequential(
         QConv2d(c, 6, 5, padding=2, bias=False, weight_bits=_edge_bits(qcfg)), nn.BatchNorm2d(6), act(),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
         QConv2d(6, 16, 5, padding=pad2, bias=False, weight_bits=wb), nn.BatchNorm2d(16), act(),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
         nn.Flatten(),
         QLinear(16 * feat_h * feat_w, 120, weight_bits=wb), act(),
         QLinear(120, 84, weight_bits=wb), act(),

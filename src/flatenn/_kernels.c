@@ -1,0 +1,102 @@
+/* Fused CPU kernels for the two memory-bound steps of a LeNet-5 training step (flatenn.kernels).
+
+   Each computes bit for bit what its PyTorch composition computes (tests/test_kernels.py), in one
+   pass over memory instead of a dozen: IEEE float32 operations in the same order, no contraction
+   into fused multiply-adds, rounding half to even. They take raw addresses of contiguous float32
+   tensors that the Python side has checked and allocated. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+
+/* Vector clones for x86-64 (rintf is one instruction from SSE4.1 on); other CPUs get the plain loop. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "arch=x86-64-v2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+/* FATReLU, PACT clipping and rounding, as sparsity._fat_pact and FatPact.forward compose them:
+   y = threshold(x, t, 0); v = minimum(y, clip) / step; q = round(v);
+   out = q * step, passed = max([x > t] - [y > clip], 0), dclip = (q - v) / levels + [y > clip]. */
+VECTOR_CLONES
+static void fat_pact(const float *restrict x, float *restrict out, float *restrict passed,
+                     float *restrict dclip, int64_t n, float t, float clip, float step, float levels) {
+    for (int64_t i = 0; i < n; i++) {
+        float xi = x[i];
+        float y = xi <= t ? 0.0f : xi;                     /* NaN passes, as in F.threshold */
+        float m = (y < clip || y != y) ? y : clip;         /* torch.minimum propagates NaN */
+        float v = m / step;
+        float q = rintf(v);
+        float clipped = y > clip ? 1.0f : 0.0f;
+        float p = (xi > t ? 1.0f : 0.0f) - clipped;
+        out[i] = q * step;
+        passed[i] = p > 0.0f ? p : 0.0f;
+        dclip[i] = (q - v) / levels + clipped;
+    }
+}
+
+/* 2x2, stride-2 max pooling of `planes` H x W planes, as ATen's CPU kernel: the first maximum in
+   row-major window order wins, a NaN wins over anything, the index is ih * W + iw in the plane. */
+static void max_pool_2x2(const float *restrict x, float *restrict y, int64_t *restrict idx,
+                         int64_t planes, int64_t h, int64_t w) {
+    int64_t oh = h / 2, ow = w / 2;
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * h * w;
+        float *yp = y + p * oh * ow;
+        int64_t *ip = idx + p * oh * ow;
+        for (int64_t i = 0; i < oh; i++) {
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t base = 2 * i * w + 2 * j;
+                int64_t window[4] = {base, base + 1, base + w, base + w + 1};
+                float best = -INFINITY;
+                int64_t at = base;
+                for (int k = 0; k < 4; k++) {
+                    float v = xp[window[k]];
+                    if (v > best || v != v) {
+                        best = v;
+                        at = window[k];
+                    }
+                }
+                yp[i * ow + j] = best;
+                ip[i * ow + j] = at;
+            }
+        }
+    }
+}
+
+static PyObject *py_fat_pact(PyObject *self, PyObject *args) {
+    unsigned long long x, out, passed, dclip;
+    long long n;
+    float t, clip, step, levels;
+    if (!PyArg_ParseTuple(args, "KKKKLffff", &x, &out, &passed, &dclip, &n, &t, &clip, &step, &levels))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    fat_pact((const float *)(uintptr_t)x, (float *)(uintptr_t)out, (float *)(uintptr_t)passed,
+             (float *)(uintptr_t)dclip, n, t, clip, step, levels);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_max_pool_2x2(PyObject *self, PyObject *args) {
+    unsigned long long x, y, idx;
+    long long planes, h, w;
+    if (!PyArg_ParseTuple(args, "KKKLLL", &x, &y, &idx, &planes, &h, &w))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    max_pool_2x2((const float *)(uintptr_t)x, (float *)(uintptr_t)y, (int64_t *)(uintptr_t)idx, planes, h, w);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"fat_pact", py_fat_pact, METH_VARARGS,
+     "fat_pact(x, out, passed, dclip, n, threshold, clip, step, levels): addresses of float32 arrays"},
+    {"max_pool_2x2", py_max_pool_2x2, METH_VARARGS,
+     "max_pool_2x2(x, y, indices, planes, h, w): addresses of float32 / int64 arrays"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

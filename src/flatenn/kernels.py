@@ -1,0 +1,87 @@
+"""Compiled CPU kernels for the training-time model's activation quantizer and 2x2 max pooling.
+
+On LeNet-5 these two are memory-bound chains of elementwise passes over the largest activation
+(FatPact: a dozen; ATen's NCHW max pooling runs 7x slower than one pass). ``_kernels.c`` does each
+in one pass and gives bit for bit the numbers of the PyTorch code it replaces (tests/test_kernels.py),
+so trained models do not change. The extension is built by ``pip install`` where a C compiler is
+present; without it, on a GPU, under torch.func transforms or with ``FLATENN_KERNELS=0``, the
+PyTorch code runs instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+from torch import nn
+
+try:
+    from flatenn import _kernels
+except ImportError:  # no compiler at install time: the PyTorch code runs
+    _kernels = None
+
+_enabled = _kernels is not None and os.environ.get("FLATENN_KERNELS", "1") != "0"
+
+
+def available() -> bool:
+    """Whether the compiled kernels are built and switched on."""
+    return _enabled
+
+
+@contextlib.contextmanager
+def disabled():
+    """Run the PyTorch code instead while the block runs (benchmarks, tests)."""
+    global _enabled
+    saved, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = saved
+
+
+def _usable(x: torch.Tensor) -> bool:
+    return (_enabled and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch._C._functorch.is_functorch_wrapped_tensor(x))
+
+
+def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int):
+    """(y, d/dx mask, d/dclip) of sparsity.FatPact, or None where the kernel does not apply."""
+    if not (_usable(x) and clip.device.type == "cpu" and clip.dtype == torch.float32):
+        return None
+    x = x.contiguous()
+    step = clip / levels  # the PyTorch code's step, to the bit
+    y, passed, dclip = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    _kernels.fat_pact(x.data_ptr(), y.data_ptr(), passed.data_ptr(), dclip.data_ptr(), x.numel(),
+                      threshold, float(clip), float(step), float(levels))
+    return y, passed, dclip
+
+
+class _MaxPool2x2(torch.autograd.Function):
+    """The kernel's forward; ATen's max-pooling backward from its indices (twice differentiable)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        n, c, h, w = x.shape
+        y = x.new_empty(n, c, h // 2, w // 2)
+        indices = torch.empty(y.shape, dtype=torch.int64)
+        _kernels.max_pool_2x2(x.data_ptr(), y.data_ptr(), indices.data_ptr(), n * c, h, w)
+        ctx.save_for_backward(x, indices)
+        ctx.mark_non_differentiable(indices)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, indices = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False,
+                                                               indices)
+
+
+class MaxPool2d(nn.MaxPool2d):
+    """nn.MaxPool2d whose 2x2, stride-2 case runs the compiled kernel (same values, indices, gradients)."""
+
+    def forward(self, x):
+        plain = (self.kernel_size in (2, (2, 2)) and self.stride in (2, (2, 2)) and self.padding in (0, (0, 0))
+                 and self.dilation in (1, (1, 1)) and not self.ceil_mode and not self.return_indices)
+        if plain and x.dim() == 4 and _usable(x):
+            return _MaxPool2x2.apply(x.contiguous())
+        return super().forward(x)

@@ -1,0 +1,130 @@
+"""The compiled kernels give bit for bit the numbers of the PyTorch code they replace."""
+import hashlib
+import shutil
+import sysconfig
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from flatenn import kernels, models, sparsity, train
+from flatenn.sparsity import FatPact
+
+needs_kernels = pytest.mark.skipif(not kernels.available(), reason="flatenn._kernels not built")
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit patterns, except that any NaN equals any NaN (payloads differ between code paths)."""
+    nan = torch.isnan(a)
+    return bool(torch.equal(nan, torch.isnan(b)) and torch.equal(a[~nan].view(torch.int32), b[~nan].view(torch.int32)))
+
+
+def test_kernels_are_built_where_a_compiler_is():
+    if shutil.which(sysconfig.get_config_var("CC").split()[0]) is None:
+        pytest.skip("no C compiler: the PyTorch code runs")
+    assert kernels.available(), "pip install -e . should have built flatenn._kernels"
+
+
+def awkward_inputs(clip: float, threshold: float, step: float) -> torch.Tensor:
+    """Random values plus the edges: the threshold, the clip, half steps (ties to even), zeros, inf, NaN."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 7, 33, 31, generator=g) * 2 * abs(clip)
+    edges = torch.tensor([threshold, clip, -0.0, 0.0, 2.5 * step, 3.5 * step, 0.5 * step, 1e-30, -1e-30,
+                          float("inf"), -float("inf"), float("nan"), clip * 1.0000001, clip * 0.9999999])
+    x.view(-1)[:len(edges)] = edges
+    return x
+
+
+@needs_kernels
+@pytest.mark.parametrize("clip", [6.0, 255.0, 1.234567, 1e-3, -0.5])
+@pytest.mark.parametrize("threshold", [0.0, 0.1, 0.7])
+@pytest.mark.parametrize("levels", [255, 15, 3])
+def test_fat_pact_kernel_matches_pytorch(clip, threshold, levels):
+    c = torch.tensor(clip)
+    x = awkward_inputs(clip, threshold, clip / levels)
+    fused = kernels.fat_pact(x, c, threshold, levels)
+    with kernels.disabled():
+        assert kernels.fat_pact(x, c, threshold, levels) is None
+        reference = FatPact.forward(x, c, threshold, levels)
+    for a, b in zip(fused, reference):
+        assert same_bits(a, b)
+    # known answer: clip 255 at 8 bits is step 1, so 2.5 rounds to 2 and 3.5 to 4 (half to even)
+    if clip == 255.0 and levels == 255:
+        assert fused[0].view(-1)[4:6].tolist() == [2.0, 4.0]
+
+
+@needs_kernels
+def test_fat_pact_kernel_on_strided_input_and_values_only_path():
+    x = awkward_inputs(6.0, 0.1, 6 / 255).transpose(1, 2)  # not contiguous
+    act = sparsity.QAct(8, threshold=0.1)
+    with torch.no_grad():
+        fused = act(x)
+        with kernels.disabled():
+            reference = act(x)
+    assert same_bits(fused, reference)
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape", [(4, 6, 28, 28), (3, 2, 7, 9), (1, 1, 2, 2)])
+def test_max_pool_kernel_matches_aten(shape):
+    g = torch.Generator().manual_seed(1)
+    x = torch.round(torch.randn(shape, generator=g) * 2)  # ties in most windows
+    x.view(-1)[:4] = torch.tensor([float("nan"), 1.0, float("nan"), -float("inf")])[:x.numel()]
+    x.requires_grad_(True)
+    pool = models.MaxPool2d(2)
+    y = pool(x)
+    values, indices = F.max_pool2d_with_indices(x, 2)
+    assert same_bits(y.detach(), values.detach())
+    assert torch.equal(torch.ops.aten.max_pool2d_with_indices(x.detach(), [2, 2], [2, 2])[1], indices)
+    w = torch.randn(y.shape, generator=g)
+    (gx,) = torch.autograd.grad((y * w).nansum(), x)
+    (gx_ref,) = torch.autograd.grad((values * w).nansum(), x)
+    assert torch.equal(gx, gx_ref)  # the gradient lands on the same (first) maximum of each window
+
+
+def test_max_pool_other_shapes_fall_back():
+    x = torch.randn(2, 3, 9, 9)
+    for kw in ({"kernel_size": 3}, {"kernel_size": 2, "stride": 1}, {"kernel_size": 2, "padding": 1},
+               {"kernel_size": 2, "ceil_mode": True}):
+        assert torch.equal(models.MaxPool2d(**kw)(x), torch.nn.MaxPool2d(**kw)(x))
+
+
+@needs_kernels
+def test_hessian_vector_products_through_kernels_match_pytorch():
+    from flatenn import sharpness
+
+    torch.manual_seed(0)
+    model = models.build("lenet5", (1, 28, 28), 10, {"weight_bits": 8, "act_bits": 8})
+    model, _, params = sharpness.at_quantized_weights(model)
+    x, y = torch.rand(40, 1, 28, 28), torch.randint(0, 10, (40,))
+    v = {k: torch.randn_like(p) for k, p in params.items()}
+    loss = sharpness.make_loss(model, x, y)
+    fused = sharpness.hvp(loss, params, v)
+    with kernels.disabled():
+        reference = sharpness.hvp(loss, params, v)
+    for k in params:
+        assert torch.equal(fused[k], reference[k]), k
+
+
+def trained_hash(steps: int = 6) -> str:
+    """sha256 of a LeNet-5's state after SAQ steps with threshold and penalty on (every kernel runs)."""
+    torch.manual_seed(0)
+    model = models.build("lenet5", (1, 28, 28), 10, {"weight_bits": 8, "act_bits": 8})
+    model.train()
+    sparsity.set_threshold(model, 0.1)
+    sparsity.keep_outputs(model, True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        x, y = torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+        opt.zero_grad(set_to_none=True)
+        train.saq_step(model, x, y, 0.3, "l1", 0.05)
+        opt.step()
+    return hashlib.sha256(b"".join(t.numpy().tobytes() for t in model.state_dict().values())).hexdigest()
+
+
+@needs_kernels
+def test_training_with_kernels_gives_the_same_model():
+    fused = trained_hash()
+    with kernels.disabled():
+        assert trained_hash() == fused
