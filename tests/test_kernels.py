@@ -128,3 +128,15 @@ def test_training_with_kernels_gives_the_same_model():
     fused = trained_hash()
     with kernels.disabled():
         assert trained_hash() == fused
+
+
+@needs_kernels
+def test_scale_channels_rounds_after_each_product():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 6, 7, 9, generator=g) * 1e3
+    x.view(-1)[:3] = torch.tensor([float("nan"), float("inf"), -0.0])
+    a, b = torch.rand(1, 6, 1, 1, generator=g) * 3, torch.randn(1, 6, 1, 1, generator=g)
+    assert same_bits(kernels.scale_channels(x, a, b), x * a * b)
+    assert not same_bits(kernels.scale_channels(x, a, b), x * (a * b))  # the order is what matters
+    with kernels.disabled():
+        assert same_bits(kernels.scale_channels(x, a, b), x * a * b)

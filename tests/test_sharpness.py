@@ -181,3 +181,32 @@ def test_hvp_of_a_linear_loss_is_zero():
     """A gradient that does not depend on the weights has no graph to differentiate: H v = 0."""
     p = {"w": torch.tensor([1.0, 2.0])}
     assert torch.equal(sharpness.hvp(lambda q: 3 * q["w"].sum(), p, {"w": torch.ones(2)})["w"], torch.zeros(2))
+
+
+def test_frozen_batchnorm_gives_the_numbers_of_batchnorm(monkeypatch):
+    """Loss, gradient and Hessian-vector products to the bit, with BatchNorm2d or FrozenBatchNorm."""
+    from flatenn import models
+
+    q = {"weight_bits": 8, "act_bits": 8}
+    for arch, shape in (("lenet5", (1, 28, 28)), ("resnet8", (3, 12, 12))):
+        results = []
+        for frozen in (True, False):
+            torch.manual_seed(0)
+            m = models.build(arch, shape, 10, q).eval()
+            for bn in (b for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d)):
+                with torch.no_grad():
+                    bn.running_mean.uniform_(-0.3, 0.3), bn.running_var.uniform_(0.2, 3.0)
+                    bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.2, 0.2)
+            if not frozen:
+                monkeypatch.setattr(sharpness, "_freeze_batch_norms", lambda model: None)
+            model, _, p = sharpness.at_quantized_weights(m)
+            monkeypatch.undo()
+            assert any(isinstance(b, sharpness.FrozenBatchNorm) for b in model.modules()) == frozen
+            x, y = torch.rand(40, *shape, generator=torch.Generator().manual_seed(1)), torch.arange(40) % 10
+            loss = sharpness.make_loss(model, x, y)
+            v = {k: torch.randn(t.shape, generator=torch.Generator().manual_seed(2)) for k, t in p.items()}
+            results.append((loss(p), sharpness.gradient(loss, p), sharpness.hvp(loss, p, v)))
+        (la, ga, ha), (lb, gb, hb) = results
+        assert torch.equal(la, lb), arch
+        for k in ga:
+            assert torch.equal(ga[k], gb[k]) and torch.equal(ha[k], hb[k]), (arch, k)

@@ -1,4 +1,4 @@
-/* Fused CPU kernels for the two memory-bound steps of a LeNet-5 training step (flatenn.kernels).
+/* Fused CPU kernels for memory-bound steps of LeNet-5 training and Hessian products (flatenn.kernels).
 
    Each computes bit for bit what its PyTorch composition computes (tests/test_kernels.py), in one
    pass over memory instead of a dozen: IEEE float32 operations in the same order, no contraction
@@ -65,6 +65,20 @@ static void max_pool_2x2(const float *restrict x, float *restrict y, int64_t *re
     }
 }
 
+/* (x * a[c]) * b[c] over N x C planes of `size` values, rounding after each product as two
+   PyTorch multiplications do: BatchNorm's eval-mode derivatives (sharpness.FrozenBatchNorm). */
+VECTOR_CLONES
+static void scale_channels(const float *restrict x, float *restrict y, const float *restrict a,
+                           const float *restrict b, int64_t planes, int64_t channels, int64_t size) {
+    for (int64_t p = 0; p < planes; p++) {
+        float ac = a[p % channels], bc = b[p % channels];
+        const float *xp = x + p * size;
+        float *yp = y + p * size;
+        for (int64_t i = 0; i < size; i++)
+            yp[i] = (xp[i] * ac) * bc;
+    }
+}
+
 static PyObject *py_fat_pact(PyObject *self, PyObject *args) {
     unsigned long long x, out, passed, dclip;
     long long n;
@@ -89,11 +103,25 @@ static PyObject *py_max_pool_2x2(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *py_scale_channels(PyObject *self, PyObject *args) {
+    unsigned long long x, y, a, b;
+    long long planes, channels, size;
+    if (!PyArg_ParseTuple(args, "KKKKLLL", &x, &y, &a, &b, &planes, &channels, &size))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    scale_channels((const float *)(uintptr_t)x, (float *)(uintptr_t)y, (const float *)(uintptr_t)a,
+                   (const float *)(uintptr_t)b, planes, channels, size);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"fat_pact", py_fat_pact, METH_VARARGS,
      "fat_pact(x, out, passed, dclip, n, threshold, clip, step, levels): addresses of float32 arrays"},
     {"max_pool_2x2", py_max_pool_2x2, METH_VARARGS,
      "max_pool_2x2(x, y, indices, planes, h, w): addresses of float32 / int64 arrays"},
+    {"scale_channels", py_scale_channels, METH_VARARGS,
+     "scale_channels(x, y, a, b, planes, channels, size): y = (x * a[c]) * b[c], float32 arrays"},
     {NULL, NULL, 0, NULL},
 };
 

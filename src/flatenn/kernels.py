@@ -1,4 +1,4 @@
-"""Compiled CPU kernels for the training-time model's activation quantizer and 2x2 max pooling.
+"""Compiled CPU kernels: the activation quantizer, 2x2 max pooling, per-channel scaling.
 
 On LeNet-5 these two are memory-bound chains of elementwise passes over the largest activation
 (FatPact: a dozen; ATen's NCHW max pooling runs 7x slower than one pass). ``_kernels.c`` does each
@@ -56,6 +56,18 @@ def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int)
     return y, passed, dclip
 
 
+def scale_channels(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """x * a * b with a and b per channel (shape [1, C, 1, 1]): one pass where the kernel applies."""
+    if not (_usable(x) and x.dim() >= 2 and a.dtype == b.dtype == torch.float32):
+        return x * a * b
+    x = x.contiguous()
+    a, b = a.reshape(-1).contiguous(), b.reshape(-1).contiguous()
+    y = torch.empty_like(x)
+    n, c = x.shape[0], x.shape[1]
+    _kernels.scale_channels(x.data_ptr(), y.data_ptr(), a.data_ptr(), b.data_ptr(), n * c, c, x[0, 0].numel())
+    return y
+
+
 class _MaxPool2x2(torch.autograd.Function):
     """The kernel's forward; ATen's max-pooling backward from its indices (twice differentiable)."""
 
@@ -72,8 +84,9 @@ class _MaxPool2x2(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, indices = ctx.saved_tensors
-        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False,
-                                                               indices)
+        # x only gives the shape: detached, a second derivative does not fill a zero gradient for it
+        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x.detach(), [2, 2], [2, 2], [0, 0], [1, 1],
+                                                               False, indices)
 
 
 class MaxPool2d(nn.MaxPool2d):

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from flatenn import faults
+from flatenn import faults, kernels
 from flatenn.deployed import VALUES_PER_CHUNK
 from flatenn.quant import dequantize, export_memory_image, quant_layers
 
@@ -37,6 +37,7 @@ def at_quantized_weights(model: nn.Module) -> tuple[nn.Module, dict, Params]:
     image = export_memory_image(model)
     # Only the memory weights are variables; other parameters must not grow autograd graphs.
     model.requires_grad_(False)
+    _freeze_batch_norms(model)
     params = {}
     for name, layer in quant_layers(model).items():
         with torch.no_grad():
@@ -44,6 +45,57 @@ def at_quantized_weights(model: nn.Module) -> tuple[nn.Module, dict, Params]:
         layer.weight_bits = None
         params[f"{name}.weight"] = layer.weight.detach().clone()
     return model.eval(), image, params
+
+
+class _FrozenBatchNormGrad(torch.autograd.Function):
+    """g -> g * invstd * weight, ATen's eval-mode BatchNorm backward; its own backward is ATen's
+    double backward, gg * (var + eps)^-1/2 * weight (the same floats: test)."""
+
+    @staticmethod
+    def forward(ctx, g, bn):
+        ctx.bn = bn
+        return kernels.scale_channels(g, bn.invstd, bn.weight_4d)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return kernels.scale_channels(gg, ctx.bn.rsqrt_var, ctx.bn.weight_4d), None
+
+
+class _FrozenBatchNormFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, bn):
+        ctx.bn = bn
+        b = bn.bn
+        return F.batch_norm(x, b.running_mean, b.running_var, b.weight, b.bias, False, 0.0, b.eps)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _FrozenBatchNormGrad.apply(g, ctx.bn), None
+
+
+class FrozenBatchNorm(nn.Module):
+    """An eval-mode BatchNorm2d with fixed parameters: ATen's forward, and its first and second
+    derivatives in the input as per-channel products. ATen's double backward computes the general
+    training-mode terms on every value: a fifth of a LeNet-5 Hessian-vector product."""
+
+    def __init__(self, bn: nn.BatchNorm2d):
+        super().__init__()
+        self.bn = bn
+        with torch.no_grad():  # as ATen computes them: 1 / sqrt in double, and pow(-0.5) in float
+            self.invstd = (1 / torch.sqrt(bn.running_var.double() + bn.eps)).float().view(1, -1, 1, 1)
+            self.rsqrt_var = (bn.running_var + bn.eps).pow(-0.5).view(1, -1, 1, 1)
+            self.weight_4d = bn.weight.detach().view(1, -1, 1, 1).clone()
+
+    def forward(self, x):
+        return _FrozenBatchNormFn.apply(x, self)
+
+
+def _freeze_batch_norms(model: nn.Module) -> None:
+    """Replace every BatchNorm2d (eval mode, parameters not variables) by a FrozenBatchNorm."""
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if type(child) is nn.BatchNorm2d and child.affine and child.track_running_stats:
+                setattr(parent, name, FrozenBatchNorm(child))
 
 
 def _stem(model: nn.Module) -> nn.Module | None:
