@@ -47,6 +47,19 @@ def former_quantizer(on: bool = True):
         sparsity.QAct.forward, sparsity.penalty = saved
 
 
+@contextlib.contextmanager
+def former_batch_norm():
+    """sharpness.at_quantized_weights as it was: ATen's BatchNorm left in (no FrozenBatchNorm)."""
+    from flatenn import sharpness
+
+    saved = sharpness._freeze_batch_norms
+    sharpness._freeze_batch_norms = lambda model: None
+    try:
+        yield
+    finally:
+        sharpness._freeze_batch_norms = saved
+
+
 def former_make_loss(model, x, y):
     """The sharpness loss before the stem convolution read precomputed image columns."""
     return lambda params: F.cross_entropy(functional_call(model, params, (x,)), y)
