@@ -92,9 +92,12 @@ class _MaxPool2x2(torch.autograd.Function):
 class MaxPool2d(nn.MaxPool2d):
     """nn.MaxPool2d whose 2x2, stride-2 case runs the compiled kernel (same values, indices, gradients)."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plain = (self.kernel_size in (2, (2, 2)) and self.stride in (2, (2, 2)) and self.padding in (0, (0, 0))
+                      and self.dilation in (1, (1, 1)) and not self.ceil_mode and not self.return_indices)
+
     def forward(self, x):
-        plain = (self.kernel_size in (2, (2, 2)) and self.stride in (2, (2, 2)) and self.padding in (0, (0, 0))
-                 and self.dilation in (1, (1, 1)) and not self.ceil_mode and not self.return_indices)
-        if plain and x.dim() == 4 and _usable(x):
+        if self.plain and x.dim() == 4 and _usable(x):
             return _MaxPool2x2.apply(x.contiguous())
         return super().forward(x)

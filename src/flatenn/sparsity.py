@@ -16,6 +16,15 @@ def _fat_pact(x, clip, threshold: float, levels: int):
     return y, v, torch.round(v), step
 
 
+def _fat_pact_values(x, clip, threshold: float, levels: int):
+    """FatPact's output alone (no masks to keep): the kernel's one pass, or the PyTorch code's values."""
+    fused = kernels.fat_pact(x, clip, threshold, levels)
+    if fused is not None:
+        return fused[0]
+    _, _, q, step = _fat_pact(x, clip, threshold, levels)
+    return q * step
+
+
 class FatPact(torch.autograd.Function):
     """FATReLU, PACT clipping and rounding in one autograd node.
 
@@ -86,12 +95,7 @@ class QAct(nn.Module):
     def forward(self, x):
         t = max(0.0, float(self.threshold))
         if self.bits is not None and not torch.is_grad_enabled():  # values only: no masks to save
-            fused = kernels.fat_pact(x, self.clip, t, 2 ** self.bits - 1)
-            if fused is not None:
-                y = fused[0]
-            else:
-                _, _, q, step = _fat_pact(x, self.clip, t, 2 ** self.bits - 1)
-                y = q * step
+            y = _fat_pact_values(x, self.clip, t, 2 ** self.bits - 1)
         elif self.bits is not None:
             y = FatPact.apply(x, self.clip, t, 2 ** self.bits - 1)[0]
         else:
