@@ -3,7 +3,8 @@
 Threads: BENCH_THREADS (default 1, as in a workflow job).
 
     .venv/bin/python benchmarks/bench.py            # faults and training
-    .venv/bin/python benchmarks/bench.py faults     # injection / trial cost vs a clean pass
+    .venv/bin/python benchmarks/bench.py faults     # injection / trial cost vs a clean pass; campaign trials
+    .venv/bin/python benchmarks/bench.py campaign   # campaign trials at the default rates, former vs current
     .venv/bin/python benchmarks/bench.py train      # training steps, former vs current, SAQ vs conventional
     .venv/bin/python benchmarks/bench.py sharpness  # Hessian-vector products, former vs current
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from flatenn import campaign, evaluation, faults, kernels, models, sharpness, sparsity, train
+from flatenn import campaign, config, evaluation, faults, kernels, models, sharpness, sparsity, train
 from flatenn.deployed import DeployedNet
 from flatenn.quant import export_memory_image, load_memory_image
 
@@ -160,6 +161,38 @@ def bench_faults(rate: float = 1e-3) -> dict:
     return out
 
 
+def bench_campaign(reps: int = 3) -> dict:
+    """A LeNet-5 campaign job's trials at the default config's fault types and rates (map drawn,
+    injected, run in the deployed pass, K maps per pass): former against current, side by side."""
+    cfg = config.load(Path(__file__).parents[1] / "config" / "default.yaml")["faults"]
+    points = [(f, r) for f in cfg["types"] for r in cfg["rates"][f] if r > 0]
+    torch.manual_seed(0)
+    model = models.build("lenet5", (1, 28, 28), 10, Q).eval()
+    image = export_memory_image(model)
+    net = DeployedNet(model, image)
+    x = torch.randint(0, 256, (cfg["eval_size"], 1, 28, 28), dtype=torch.uint8)
+    y = torch.randint(0, 10, (cfg["eval_size"],))
+    memory = campaign.weight_memory(image)
+    k = net.maps_per_pass()
+
+    def trials():  # k trials at every point: a campaign's mix of rates
+        for fault, rate in points:
+            gen = torch.Generator().manual_seed(0)
+            net.correct(x, y, [campaign.faulty_ints(image, fault, rate, gen, mode="exact", memory=memory)
+                               for _ in range(k)])
+
+    def former():
+        with reference.former_campaign():
+            trials()
+
+    t = interleaved({"former": former, "current": trials}, reps=reps)
+    per_trial = {name: v / (k * len(points)) for name, v in t.items()}
+    print(f"== campaign trials at the default config's {len(points)} faulty points, {k} maps per pass: "
+          f"{per_trial['former'] * 1e3:.1f} -> {per_trial['current'] * 1e3:.1f} ms per trial "
+          f"({t['former'] / t['current']:.2f}x: map sampling without re-sorting, compiled pooling) ==")
+    return {"campaign_trial_speedup": t["former"] / t["current"]}
+
+
 def bench_train(steps: int = 30, batch: int = 128) -> dict:
     """Training steps with the former activation quantizer (benchmarks/reference.py) and the
     current fused one, conventional and SAQ, interleaved; an as_high-like variant (threshold and
@@ -248,6 +281,8 @@ if __name__ == "__main__":
           f"{result['yardstick_img_s']:.0f} img/s ==")
     if what in ("all", "faults"):
         result.update(bench_faults())
+    if what in ("all", "faults", "campaign"):
+        result.update(bench_campaign())
     if what in ("all", "train"):
         result.update(bench_train())
     if what in ("all", "sharpness"):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vjp
 
-from flatenn import kernels, sparsity
+from flatenn import faults, kernels, sparsity
 from flatenn.quant import round_ste
 
 
@@ -68,3 +68,26 @@ def former_make_loss(model, x, y):
 def former_hvp(loss, params, v):
     """One Hessian-vector product as it was: torch.func's vjp of grad, a fresh gradient graph each."""
     return vjp(grad(loss), params)[1](v)[0]
+
+
+def former_sample_cells(n: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """faults.sample_cells as it was: every round re-sorts all draws so far (torch.unique)."""
+    if count > n // 4:
+        return torch.randperm(n, generator=generator)[:count].sort().values
+    chosen = torch.randint(0, n, (count,), generator=generator).unique()
+    while len(chosen) < count:
+        draw = torch.randint(0, n, (count - len(chosen),), generator=generator)
+        chosen = torch.cat([chosen, draw]).unique()
+    return chosen
+
+
+@contextlib.contextmanager
+def former_campaign():
+    """A campaign trial as it was: the former map sampler, and no compiled kernels (torch.maximum
+    pooling in the deployed pass) while the block runs."""
+    saved, faults.sample_cells = faults.sample_cells, former_sample_cells
+    try:
+        with kernels.disabled():
+            yield
+    finally:
+        faults.sample_cells = saved

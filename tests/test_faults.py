@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy import stats
 
-from flatenn.faults import inject, inject_bit
+from flatenn.faults import inject, inject_bit, sample_cells
 
 
 def gen(seed=0):
@@ -118,6 +118,28 @@ def test_cells_hit_uniformly():
             elem_counts += hit
     assert stats.chisquare(pos_counts).pvalue > 1e-3
     assert stats.chisquare(elem_counts).pvalue > 1e-3
+
+
+def union_of_draws(n, count, generator):
+    """sample_cells by its definition: draw the missing number with replacement until there are
+    ``count`` distinct values (a permutation's first ``count`` above n/4); sorted."""
+    if count > n // 4:
+        return sorted(torch.randperm(n, generator=generator)[:count].tolist())
+    chosen = set()
+    while len(chosen) < count:
+        chosen.update(torch.randint(0, n, (count - len(chosen),), generator=generator).tolist())
+    return sorted(chosen)
+
+
+@pytest.mark.parametrize("fraction", [0, 1e-3, 1 / 33, 1 / 31, 0.1, 0.2, 0.25, 0.26, 0.6, 1.0])
+def test_sample_cells_is_the_union_of_its_draws(fraction):
+    # The same subset, in the same order, from each of the three ways of collecting the draws
+    # (sorting them, marking a map of all cells, a permutation) as from the plain definition.
+    n = 4000
+    count = round(fraction * n)
+    for seed in range(3):
+        got = sample_cells(n, count, gen(seed))
+        assert got.dtype == torch.int64 and got.tolist() == union_of_draws(n, count, gen(seed))
 
 
 @pytest.mark.parametrize("kwargs, name", [

@@ -90,6 +90,23 @@ def test_max_pool_other_shapes_fall_back():
 
 
 @needs_kernels
+@pytest.mark.parametrize("shape", [(12, 96, 28, 28), (3, 2, 6, 10), (1, 1, 2, 2)])
+def test_deployed_pooling_kernel_gives_the_values_of_torch_maximum(shape):
+    g = torch.Generator().manual_seed(2)
+    u = torch.round(torch.randn(shape, generator=g) * 3)  # ties in most windows
+    u.view(-1)[:4] = torch.tensor([-float("inf"), float("nan"), 7.0, float("inf")])[:u.numel()]
+    maximum = torch.maximum(torch.maximum(u[..., 0::2, 0::2], u[..., 0::2, 1::2]),
+                            torch.maximum(u[..., 1::2, 0::2], u[..., 1::2, 1::2]))
+    pooled = kernels.max_pool_values(u)
+    nan = torch.isnan(maximum)
+    # The same values; a tie of -0 and +0 may keep either (so does torch.maximum, by vector width),
+    # and the deployed pass's next step (c + a * sum, then thresholding) erases that sign.
+    assert torch.equal(torch.isnan(pooled), nan) and torch.equal(pooled[~nan], maximum[~nan])
+    assert kernels.max_pool_values(u.contiguous(memory_format=torch.channels_last)) is None or shape[1] == 1
+    assert kernels.max_pool_values(torch.zeros(1, 1, 3, 4)) is None  # odd height: not the kernel's
+
+
+@needs_kernels
 def test_hessian_vector_products_through_kernels_match_pytorch():
     from flatenn import sharpness
 

@@ -65,6 +65,25 @@ static void max_pool_2x2(const float *restrict x, float *restrict y, int64_t *re
     }
 }
 
+/* torch.maximum's value: a NaN in either argument wins, a tie gives b. */
+static inline float maximum(float a, float b) { return (a > b || a != a) ? a : b; }
+
+/* The values of 2x2, stride-2 max pooling, as deployed.DeployedNet._pool takes them with
+   torch.maximum (a NaN wins), rows first: max is exact, so the order changes no value. */
+VECTOR_CLONES
+static void max_pool_2x2_values(const float *restrict x, float *restrict y, int64_t planes, int64_t h, int64_t w) {
+    int64_t oh = h / 2, ow = w / 2;
+    float rows[w];
+    for (int64_t r = 0; r < planes * oh; r++) {
+        const float *r0 = x + 2 * r * w, *r1 = r0 + w;
+        float *out = y + r * ow;
+        for (int64_t k = 0; k < w; k++)
+            rows[k] = maximum(r0[k], r1[k]);
+        for (int64_t j = 0; j < ow; j++)
+            out[j] = maximum(rows[2 * j], rows[2 * j + 1]);
+    }
+}
+
 /* (x * a[c]) * b[c] over N x C planes of `size` values, rounding after each product as two
    PyTorch multiplications do: BatchNorm's eval-mode derivatives (sharpness.FrozenBatchNorm). */
 VECTOR_CLONES
@@ -103,6 +122,17 @@ static PyObject *py_max_pool_2x2(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *py_max_pool_2x2_values(PyObject *self, PyObject *args) {
+    unsigned long long x, y;
+    long long planes, h, w;
+    if (!PyArg_ParseTuple(args, "KKLLL", &x, &y, &planes, &h, &w))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    max_pool_2x2_values((const float *)(uintptr_t)x, (float *)(uintptr_t)y, planes, h, w);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_scale_channels(PyObject *self, PyObject *args) {
     unsigned long long x, y, a, b;
     long long planes, channels, size;
@@ -120,6 +150,8 @@ static PyMethodDef methods[] = {
      "fat_pact(x, out, passed, dclip, n, threshold, clip, step, levels): addresses of float32 arrays"},
     {"max_pool_2x2", py_max_pool_2x2, METH_VARARGS,
      "max_pool_2x2(x, y, indices, planes, h, w): addresses of float32 / int64 arrays"},
+    {"max_pool_2x2_values", py_max_pool_2x2_values, METH_VARARGS,
+     "max_pool_2x2_values(x, y, planes, h, w): addresses of float32 arrays"},
     {"scale_channels", py_scale_channels, METH_VARARGS,
      "scale_channels(x, y, a, b, planes, channels, size): y = (x * a[c]) * b[c], float32 arrays"},
     {NULL, NULL, 0, NULL},

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from flatenn import kernels
 from flatenn.models import BasicBlock, Net
 from flatenn.quant import QConv2d, QLinear, quant_layers
 from flatenn.sparsity import QAct
@@ -195,6 +196,9 @@ class DeployedNet:
     @staticmethod
     def _pool(u: torch.Tensor, p: int) -> torch.Tensor:
         if p == 2 and u.shape[-1] % 2 == 0 and u.shape[-2] % 2 == 0:  # 3-4x faster than max_pool2d on NCHW
+            pooled = kernels.max_pool_values(u)  # the same values in one pass (contiguous NCHW)
+            if pooled is not None:
+                return pooled
             return torch.maximum(torch.maximum(u[..., 0::2, 0::2], u[..., 0::2, 1::2]),
                                  torch.maximum(u[..., 1::2, 0::2], u[..., 1::2, 1::2]))
         return F.max_pool2d(u, p)

@@ -45,13 +45,23 @@ def sample_cells(n: int, count: int, generator: torch.Generator) -> torch.Tensor
     enough (usually one round at small rates); every step treats all cells alike, so the
     result is a uniform random subset. Dense draws use a permutation.
     """
+    if count < n // 32:  # few cells: sorting the draws costs less than a pass over all n
+        chosen = torch.randint(0, n, (count,), generator=generator).unique()
+        while len(chosen) < count:
+            draw = torch.randint(0, n, (count - len(chosen),), generator=generator)
+            chosen = torch.cat([chosen, draw]).unique()
+        return chosen
+    # Many cells: the same draws, marked in a map of all n cells rather than sorted in every
+    # round (several rounds at high rates); reading the map back gives them sorted.
+    seen = torch.zeros(n, dtype=torch.bool)
     if count > n // 4:
-        return torch.randperm(n, generator=generator)[:count].sort().values
-    chosen = torch.randint(0, n, (count,), generator=generator).unique()
-    while len(chosen) < count:
-        draw = torch.randint(0, n, (count - len(chosen),), generator=generator)
-        chosen = torch.cat([chosen, draw]).unique()
-    return chosen
+        seen[torch.randperm(n, generator=generator)[:count]] = True
+    else:
+        have = 0
+        while have < count:
+            seen[torch.randint(0, n, (count - have,), generator=generator)] = True
+            have = int(seen.sum())
+    return seen.nonzero().squeeze(1)
 
 
 def fault_count(n_cells: int, rate: float, mode: str, generator: torch.Generator) -> int:

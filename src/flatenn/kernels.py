@@ -68,6 +68,17 @@ def scale_channels(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.T
     return y
 
 
+def max_pool_values(u: torch.Tensor) -> torch.Tensor | None:
+    """2x2, stride-2 max pooling of a contiguous NCHW tensor with even H and W, values only
+    (the deployed network's inference), or None where the kernel does not apply."""
+    if not (_usable(u) and u.dim() == 4 and u.is_contiguous() and u.shape[2] % 2 == 0 == u.shape[3] % 2):
+        return None
+    n, c, h, w = u.shape
+    y = u.new_empty(n, c, h // 2, w // 2)
+    _kernels.max_pool_2x2_values(u.data_ptr(), y.data_ptr(), n * c, h, w)
+    return y
+
+
 class _MaxPool2x2(torch.autograd.Function):
     """The kernel's forward; ATen's max-pooling backward from its indices (twice differentiable)."""
 
