@@ -37,30 +37,30 @@ static void fat_pact(const float *restrict x, float *restrict out, float *restri
 }
 
 /* 2x2, stride-2 max pooling of `planes` H x W planes, as ATen's CPU kernel: the first maximum in
-   row-major window order wins, a NaN wins over anything, the index is ih * W + iw in the plane. */
+   row-major window order wins, a NaN wins over anything, the index is ih * W + iw in the plane.
+   Selects instead of branches: activations make the comparisons unpredictable, and the loop over
+   output columns vectorizes. */
+VECTOR_CLONES
 static void max_pool_2x2(const float *restrict x, float *restrict y, int64_t *restrict idx,
                          int64_t planes, int64_t h, int64_t w) {
     int64_t oh = h / 2, ow = w / 2;
-    for (int64_t p = 0; p < planes; p++) {
-        const float *xp = x + p * h * w;
-        float *yp = y + p * oh * ow;
-        int64_t *ip = idx + p * oh * ow;
-        for (int64_t i = 0; i < oh; i++) {
-            for (int64_t j = 0; j < ow; j++) {
-                int64_t base = 2 * i * w + 2 * j;
-                int64_t window[4] = {base, base + 1, base + w, base + w + 1};
-                float best = -INFINITY;
-                int64_t at = base;
-                for (int k = 0; k < 4; k++) {
-                    float v = xp[window[k]];
-                    if (v > best || v != v) {
-                        best = v;
-                        at = window[k];
-                    }
-                }
-                yp[i * ow + j] = best;
-                ip[i * ow + j] = at;
-            }
+    for (int64_t r = 0; r < planes * oh; r++) {
+        int64_t i = r % oh;  /* H may be odd: its last row is in no window */
+        const float *r0 = x + (r / oh) * h * w + 2 * i * w, *r1 = r0 + w;
+        float *yr = y + r * ow;
+        int64_t *ir = idx + r * ow;
+        for (int64_t j = 0; j < ow; j++) {
+            int64_t base = 2 * i * w + 2 * j;
+            float v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
+            float best = -INFINITY;
+            int64_t at = base;
+            int u;
+            u = v0 > best || v0 != v0; best = u ? v0 : best; at = u ? base : at;
+            u = v1 > best || v1 != v1; best = u ? v1 : best; at = u ? base + 1 : at;
+            u = v2 > best || v2 != v2; best = u ? v2 : best; at = u ? base + w : at;
+            u = v3 > best || v3 != v3; best = u ? v3 : best; at = u ? base + w + 1 : at;
+            yr[j] = best;
+            ir[j] = at;
         }
     }
 }
@@ -75,7 +75,7 @@ static void max_pool_2x2_values(const float *restrict x, float *restrict y, int6
     int64_t oh = h / 2, ow = w / 2;
     float rows[w];
     for (int64_t r = 0; r < planes * oh; r++) {
-        const float *r0 = x + 2 * r * w, *r1 = r0 + w;
+        const float *r0 = x + (r / oh) * h * w + 2 * (r % oh) * w, *r1 = r0 + w;
         float *out = y + r * ow;
         for (int64_t k = 0; k < w; k++)
             rows[k] = maximum(r0[k], r1[k]);
