@@ -104,6 +104,7 @@ def test_deployed_pooling_kernel_gives_the_values_of_torch_maximum(shape):
     assert torch.equal(torch.isnan(pooled), nan) and torch.equal(pooled[~nan], maximum[~nan])
     assert kernels.max_pool_values(u.contiguous(memory_format=torch.channels_last)) is None or shape[1] == 1
     assert kernels.max_pool_values(torch.zeros(1, 1, 3, 4)) is None  # odd height: not the kernel's
+    assert kernels.max_pool_values(torch.zeros(1, 1, 2, 0)) is None  # empty: no row buffer of size 0
 
 
 @needs_kernels

@@ -71,7 +71,8 @@ def scale_channels(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.T
 def max_pool_values(u: torch.Tensor) -> torch.Tensor | None:
     """2x2, stride-2 max pooling of a contiguous NCHW tensor with even H and W, values only
     (the deployed network's inference), or None where the kernel does not apply."""
-    if not (_usable(u) and u.dim() == 4 and u.is_contiguous() and u.shape[2] % 2 == 0 and u.shape[3] % 2 == 0):
+    if not (_usable(u) and u.dim() == 4 and u.is_contiguous() and u.numel() > 0
+            and u.shape[2] % 2 == 0 and u.shape[3] % 2 == 0):
         return None
     n, c, h, w = u.shape
     y = u.new_empty(n, c, h // 2, w // 2)
