@@ -94,6 +94,17 @@ def dense_xor_inject(q: torch.Tensor, rate: float, gen: torch.Generator) -> torc
     return torch.where(u >= 128, u - 256, u).to(q.dtype)
 
 
+def deployed_setup(arch: str, shape: tuple, n_images: int):
+    """A seeded untrained model, its memory image, deployed network, random uint8 images and labels,
+    and its weight memory (built once per point, as in campaign.run)."""
+    torch.manual_seed(0)
+    model = models.build(arch, shape, 10, Q).eval()
+    image = export_memory_image(model)
+    x = torch.randint(0, 256, (n_images, *shape), dtype=torch.uint8)
+    y = torch.randint(0, 10, (n_images,))
+    return model, image, DeployedNet(model, image), x, y, campaign.weight_memory(image)
+
+
 def bench_faults(rate: float = 1e-3) -> dict:
     """Per-trial cost against one clean pass of the training-time model deployed from its image
     (the campaign path before the deployed network): old and new side by side."""
@@ -103,15 +114,9 @@ def bench_faults(rate: float = 1e-3) -> dict:
           f"{'trial(K maps)':>13} {'py-loop':>8} {'dense-xor':>10}")
     out = {}
     for arch, shape, n_images, reps in (("lenet5", (1, 28, 28), 1000, 15), ("resnet20", (3, 32, 32), 200, 3)):
-        torch.manual_seed(0)
-        model = models.build(arch, shape, 10, Q).eval()
-        image = export_memory_image(model)
-        net = DeployedNet(model, image)
-        x = torch.randint(0, 256, (n_images, *shape), dtype=torch.uint8)
-        y = torch.randint(0, 10, (n_images,))
+        model, image, net, x, y, memory = deployed_setup(arch, shape, n_images)
         batched = evaluation.batches(x, y)
         gen = torch.Generator().manual_seed(0)
-        memory = campaign.weight_memory(image)  # built once per point, as in campaign.run
         clean_ints = {n: e["q"] for n, e in image.items()}
 
         def draw():
@@ -166,13 +171,7 @@ def bench_campaign(reps: int = 3) -> dict:
     injected, run in the deployed pass, K maps per pass): former against current, side by side."""
     cfg = config.load(Path(__file__).parents[1] / "config" / "default.yaml")["faults"]
     points = [(f, r) for f in cfg["types"] for r in cfg["rates"][f] if r > 0]
-    torch.manual_seed(0)
-    model = models.build("lenet5", (1, 28, 28), 10, Q).eval()
-    image = export_memory_image(model)
-    net = DeployedNet(model, image)
-    x = torch.randint(0, 256, (cfg["eval_size"], 1, 28, 28), dtype=torch.uint8)
-    y = torch.randint(0, 10, (cfg["eval_size"],))
-    memory = campaign.weight_memory(image)
+    _, image, net, x, y, memory = deployed_setup("lenet5", (1, 28, 28), cfg["eval_size"])
     k = net.maps_per_pass()
 
     def trials():  # k trials at every point: a campaign's mix of rates
