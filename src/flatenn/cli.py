@@ -146,7 +146,7 @@ def cmd_clean_table(o, s):
 
 def cmd_fault_tables(o, s):
     from flatenn import aggregate, report
-    from flatenn.data import NUM_CLASSES
+    from flatenn.catalog import NUM_CLASSES
 
     level, faults = s["level"], s["faults"]
     trials = aggregate.read_trials(o["trials"])

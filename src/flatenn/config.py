@@ -63,7 +63,7 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     apply_defaults(cfg, schema)
     ds = cfg["dataset"]
     if ds["name"] in ("fashion_mnist", "cifar10"):
-        from flatenn.data import DEBIAN_FASHION_ROOT
+        from flatenn.catalog import DEBIAN_FASHION_ROOT
 
         root = ds.get("root") or (DEBIAN_FASHION_ROOT if ds["name"] == "fashion_mnist" else None)
         if root is None:

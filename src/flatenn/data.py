@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flatenn.catalog import DEBIAN_FASHION_ROOT, NUM_CLASSES
+
 FASHION_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-DEBIAN_FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
 DATASETS = ("fashion_mnist", "digits", "cifar10")
-NUM_CLASSES = {"fashion_mnist": 10, "digits": 10, "cifar10": 10}
-
 
 from flatenn.io import DataError  # noqa: E402  (a dataset is missing or malformed; the message says where)
 

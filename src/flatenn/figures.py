@@ -202,7 +202,7 @@ def claims_by_depth(claims: pd.DataFrame, outputs) -> None:
     style()
     import matplotlib.pyplot as plt
 
-    from flatenn.models import DEPTH
+    from flatenn.catalog import DEPTH
 
     archs = sorted(dict.fromkeys(claims.arch), key=lambda a: (DEPTH.get(a, 999), a))
     names = list(dict.fromkeys(claims.claim))

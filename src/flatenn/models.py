@@ -81,9 +81,6 @@ def resnet(depth: int, in_shape, num_classes: int, qcfg: dict) -> Net:
     return Net(nn.Sequential(*layers))
 
 
-# Weight layers on the main path: the x axis of the depth figure.
-DEPTH = {"lenet5": 5, "resnet8": 8, "resnet20": 20}
-
 ARCHS = {"lenet5": lenet5,
          "resnet8": lambda *a: resnet(8, *a),
          "resnet20": lambda *a: resnet(20, *a)}

@@ -1,0 +1,48 @@
+"""Processes that need no torch do not import it: 2-3 s of every process that does. Snakemake
+itself (the Snakefile validates the config) and the table and figure jobs run here with torch
+made unimportable."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import CI_CONFIG, FASHION, PY, ROOT, SNAKEMAKE
+from test_claims import TRAININGS, VARIANTS, run_claims, synthetic_trials
+
+
+@pytest.fixture
+def no_torch(tmp_path):
+    """An environment in which `import torch` fails."""
+    blocker = tmp_path / "no_torch" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('this process imported torch')\n")
+    return {**os.environ, "PYTHONPATH": str(blocker.parent)}
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed (the config names it)")
+def test_snakemake_plans_the_dag_without_torch(tmp_path, no_torch):
+    res = subprocess.run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path / "work"), "--configfile",
+                          str(CI_CONFIG), "-n"], cwd=ROOT, capture_output=True, text=True, env=no_torch)
+    assert res.returncode == 0 and "train" in res.stdout, res.stderr[-2000:]
+
+
+def test_table_and_figure_jobs_run_without_torch(tmp_path, no_torch):
+    """`flatenn fault-tables` and `flatenn figure-claims-by-depth` on synthetic inputs."""
+    trials = synthetic_trials(np.random.default_rng(0))
+    trials.to_csv(tmp_path / "trials.csv", index=False)
+    run_claims(trials)[0].to_csv(tmp_path / "claims.csv", index=False)
+    t = lambda name: [str(tmp_path / f"{name}.{ext}") for ext in ("csv", "md", "tex")]  # noqa: E731
+    settings = {"level": 0.95, "variants": VARIANTS, "trainings": TRAININGS, "faults": ["bitflip", "sa1"],
+                "dataset": "fashion_mnist", "eval_size": 300}
+    for args in (["fault-tables", "--settings", json.dumps(settings), "--trials", str(tmp_path / "trials.csv"),
+                  "--seed-means", *t("by_seed"), "--fault-accuracy", *t("fa"), "--paired-by-seed", *t("pbs"),
+                  "--paired-ci", *t("pci"), "--variance", *t("var"), "--summaries", *t("sb"), *t("ss"),
+                  "--saq-gain", *t("gain"), "--as-saq-vs-standard", *t("assaq")],
+                 ["figure-claims-by-depth", "--claims", str(tmp_path / "claims.csv"),
+                  "--out", str(tmp_path / "depth.png")]):
+        res = subprocess.run([PY, "-m", "flatenn", *args], capture_output=True, text=True, env=no_torch)
+        assert res.returncode == 0, res.stderr[-2000:]
+    assert len(pd.read_csv(tmp_path / "pci.csv")) > 0 and (tmp_path / "depth.png").stat().st_size > 1000
