@@ -9,7 +9,6 @@ import copy
 import json
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -26,7 +25,7 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-def _message(err: jsonschema.ValidationError) -> str:
+def _message(err) -> str:  # a jsonschema.ValidationError
     key = _key(err.absolute_path)
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
@@ -55,6 +54,8 @@ def apply_defaults(cfg, schema: dict):
 
 def validate(cfg: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     """Check ``cfg`` against the schema and the facts the schema cannot state; fill in defaults."""
+    import jsonschema  # here, not above: every job imports this module, only Snakemake validates (0.1 s)
+
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
