@@ -164,3 +164,27 @@ def test_paper_config_runs_on_generated_cifar10(tmp_path):
          "--model", str(m), "--out", str(e)])
     res = yaml.safe_load(e.read_text())
     assert 0 <= res["accuracy"] <= 1 and len(res["sparsity_per_layer"]) == 19
+
+
+def test_nesterov_sgd_gives_the_floats_of_torch_sgd():
+    """train.NesterovSGD against torch.optim.SGD(nesterov=True): the same parameters to the bit
+    after steps with changing learning rates, weight decay, and a parameter without a gradient."""
+    torch.manual_seed(0)
+    ref = [torch.randn(5, 3), torch.randn(7), torch.randn(2, 2)]
+    start, ours = [p.clone() for p in ref], [p.clone() for p in ref]
+    for p in ref + ours:
+        p.requires_grad_(True)
+    opt_ref = torch.optim.SGD(ref, lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    opt = train.NesterovSGD(ours, momentum=0.9, weight_decay=5e-4)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(6):
+        lr = 0.1 * (1 + step) / 3
+        grads = [torch.randn(p.shape, generator=gen) for p in ref]
+        for params in (ref, ours):
+            for i, (p, g) in enumerate(zip(params, grads)):
+                p.grad = None if i == 2 and step % 2 else g.clone()
+        opt_ref.param_groups[0]["lr"] = lr
+        opt_ref.step()
+        opt.step(lr)
+        assert all(torch.equal(a, b) for a, b in zip(ref, ours)), step
+    assert not any(torch.equal(a, b) for a, b in zip(start, ours))

@@ -105,6 +105,45 @@ def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
     return loss
 
 
+# 2: NesterovSGD's momentum buffers (1: torch.optim.SGD's and LambdaLR's states).
+CHECKPOINT_FORMAT = 2
+
+
+class NesterovSGD:
+    """SGD with Nesterov momentum (no dampening) and L2 weight decay, in the arithmetic of
+    torch.optim.SGD's per-tensor path (the same floats: test). Any torch.optim optimizer imports
+    torch._dynamo when it is built: 2 s of every training job."""
+
+    def __init__(self, params, *, momentum: float, weight_decay: float):
+        self.params = list(params)
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        for i, p in enumerate(self.params):
+            if p.grad is None:  # a parameter the loss did not reach keeps its value and momentum
+                continue
+            grad = p.grad.add(p, alpha=self.weight_decay) if self.weight_decay != 0 else p.grad
+            if self.buffers[i] is None:
+                self.buffers[i] = grad.detach().clone()
+            else:
+                self.buffers[i].mul_(self.momentum).add_(grad, alpha=1)
+            p.add_(grad.add(self.buffers[i], alpha=self.momentum), alpha=-lr)
+
+    def state_dict(self) -> dict:
+        return {"momentum_buffers": self.buffers}
+
+    def load_state_dict(self, state: dict) -> None:
+        if len(state["momentum_buffers"]) != len(self.params):
+            raise ValueError("optimizer state: its number of parameters differs from the model's")
+        self.buffers = list(state["momentum_buffers"])
+
+
 def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: int,
           checkpoint: Path | None = None, key: str = "", progress: bool | None = None, augment: bool = False,
           dev: torch.device | str = "cpu") -> dict:
@@ -113,11 +152,12 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
     n = len(ds.train)
     steps_per_epoch = math.ceil(n / bs)
     total_steps = epochs * steps_per_epoch
-    opt = torch.optim.SGD(model.parameters(), lr=tcfg["lr"], momentum=tcfg["momentum"],
-                          weight_decay=tcfg["weight_decay"], nesterov=True)
+    opt = NesterovSGD(model.parameters(), momentum=tcfg["momentum"], weight_decay=tcfg["weight_decay"])
     warmup = tcfg.get("warmup_steps", 0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (
-        1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+
+    def lr(step: int) -> float:  # linear warm-up, then cosine decay to 0 at the last step
+        return tcfg["lr"] * (min(1.0, (step + 1) / max(1, warmup)) * 0.5 * (
+            1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
     history, start_epoch = [], 0
     model.to(dev)
     state = None
@@ -125,13 +165,12 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
         from flatenn.io import safe_torch_load
 
         state = safe_torch_load(checkpoint, "training checkpoint", map_location=dev, keys=("key",))
-    if state is not None and state.get("key") != key:
-        log.info("ignoring checkpoint %s: it belongs to another configuration", checkpoint)
+    if state is not None and (state.get("key"), state.get("format", 1)) != (key, CHECKPOINT_FORMAT):
+        log.info("ignoring checkpoint %s: it belongs to another configuration or code version", checkpoint)
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
         log.info("resumed from %s after epoch %d", checkpoint, start_epoch)
 
@@ -157,7 +196,7 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
             x, y = evaluation.to_float(x_all[idx].to(dev)), ds.train.y[idx].to(dev)
             if augment:  # drawn on the CPU generator, so CPU and GPU runs see the same crops
                 x = augment_crop_flip(x.cpu(), gen).to(dev)
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             if rho > 0:
                 loss = saq_step(model, x, y, alpha, variant["penalty"], rho)
             else:
@@ -166,8 +205,7 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
             if not torch.isfinite(loss):  # stop before a bad step reaches weights or checkpoint
                 raise NonFiniteLoss(f"training diverged: loss {float(loss.detach())} at epoch {epoch + 1}, "
                                     f"step {i + 1} (lower training.lr?)")
-            opt.step()
-            sched.step()
+            opt.step(lr(step))
             seen += len(y)
             loss_sum += float(loss.detach()) * len(y)
         elapsed = time.perf_counter() - t0
@@ -179,9 +217,8 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
         log.info("epoch %d/%d loss %.4f val_acc %.4f %.0f img/s", epoch + 1, epochs,
                  loss_sum / seen, val_acc, seen / elapsed)
         if checkpoint is not None:
-            atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                               "scheduler": sched.state_dict(), "history": history,
-                               "epoch": epoch + 1, "key": key}, checkpoint)
+            atomic_torch_save({"format": CHECKPOINT_FORMAT, "key": key, "epoch": epoch + 1, "history": history,
+                               "model": model.state_dict(), "optimizer": opt.state_dict()}, checkpoint)
     sparsity.keep_outputs(model, False)
     sparsity.set_threshold(model, threshold)
     return {"history": history}
