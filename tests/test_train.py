@@ -106,6 +106,31 @@ def test_crop_flip_augmentation_shapes_and_determinism():
     assert all(torch.equal(s, x[i]) or torch.equal(s, x[i].flip(-1)) for i, s in enumerate(same))
 
 
+def test_a_checkpoint_of_another_configuration_or_format_is_ignored(digits, tmp_path):
+    """Resuming reads only a checkpoint of the same job key and format; any other trains afresh,
+    to the weights of a run without a checkpoint."""
+    def run(ckpt=None, key="k"):
+        torch.manual_seed(0)
+        m = models.build("lenet5", digits.shape, 10, Q)
+        train.train(m, digits, tcfg=TCFG, variant=STANDARD, rho=0.0, seed=0, checkpoint=ckpt, key=key,
+                    progress=False)
+        return m.state_dict()
+
+    fresh = run()
+    ckpt = tmp_path / "ckpt.pt"
+    run(ckpt, key="another")
+    state = torch.load(ckpt, weights_only=True)
+    assert state["format"] == train.CHECKPOINT_FORMAT and state["epoch"] == TCFG["epochs"]
+    # Weights that would show if the checkpoint were read (resuming is exact, so plain ones would not).
+    moved = {k: v + 1 if v.is_floating_point() else v for k, v in state["model"].items()}
+    state = {**state, "epoch": 1, "model": moved}
+    older = {k: v for k, v in state.items() if k != "format"}  # format 1 did not name itself
+    for foreign in (state, {**older, "key": "k"}):
+        torch.save(foreign, ckpt)
+        again = run(ckpt, key="k")
+        assert all(torch.equal(fresh[k], again[k]) for k in fresh)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed")
 def test_killed_training_job_resumes_with_the_same_weights(tmp_path):
