@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from conftest import CI_CONFIG, ROOT, SNAKEMAKE, run
-from test_workflow import CHECKSUMS, table_checksums
+from test_workflow import copy_of_run, stored_checksums, table_checksums
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +26,7 @@ def test_ci_dag_on_slurm_gives_the_local_tables(ci_workdir, tmp_path):
     of jobs: the plugin's status polls back off to 33 s per level for jobs of over 12 s.)"""
     start_cluster()
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    work = tmp_path / "work"
-    shutil.copytree(ci_workdir, work, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    work = copy_of_run(ci_workdir, tmp_path / "work")
     model = "fashion_mnist/lenet5/as_high/saq/s1"
     chain = [f"results/models/{model}.pt", f"results/eval/{model}.json", f"results/sharpness/{model}.json"]
     # Snakemake rebuilds a missing intermediate file only when something downstream must run.
@@ -43,7 +42,7 @@ def test_ci_dag_on_slurm_gives_the_local_tables(ci_workdir, tmp_path):
     submitted = res.stdout + res.stderr  # every job went through sbatch
     for rule in ("train", "evaluate", "campaign", "sharpness", "clean_accuracy_table", "fault_tables"):
         assert f"slurm_logs/rule_{rule}/" in submitted, rule
-    expected = dict(line.split()[::-1] for line in CHECKSUMS.read_text().splitlines() if line.strip())
+    expected = stored_checksums()
     rebuilt = table_checksums(work)
     assert {"clean_accuracy.csv", "fault_accuracy.csv", "fault_paired_ci.csv"} <= set(rebuilt)
     assert rebuilt == {name: expected[name] for name in rebuilt}

@@ -114,11 +114,15 @@ def test_nothing_changed_in_params_after_a_run_also_from_a_copy(ci_workdir, tmp_
 def test_ci_tables_match_their_checksums(ci_workdir):
     """The whole workflow's regression test: every ci table except the runtimes, byte for
     byte. After a change meant to alter results: `make checksums` (and say why in the commit)."""
-    expected = dict(line.split()[::-1] for line in CHECKSUMS.read_text().splitlines() if line.strip())
-    assert table_checksums(ci_workdir) == expected
+    assert table_checksums(ci_workdir) == stored_checksums()
 
 
 CHECKSUMS = ROOT / "tests" / "ci_tables.sha256"
+
+
+def stored_checksums() -> dict:
+    """{table file name: sha256} as `make checksums` stored them."""
+    return dict(line.split()[::-1] for line in CHECKSUMS.read_text().splitlines() if line.strip())
 
 
 def table_checksums(work) -> dict:
@@ -126,13 +130,18 @@ def table_checksums(work) -> dict:
             for p in sorted((work / "paper_tables").glob("*.csv")) if p.name != "runtime.csv"}
 
 
+def copy_of_run(work, dest):
+    """A copy of a finished workflow folder (times kept, Snakemake's locks left behind) to change."""
+    shutil.copytree(work, dest, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    return dest
+
+
 @pytest.mark.parametrize("stage, table", [("campaign", "fault_accuracy"), ("sharpness", "sharpness")])
 def test_snakemake_killed_mid_stage_reruns_to_the_same_tables(ci_workdir, tmp_path, stage, table):
     """SIGKILL to Snakemake and its jobs (as a power cut) while a job of ``stage`` runs, in a copy of
     the finished ci run; after `--unlock` the rerun completes and every table is byte-identical to
     the stored checksums."""
-    work = tmp_path / "work"
-    shutil.copytree(ci_workdir, work, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    work = copy_of_run(ci_workdir, tmp_path / "work")
     model = "fashion_mnist/lenet5/as_high/saq/s1"
     victim = work / ("results/campaign/" + model + "/sa0.csv" if stage == "campaign"
                      else "results/sharpness/" + model + ".json")
@@ -156,5 +165,4 @@ def test_snakemake_killed_mid_stage_reruns_to_the_same_tables(ci_workdir, tmp_pa
     assert not victim.exists() and not (work / target).exists()
     smk(work, "--unlock")
     smk(work, "--cores", "2", target)
-    assert table_checksums(work) == dict(
-        line.split()[::-1] for line in CHECKSUMS.read_text().splitlines() if line.strip())
+    assert table_checksums(work) == stored_checksums()
