@@ -130,3 +130,18 @@ def test_per_architecture_variant_settings():
         "threshold": 0.1, "alpha": 0.3, "penalty": "l1"}
     assert config.job_settings(cfg, "train", arch="resnet20", **wc)["variant"] == {
         "threshold": 0.1, "alpha": 0.0632, "penalty": "l1"}
+
+
+def test_cpu_depth_study_is_a_subset_of_the_depth_study():
+    """config/depth_cpu.yaml trims config/depth.yaml's budget, never its models' AS settings."""
+    full, cpu = config.load(ROOT / "config/depth.yaml"), config.load(ROOT / "config/depth_cpu.yaml")
+    assert set(cpu["archs"]) <= set(full["archs"]) and len(cpu["archs"]) >= 2
+    assert set(cpu["variants"]) <= set(full["variants"]) and cpu["trainings"] == full["trainings"]
+    assert len(cpu["seeds"]) >= 5
+    wc = {"dataset": "fashion_mnist", "training": "saq", "seed": "0"}
+    for arch in cpu["archs"]:
+        for variant in cpu["variants"]:
+            assert (config.job_settings(cpu, "train", arch=arch, variant=variant, **wc)["variant"]
+                    == config.job_settings(full, "train", arch=arch, variant=variant, **wc)["variant"]), (arch, variant)
+    for fault, rates in cpu["faults"]["rates"].items():
+        assert set(rates) <= set(full["faults"]["rates"][fault]), fault
