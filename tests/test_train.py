@@ -213,3 +213,15 @@ def test_nesterov_sgd_gives_the_floats_of_torch_sgd():
         opt.step(lr)
         assert all(torch.equal(a, b) for a, b in zip(ref, ours)), step
     assert not any(torch.equal(a, b) for a, b in zip(start, ours))
+
+
+def test_device_auto_takes_cuda_only_where_torch_sees_it(monkeypatch):
+    """`device: auto` (config/depth.yaml) picks CUDA when present and the CPU otherwise;
+    `device: cuda` without one is an error, not a silent CPU run."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert evaluation.device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        evaluation.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert evaluation.device("auto") == torch.device("cuda")
+    assert evaluation.device("cpu") == torch.device("cpu")
