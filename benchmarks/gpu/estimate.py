@@ -34,9 +34,9 @@ from flatenn.quant import export_memory_image  # noqa: E402
 
 torch.set_num_threads(1)
 LAUNCH_US = (5, 20)
-SHAPE = {"fashion_mnist": (1, 28, 28), "digits": (1, 8, 8), "cifar10": (3, 32, 32)}
-TRAIN_SIZE = {"fashion_mnist": 60000, "digits": 1797, "cifar10": 50000}  # before the validation split
-TEST_SIZE = {"fashion_mnist": 10000, "digits": 0, "cifar10": 10000}
+SHAPE = {"fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+TRAIN_SIZE = {"fashion_mnist": 60000, "cifar10": 50000}  # before the validation split
+TEST_SIZE = {"fashion_mnist": 10000, "cifar10": 10000}
 
 
 class OperatorCount(TorchDispatchMode):
@@ -132,6 +132,8 @@ def sharpness_seconds(cfg: dict, model) -> dict:
 
 def main(path: str = "config/depth.yaml", jobs: int = 8) -> None:
     cfg = config.load(path)
+    if cfg["dataset"]["name"] not in SHAPE:
+        sys.exit(f"estimate.py: dataset {cfg['dataset']['name']!r} is not one of {', '.join(SHAPE)}")
     ds, tc, fc, sc = cfg["dataset"]["name"], cfg["training"], cfg["faults"], cfg["sharpness"]
     n_train = cfg["dataset"]["train_subset"] or TRAIN_SIZE[ds] - cfg["dataset"]["val_size"]
     steps = tc["epochs"] * math.ceil(n_train / tc["batch_size"])
