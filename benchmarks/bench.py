@@ -211,10 +211,7 @@ def bench_train(steps: int = 30, batch: int = 128) -> dict:
             with reference.former_quantizer(former), contextlib.nullcontext() if compiled else kernels.disabled():
                 for _ in range(steps):
                     opt.zero_grad()
-                    if rho > 0:
-                        train.saq_step(model, x, y, 0.3, "l1", rho=rho)
-                    else:
-                        train.loss_fn(model, x, y, 0.3, "l1").backward()
+                    train.gradients(model, x, y, 0.3, "l1", rho)
                     opt.step()
         return steps_
 

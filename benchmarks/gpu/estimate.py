@@ -29,7 +29,7 @@ os.environ["FLATENN_KERNELS"] = "0"  # the code path that runs on CUDA (the kern
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from flatenn import campaign, config, models, sharpness, sparsity, train  # noqa: E402
+from flatenn import campaign, catalog, config, models, sharpness, sparsity, train  # noqa: E402
 from flatenn.quant import export_memory_image  # noqa: E402
 
 torch.set_num_threads(1)
@@ -72,10 +72,7 @@ def seconds(fn, reps: int = 15) -> float:
 def training_step(model, opt, x, y, variant, rho):
     def step():
         opt.zero_grad()
-        if rho > 0:
-            train.saq_step(model, x, y, variant["alpha"], variant["penalty"], rho)
-        else:
-            train.loss_fn(model, x, y, variant["alpha"], variant["penalty"]).backward()
+        train.gradients(model, x, y, variant["alpha"], variant["penalty"], rho)
         opt.step(0.01)
     return step
 
@@ -87,13 +84,13 @@ def model_costs(cfg: dict, arch: str, variant_name: str, training: str) -> dict:
     st = config.job_settings(cfg, "train", **wc)
     variant, tc = st["variant"], st["training"]
     torch.manual_seed(0)
-    model = models.build(arch, SHAPE[ds], 10, cfg["quant"])
+    model = models.build(arch, SHAPE[ds], catalog.NUM_CLASSES[ds], cfg["quant"])
     opt = train.NesterovSGD(model.parameters(), momentum=tc["momentum"], weight_decay=tc["weight_decay"])
     sparsity.keep_outputs(model, variant["alpha"] > 0)
     sparsity.set_threshold(model, variant["threshold"])
     model.train()
     bs = tc["batch_size"]
-    x, y = torch.rand(bs, *SHAPE[ds]), torch.randint(0, 10, (bs,))
+    x, y = torch.rand(bs, *SHAPE[ds]), torch.randint(0, catalog.NUM_CLASSES[ds], (bs,))
     ops_step = operators(training_step(model, opt, x, y, variant, tc["rho"]))
     tiny = training_step(model, opt, x[:2], y[:2], variant, tc["rho"])
     host_s = seconds(tiny) / operators(tiny)  # dispatch, autograd and Python per operator
@@ -106,7 +103,7 @@ def model_costs(cfg: dict, arch: str, variant_name: str, training: str) -> dict:
     fc = cfg["faults"]
     fault = fc["types"][0]
     ev = (torch.randint(0, 256, (fc["eval_size"], *SHAPE[ds]), dtype=torch.uint8),
-          torch.randint(0, 10, (fc["eval_size"],)))
+          torch.randint(0, catalog.NUM_CLASSES[ds], (fc["eval_size"],)))
     trials = 4
     point = [{"fault": fault, "rate": max(fc["rates"][fault])}]
     ops_trial = operators(lambda: campaign.run(model, image, ev, point, trials=trials, mode=fc["mode"],
@@ -122,7 +119,7 @@ def sharpness_seconds(cfg: dict, model) -> dict:
     """One Hessian-vector product and one forward pass at the sharpness subset, timed here."""
     sc, ds = cfg["sharpness"], cfg["dataset"]["name"]
     x = torch.rand(sc["subset"], *SHAPE[ds])
-    y = torch.randint(0, 10, (sc["subset"],))
+    y = torch.randint(0, catalog.NUM_CLASSES[ds], (sc["subset"],))
     net, _, params = sharpness.at_quantized_weights(model)
     loss = sharpness.make_loss(net, x, y)
     hv = sharpness.hessian_operator(loss, params)

@@ -105,6 +105,16 @@ def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
     return loss
 
 
+def gradients(model, x, y, alpha, penalty, rho) -> torch.Tensor:
+    """One batch's loss, its gradients left in .grad for the optimizer: SAQ's when rho > 0,
+    conventional QAT's (plain backward) at rho 0."""
+    if rho > 0:
+        return saq_step(model, x, y, alpha, penalty, rho)
+    loss = loss_fn(model, x, y, alpha, penalty)
+    loss.backward()
+    return loss
+
+
 # 2: NesterovSGD's momentum buffers (1: torch.optim.SGD's and LambdaLR's states).
 CHECKPOINT_FORMAT = 2
 
@@ -197,11 +207,7 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
             if augment:  # drawn on the CPU generator, so CPU and GPU runs see the same crops
                 x = augment_crop_flip(x.cpu(), gen).to(dev)
             opt.zero_grad()
-            if rho > 0:
-                loss = saq_step(model, x, y, alpha, variant["penalty"], rho)
-            else:
-                loss = loss_fn(model, x, y, alpha, variant["penalty"])
-                loss.backward()
+            loss = gradients(model, x, y, alpha, variant["penalty"], rho)
             if not torch.isfinite(loss):  # stop before a bad step reaches weights or checkpoint
                 raise NonFiniteLoss(f"training diverged: loss {float(loss.detach())} at epoch {epoch + 1}, "
                                     f"step {i + 1} (lower training.lr?)")
