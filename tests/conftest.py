@@ -4,7 +4,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+from flatenn import numerics
+
+numerics.apply()  # as a workflow job does, before torch starts
+
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

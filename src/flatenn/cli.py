@@ -15,8 +15,15 @@ import logging
 import sys
 from pathlib import Path
 
-from flatenn.config import ConfigError
-from flatenn.io import DataError
+from flatenn import numerics
+
+try:  # first, before torch or numpy start (flatenn.numerics)
+    numerics.apply()
+except ValueError as e:
+    sys.exit(f"flatenn: error: {e}")
+
+from flatenn.config import ConfigError  # noqa: E402
+from flatenn.io import DataError  # noqa: E402
 
 log = logging.getLogger("flatenn")
 
@@ -322,6 +329,8 @@ def main(argv=None) -> int:
         handlers = [logging.FileHandler(a.log)] if a.log else [logging.StreamHandler()]
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", handlers=handlers,
                             force=True)
+        if a.cmd in MODEL_COMMANDS and a.log:  # stderr stays for the one-line errors
+            log.info("%s; torch CPU capability %s", numerics.describe(), torch.backends.cpu.get_cpu_capability())
         func, takes_settings, opts = COMMANDS[a.cmd]
         settings = parse_settings(a.settings) if takes_settings else {}
         func({o.replace("-", "_"): getattr(a, o.replace("-", "_")) for o in opts}, settings)

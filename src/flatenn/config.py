@@ -134,6 +134,10 @@ def variant_for(cfg: dict, variant: str, arch: str) -> dict:
 def job_settings(cfg: dict, rule: str, **wc) -> dict:
     """The part of the (validated) config that one job of ``rule`` reads, and nothing more:
     Snakemake reruns a job when this changes, so it must be exactly what the job uses."""
+    return {**_job_settings(cfg, rule, **wc), "numerics": cfg["numerics"]}
+
+
+def _job_settings(cfg: dict, rule: str, **wc) -> dict:
     fc = cfg["faults"]
     if rule == "prepare_data":
         return {"dataset": cfg["dataset"]}

@@ -19,7 +19,9 @@ except ConfigError as e:
     sys.exit(f"config error: {e}")
 
 # Jobs call the package's own `flatenn` command: the one beside the Python that runs Snakemake.
-shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"; ")
+# Every job takes the config's CPU numerics (flatenn.numerics; the job's settings carry it too).
+shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"; "
+             f"export FLATENN_NUMERICS={config['numerics']}; ")
 REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d elsewhere
 
 DATASET = config["dataset"]["name"]
