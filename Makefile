@@ -1,6 +1,7 @@
 # make reproduce: bootstrap .venv, make sure the data is there, run the whole workflow.
 # make test:      the same bootstrap, then pytest in 2 workers (unit tests + the DAG on config/ci.yaml).
 # make test-fast: the unit tests alone (under a minute).
+# make compare:   a fresh run's tables against a stored reference (REF=expected/default RUN=paper_tables).
 # make checksums: rerun the ci DAG and store its tables' checksums (after a change meant to alter results).
 PYTHON ?= python3.11
 VENV := .venv
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: reproduce test test-fast checksums data bench lint clean
+.PHONY: reproduce test test-fast checksums compare data bench lint clean
 
 $(STAMP): envs/requirements.txt pyproject.toml setup.py src/flatenn/_kernels.c
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,11 @@ checksums: $(STAMP) data
 	rm -rf results/ci-checksums
 	$(VENV)/bin/snakemake -d results/ci-checksums --configfile config/ci.yaml --cores $(CORES)
 	cd results/ci-checksums/paper_tables && sha256sum $$(ls *.csv | grep -v '^runtime.csv$$') > $(CURDIR)/tests/ci_tables.sha256
+
+REF ?= expected/default
+RUN ?= paper_tables
+compare: $(STAMP)
+	$(VENV)/bin/flatenn compare --ref $(REF) --run $(RUN) --out results/compare.csv
 
 bench: $(STAMP) data
 	$(VENV)/bin/python benchmarks/bench.py

@@ -7,6 +7,7 @@ Threads: BENCH_THREADS (default 1, as in a workflow job).
     .venv/bin/python benchmarks/bench.py campaign   # campaign trials at the default rates, former vs current
     .venv/bin/python benchmarks/bench.py train      # training steps, former vs current, SAQ vs conventional
     .venv/bin/python benchmarks/bench.py sharpness  # Hessian-vector products, former vs current
+    .venv/bin/python benchmarks/bench.py numerics   # the pinned CPU numerics against native, per workload
 
 Every ratio is a median over interleaved repetitions, so slow phases of the machine hit
 numerator and denominator alike. The yardstick, printed first, is a plain-PyTorch float
@@ -18,22 +19,28 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-from torch import nn
+from flatenn import numerics
 
-from flatenn import campaign, config, evaluation, faults, kernels, models, sharpness, sparsity, train
-from flatenn.deployed import DeployedNet
-from flatenn.quant import export_memory_image, load_memory_image
+numerics.apply()  # FLATENN_NUMERICS decides, as in a workflow job; before torch starts
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from flatenn import campaign, config, evaluation, faults, kernels, models, sharpness, sparsity, train  # noqa: E402
+from flatenn.deployed import DeployedNet  # noqa: E402
+from flatenn.quant import export_memory_image, load_memory_image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import reference  # noqa: E402  (former implementations, for old-vs-new ratios)
 
-torch.set_num_threads(int(__import__("os").environ.get("BENCH_THREADS", "1")))
+torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
 Q = {"weight_bits": 8, "act_bits": 8}
 
 
@@ -270,7 +277,65 @@ def bench_sharpness(products: int = 6) -> dict:
     return {"hvp_speedup": t["former"] / t["current"], "column_stem_speedup": t["conv_stem"] / t["current"]}
 
 
+NUMERICS_WORK = ("lenet5_train", "resnet20_train", "lenet5_trial")
+
+
+def numerics_child() -> dict:
+    """Seconds of each numerics workload in this process (its mode set before torch started):
+    QAT steps (SAQ, threshold and penalty on) of LeNet-5 and ResNet-20, and LeNet-5 fault trials."""
+    out = {}
+    for arch, shape, batch, steps in (("lenet5", (1, 28, 28), 128, 20), ("resnet20", (3, 32, 32), 32, 3)):
+        torch.manual_seed(0)
+        model = models.build(arch, shape, 10, Q)
+        sparsity.set_threshold(model, 0.1)
+        sparsity.keep_outputs(model, True)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
+        model.train()
+
+        def step():
+            opt.zero_grad()
+            train.gradients(model, x, y, 0.3, "l1", 0.05)
+            opt.step()
+        step()  # first-call setup (oneDNN's kernels are generated here) is not timed
+        out[f"{arch}_train"] = timed(lambda: [step() for _ in range(steps)])
+    model, image, net, x, y, memory = deployed_setup("lenet5", (1, 28, 28), 1000)
+    gen = torch.Generator().manual_seed(0)
+
+    def trials():  # what campaign.run does: maps drawn, k of them run in one deployed pass
+        for _ in range(3):
+            net.correct(x, y, [campaign.faulty_ints(image, "bitflip", 1e-3, gen, mode="exact", memory=memory)
+                               for _ in range(net.maps_per_pass())])
+    trials()
+    out["lenet5_trial"] = timed(trials)
+    return out
+
+
+def bench_numerics(reps: int = 5) -> dict:
+    """Pinned against native CPU numerics: each workload in a fresh process per mode (the
+    libraries read their dispatch once, at start), modes interleaved, medians."""
+    print("== CPU numerics: pinned (AVX2 paths) against native, fresh process per mode, "
+          f"{numerics.describe().split(':')[0]} here ==")
+    env = {k: v for k, v in os.environ.items() if k not in numerics.PINS}
+    times = {m: {w: [] for w in NUMERICS_WORK} for m in ("native", "pinned")}
+    for _ in range(reps):
+        for m in times:
+            res = subprocess.run([sys.executable, __file__, "numerics-child"], env={**env, "FLATENN_NUMERICS": m},
+                                 capture_output=True, text=True, check=True)
+            for w, t in json.loads(res.stdout.splitlines()[-1]).items():
+                times[m][w].append(t)
+    med = {m: {w: statistics.median(v) for w, v in ws.items()} for m, ws in times.items()}
+    out = {f"pinned_over_native_{w}": med["pinned"][w] / med["native"][w] for w in NUMERICS_WORK}
+    for w in NUMERICS_WORK:
+        print(f"{w:<16} native {med['native'][w]:7.3f} s  pinned {med['pinned'][w]:7.3f} s  "
+              f"pinned / native {out['pinned_over_native_' + w]:.2f}")
+    return out
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["numerics-child"]:
+        print(json.dumps(numerics_child()))
+        sys.exit(0)
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     result = {"yardstick_img_s": yardstick()}
     print(f"== yardstick: plain PyTorch float LeNet-5 training step, 1 thread, batch 128: "
@@ -283,6 +348,8 @@ if __name__ == "__main__":
         result.update(bench_train())
     if what in ("all", "sharpness"):
         result.update(bench_sharpness())
+    if what in ("all", "numerics"):
+        result.update(bench_numerics())
     out = Path("results/bench.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**result, "threads": torch.get_num_threads(),

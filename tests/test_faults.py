@@ -4,6 +4,7 @@ import pytest
 import torch
 from scipy import stats
 
+from flatenn import faults
 from flatenn.faults import inject, inject_bit, sample_cells
 
 
@@ -165,3 +166,24 @@ def test_bad_weights_rejected():
         inject(torch.tensor([9], dtype=torch.int8), "bitflip", 0.1, bits=4, generator=gen())
     with pytest.raises(ValueError, match="^bit:"):
         inject_bit(ints(), "bitflip", 0.1, 8, generator=gen())
+
+
+@pytest.mark.parametrize("fault", faults.FAULTS)
+def test_displacement_moments_are_those_of_injected_faults(fault):
+    """E[inject(q) - q] / r and E[(inject(q) - q)^2] / r at a small Bernoulli rate r, over many
+    maps, against displacement_moments (first order in r)."""
+    q = torch.tensor([0, 1, -1, 127, -128, 37, -90], dtype=torch.int8)
+    mean, square = faults.displacement_moments(q, fault)
+    gen, r, n = torch.Generator().manual_seed(0), 0.01, 40000
+    d = faults.inject(q.repeat(n), fault, r, mode="bernoulli", generator=gen).view(n, -1).to(torch.float64) - q
+    for got, want in ((d / r, mean), (d * d / r, square)):  # 4 standard errors, 5 % for the r^2 terms
+        tol = 4 * got.std(0) / n ** 0.5 + 0.05 * want.abs()
+        assert ((got.mean(0) - want).abs() <= tol).all(), (got.mean(0), want)
+
+
+def test_displacement_moments_known_answers():
+    q = torch.tensor([0, -1, 127], dtype=torch.int8)
+    assert faults.displacement_moments(q, "bitflip")[0].tolist() == [-1.0, 1.0, -255.0]
+    assert faults.displacement_moments(q, "bitflip")[1].tolist() == [21845.0] * 3  # (4^8 - 1) / 3
+    assert faults.displacement_moments(q, "sa0")[0].tolist() == [0.0, 1.0, -127.0]
+    assert faults.displacement_moments(q, "sa1")[1].tolist() == [21845.0, 0.0, 16384.0]

@@ -1,6 +1,10 @@
+import copy
+
+import pytest
 import torch
 
-from flatenn import sharpness
+from flatenn import faults, sharpness
+from flatenn.quant import dequantize
 
 A = torch.tensor([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 1.0]], dtype=torch.float64)
 B = torch.diag(torch.tensor([2.0, -1.0], dtype=torch.float64))
@@ -210,3 +214,55 @@ def test_frozen_batchnorm_gives_the_numbers_of_batchnorm(monkeypatch):
         assert torch.equal(la, lb), arch
         for k in ga:
             assert torch.equal(ga[k], gb[k]) and torch.equal(ha[k], hb[k]), (arch, k)
+
+
+def test_weighted_trace_is_the_weighted_diagonal_from_the_same_products():
+    """sum(W * diag H): exact for a diagonal Hessian at any sample; for a full one, the mean of
+    many samples; the plain trace is unchanged by the weightings."""
+    f = lambda p: 0.5 * (p["v"] @ B @ p["v"])  # noqa: E731
+    w = {"v": torch.tensor([3.0, 5.0], dtype=torch.float64)}
+    tr = sharpness.hessian_trace(f, {"v": params()["v"]}, samples=2, generator=torch.Generator().manual_seed(1),
+                                 weights={"w": w})
+    assert tr["weighted"]["w"][0] == 3.0 * 2.0 + 5.0 * -1.0 and tr["value"] == 1.0
+    wa = {"w": torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64), "v": torch.zeros(2, dtype=torch.float64)}
+    many = sharpness.hessian_trace(quadratic, params(), samples=4000, generator=torch.Generator().manual_seed(0),
+                                   weights={"a": wa})
+    plain = sharpness.hessian_trace(quadratic, params(), samples=4000, generator=torch.Generator().manual_seed(0))
+    assert many["value"] == plain["value"]
+    exact = float((wa["w"] * torch.diagonal(A)).sum())  # 4 + 6 + 0.5
+    mean, stderr = many["weighted"]["a"]
+    assert abs(mean - exact) < 4 * stderr and stderr < 0.1
+
+
+@pytest.mark.parametrize("fault", faults.FAULTS)
+def test_fault_geometry_gives_the_first_order_loss_rise_of_every_single_cell_fault(fault):
+    """For a quadratic loss, the loss rise summed over every single-cell fault the injector can
+    make (the first-order term in the cell fault rate) is g . mean + sum(diag H * square) / 2
+    exactly: the geometry's signs, sign bit and per-channel scales are the injector's."""
+    q = torch.tensor([[3, -77, 127], [-128, 0, 64]], dtype=torch.int8)
+    entry = {"q": q, "scale": torch.tensor([[0.02], [0.5]], dtype=torch.float64), "bits": 8}
+    w = dequantize(entry).flatten()
+    a = torch.tensor([[4.0, 1, 0, 0, 0, 0.5], [1, 3, 0.5, 0, 0, 0], [0, 0.5, 2, 0, 0, 0], [0, 0, 0, 1, 0.2, 0],
+                      [0, 0, 0, 0.2, 5, 0], [0.5, 0, 0, 0, 0, 1]], dtype=torch.float64)
+    b = torch.tensor([0.3, -1.0, 0.2, 0.7, -0.1, 0.4], dtype=torch.float64)
+    loss = lambda x: 0.5 * x @ a @ x + b @ x  # noqa: E731
+    rise = 0.0
+    for i in range(q.numel()):
+        for bit in range(8):
+            faulty = faults.apply_map(q, fault, 8, torch.tensor([i]), torch.tensor([1 << bit]))
+            rise += float(loss(dequantize(entry, faulty).flatten()) - loss(w))
+    g = sharpness.fault_geometry({"l.weight": w.view(2, 3)}, {"l": entry})[fault]
+    predicted = float((a @ w + b) @ g["mean"]["l.weight"].flatten()
+                      + 0.5 * (torch.diagonal(a) * g["square"]["l.weight"].flatten()).sum())
+    assert predicted == pytest.approx(rise, rel=1e-12)
+
+
+def test_measure_reports_fault_curvatures_and_a_prediction_of_the_same_order(trained):
+    """On a trained network: positive curvatures, bit flips the widest (every cell moves), and
+    the quadratic prediction within 2x of the injected loss rise (high-bit flips are large moves)."""
+    ds, nets = trained
+    cfg = {"power_iters": 3, "tol": 1e-3, "hutchinson_samples": 10, "eps_rho": 0.05, "eps_steps": 1,
+           "fault_rate": 0.002, "fault_samples": 10, "landscapes": False}
+    res = sharpness.measure(copy.deepcopy(nets["standard"]), ds.train.x[:300], ds.train.y[:300], cfg, seed=0)
+    assert res["fault_curvature_bitflip"] > max(res["fault_curvature_sa0"], res["fault_curvature_sa1"]) > 0
+    assert 0.5 < res["fault_sharpness_predicted"] / res["fault_sharpness"] < 2

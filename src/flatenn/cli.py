@@ -205,6 +205,22 @@ def cmd_claims(o, s):
     report.write_table(by_rate, o["by_rate"], floatfmt=".2f")
 
 
+def cmd_compare(o, s):
+    from flatenn import compare, report
+
+    for d in (o["ref"], o["run"]):
+        if not (Path(d) / "claims.csv").is_file():
+            raise FileNotFoundError(f"--ref/--run: no claims.csv in {d}")
+    rows = compare.claims(_read(Path(o["ref"]) / "claims.csv"), _read(Path(o["run"]) / "claims.csv"))
+    tables = compare.tables(o["ref"], o["run"])
+    if o["out"]:
+        report.write_table(rows, [o["out"]], floatfmt=".2f")
+    moved = rows[~rows.verdict_agrees]
+    print(compare.summary(rows, tables))
+    if len(moved):
+        print("verdicts that differ:\n" + moved.to_markdown(index=False, floatfmt=".2f"))
+
+
 def cmd_dose_response(o, s):
     from flatenn import aggregate, report
 
@@ -294,6 +310,7 @@ COMMANDS = {
     "figure-sharpness": (cmd_figure_sharpness, False, {"sharpness": None, "seed-means": None, "correlation": None,
                                                        "out": "+"}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
+    "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),
     "notebook": (cmd_notebook, False, {"source": None, "out": None}),
 }
 

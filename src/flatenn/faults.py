@@ -129,3 +129,28 @@ def inject_bit(weights: torch.Tensor, fault: str, rate: float, bit: int, *, bits
     validate(weights, fault, rate, bits, mode, generator, bit)
     elems, masks = fault_map(weights.numel(), bits, rate, mode=mode, generator=generator, bit=bit)
     return apply_map(weights, fault, bits, elems, masks)
+
+
+def displacement_moments(weights: torch.Tensor, fault: str, *, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per stored integer, the mean and mean square of the change one fault type makes, per unit
+    of cell fault rate, in integer steps (first order in the rate: one faulty cell per integer).
+
+    A fault in cell b moves the integer by 2^b (the sign cell by 2^(bits-1) too, with the sign of
+    the two's-complement weight), but only where it changes the bit: a flip always, a stuck-at-0
+    cell where the bit is 1, a stuck-at-1 cell where it is 0. So at cell fault rate r a weight
+    moves on average by r * mean and its squared move averages r * mean_square (float64)."""
+    validate(weights, fault, 0.0, bits, "exact", torch.Generator())
+    u = weights.to(torch.int64) & ((1 << bits) - 1)  # the stored two's-complement pattern
+    mean = torch.zeros(weights.shape, dtype=torch.float64)
+    square = torch.zeros(weights.shape, dtype=torch.float64)
+    for b in range(bits):
+        one = ((u >> b) & 1).to(torch.float64)
+        step = float(2 ** b)
+        up = -step if b == bits - 1 else step  # what setting the bit adds to the value
+        if fault in ("bitflip", "sa1"):  # 0 -> 1
+            mean += (1 - one) * up
+            square += (1 - one) * step * step
+        if fault in ("bitflip", "sa0"):  # 1 -> 0
+            mean -= one * up
+            square += one * step * step
+    return mean, square

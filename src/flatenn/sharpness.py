@@ -165,6 +165,12 @@ def make_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return loss
 
 
+def _mean_stderr(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in values) / max(1, len(values) - 1))
+    return mean, sd / math.sqrt(len(values))
+
+
 def _dot(a: Params, b: Params) -> torch.Tensor:
     return sum((a[k] * b[k]).sum() for k in a)
 
@@ -248,24 +254,43 @@ def top_eigenvalue(loss, params: Params, *, iters: int, tol: float, generator: t
     return {"value": eig, "iterations": it}
 
 
-def _mean_stderr(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in values) / max(1, len(values) - 1))
-    return mean, sd / math.sqrt(len(values))
-
-
 def hessian_trace(loss, params: Params, *, samples: int, generator: torch.Generator,
-                  scale: Params | None = None, hv: Callable[[Params], Params] | None = None) -> dict:
+                  scale: Params | None = None, hv: Callable[[Params], Params] | None = None,
+                  weights: dict[str, Params] | None = None) -> dict:
     """Hutchinson's estimator with Rademacher vectors: E[v^T H v] = tr(H) (or tr(D H D)). The
-    D H D form keeps every sample scale-invariant (E[v * H v] weighted by D^2 would not be)."""
+    D H D form keeps every sample scale-invariant (E[v * H v] weighted by D^2 would not be).
+
+    ``weights``: named per-weight weightings W, each estimated from the same products as
+    sum(W * v * H v), whose mean is sum(W * diag H) (the fault curvatures: no extra product)."""
     op = _scaled(hv or hessian_operator(loss, params), scale)
-    values = []
+    values, weighted = [], {name: [] for name in weights or {}}
     for _ in range(samples):
         v = {k: torch.randint(0, 2, p.shape, generator=generator).to(p.dtype) * 2 - 1 for k, p in params.items()}
-        values.append(float(_dot(v, op(v))))
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in values) / max(1, len(values) - 1))
-    return {"value": mean, "stderr": sd / math.sqrt(len(values))}
+        hv_ = op(v)
+        values.append(float(_dot(v, hv_)))
+        for name, w in (weights or {}).items():
+            weighted[name].append(float(sum((w[k] * v[k] * hv_[k]).sum() for k in v)))
+    mean, stderr = _mean_stderr(values)
+    return {"value": mean, "stderr": stderr, "weighted": {n: _mean_stderr(x) for n, x in weighted.items()}}
+
+
+def fault_geometry(params: Params, image: dict) -> dict[str, dict[str, Params]]:
+    """Per fault type, how one faulty cell per weight moves the weights (faults.displacement_moments
+    in weight units): {"mean": E[delta], "square": E[delta^2]}, each per unit of cell fault rate.
+
+    At a small rate r the loss rises by r * (g . mean + 1/2 sum(square * diag H)) to first order
+    (different weights' cells fail independently); both terms are unchanged when a BN-followed
+    filter is rescaled (its scale moves with it), and neither injects a fault."""
+    out = {}
+    for fault in faults.FAULTS:
+        mean, square = {}, {}
+        for name, e in image.items():
+            m, sq = faults.displacement_moments(e["q"], fault, bits=e["bits"])
+            scale = e["scale"].to(torch.float64)
+            mean[f"{name}.weight"] = (m * scale).to(params[f"{name}.weight"].dtype)
+            square[f"{name}.weight"] = (sq * scale * scale).to(params[f"{name}.weight"].dtype)
+        out[fault] = {"mean": mean, "square": square}
+    return out
 
 
 def eps_sharpness(loss, params: Params, *, rho: float, steps: int) -> dict:
@@ -335,12 +360,15 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, se
     loss = make_loss(model, to_float(x), y)
     gen = lambda k: torch.Generator().manual_seed(seed * 7919 + k)  # noqa: E731
     hv, norms = hessian_operator(loss, params), filter_norms(params)
+    geometry = fault_geometry(params, image)
     eig = top_eigenvalue(loss, params, iters=cfg["power_iters"], tol=cfg["tol"], generator=gen(1), hv=hv)
     eig_n = top_eigenvalue(loss, params, iters=cfg["power_iters"], tol=cfg["tol"], generator=gen(1), scale=norms,
                            hv=hv)
-    trace = hessian_trace(loss, params, samples=cfg["hutchinson_samples"], generator=gen(2), hv=hv)
+    trace = hessian_trace(loss, params, samples=cfg["hutchinson_samples"], generator=gen(2), hv=hv,
+                          weights={f: g["square"] for f, g in geometry.items()})
     trace_n = hessian_trace(loss, params, samples=cfg["hutchinson_samples"], generator=gen(2), scale=norms, hv=hv)
     del hv  # frees the gradient's graph
+    grad = gradient(loss, params)
     eps = eps_sharpness(loss, params, rho=cfg["eps_rho"], steps=cfg["eps_steps"])
     fsh = fault_sharpness(loss, params, image, rate=cfg["fault_rate"], samples=cfg["fault_samples"], seed=seed)
     out = {
@@ -351,6 +379,14 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, se
         "eps_sharpness": eps["value"], "eps_radius": eps["radius"],
         "fault_sharpness": fsh["value"],
     }
+    for fault, g in geometry.items():  # per unit of cell fault rate
+        curvature, stderr = trace["weighted"][fault]
+        out[f"fault_curvature_{fault}"] = curvature
+        out[f"fault_curvature_{fault}_stderr"] = stderr
+        out[f"fault_slope_{fault}"] = float(_dot(grad, g["mean"]))
+    # The quadratic prediction of the measured bit-flip loss rise (fault_sharpness), at its rate.
+    out["fault_sharpness_predicted"] = cfg["fault_rate"] * (out["fault_slope_bitflip"]
+                                                           + out["fault_curvature_bitflip"] / 2)
     if cfg.get("landscapes", True):
         r, n1, n2 = cfg["landscape_range"], cfg["landscape_1d_points"], cfg["landscape_2d_points"]
         d1, d2 = filter_normalized_direction(params, gen(3)), filter_normalized_direction(params, gen(4))
