@@ -2,6 +2,7 @@
 # make test:      the same bootstrap, then pytest in 2 workers (unit tests + the DAG on config/ci.yaml).
 # make test-fast: the unit tests alone (under a minute).
 # make compare:   a fresh run's tables against a stored reference (REF=expected/default RUN=paper_tables).
+# make coverage:  C1's interval coverage on simulated studies, through the workflow's chain -> docs/coverage.md.
 # make checksums: rerun the ci DAG and store its tables' checksums (after a change meant to alter results).
 PYTHON ?= python3.11
 VENV := .venv
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: reproduce test test-fast checksums compare data bench lint clean
+.PHONY: reproduce test test-fast checksums compare coverage data bench lint clean
 
 $(STAMP): envs/requirements.txt pyproject.toml setup.py src/flatenn/_kernels.c
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,9 @@ REF ?= expected/default
 RUN ?= paper_tables
 compare: $(STAMP)
 	$(VENV)/bin/flatenn compare --ref $(REF) --run $(RUN) --out results/compare.csv
+
+coverage: $(STAMP)
+	$(VENV)/bin/python tests/coverage_sim.py docs/coverage.md
 
 bench: $(STAMP) data
 	$(VENV)/bin/python benchmarks/bench.py

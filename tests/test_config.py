@@ -78,7 +78,7 @@ def test_defaults_come_from_the_schema():
     del cfg["dataset"]["split_seed"], cfg["variants"]["as_mid"]["penalty"]
     cfg = config.validate(cfg)
     assert cfg["dataset"]["split_seed"] == 0 and cfg["variants"]["as_mid"]["penalty"] == "l1"
-    assert cfg["device"] == "cpu" and cfg["claims"]["clean_margin"] == 1.5
+    assert cfg["device"] == "cpu" and cfg["claims"]["plan"] == "config/analysis.yaml"
 
 
 def test_every_schema_key_is_described():

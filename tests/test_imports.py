@@ -33,7 +33,7 @@ def test_table_and_figure_jobs_run_without_torch(tmp_path, no_torch):
     """`flatenn fault-tables` and `flatenn figure-claims-by-depth` on synthetic inputs."""
     trials = synthetic_trials(np.random.default_rng(0))
     trials.to_csv(tmp_path / "trials.csv", index=False)
-    run_claims(trials)[0].to_csv(tmp_path / "claims.csv", index=False)
+    run_claims(trials)["claims"].to_csv(tmp_path / "claims.csv", index=False)
     t = lambda name: [str(tmp_path / f"{name}.{ext}") for ext in ("csv", "md", "tex")]  # noqa: E731
     settings = {"level": 0.95, "variants": VARIANTS, "trainings": TRAININGS, "faults": ["bitflip", "sa1"],
                 "dataset": "fashion_mnist", "eval_size": 300}

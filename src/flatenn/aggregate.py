@@ -16,7 +16,8 @@ MODEL_COLS = list(io.MODEL_COLS)
 POINT_COLS = ["dataset", "arch", "fault", "rate"]
 # The first three keep the contract column order of sharpness.csv.
 METRICS = ["hessian_top_eig", "hessian_trace", "eps_sharpness", "hessian_top_eig_normalized",
-           "hessian_trace_normalized", "fault_sharpness"]
+           "hessian_trace_normalized", "fault_sharpness", "fault_curvature_bitflip", "fault_curvature_sa0",
+           "fault_curvature_sa1", "fault_sharpness_predicted"]
 
 
 # ---------------------------------------------------------------- reading raw results
@@ -94,7 +95,8 @@ def _pairs(df: pd.DataFrame, comps: pd.DataFrame, keys, values) -> pd.DataFrame:
         a = df[(df.variant == c.a_variant) & (df.training == c.a_training)]
         b = df[(df.variant == c.b_variant) & (df.training == c.b_training)]
         j = a[keys + values].merge(b[keys + values], on=keys, suffixes=("_a", "_b"))
-        out.append(j.assign(kind=c.kind, comparison=c.comparison, a_variant=c.a_variant, b_variant=c.b_variant))
+        out.append(j.assign(kind=c.kind, comparison=c.comparison, a_variant=c.a_variant, a_training=c.a_training,
+                            b_variant=c.b_variant, b_training=c.b_training))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
@@ -105,7 +107,8 @@ def paired_by_seed(means: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
     p["diff"] = p["accuracy_a"] - p["accuracy_b"]
     p["lost_diff"] = p["lost_a"] - p["lost_b"]
     p["trials"] = p[["trials_a", "trials_b"]].min(axis=1)
-    cols = POINT_COLS + ["kind", "comparison", "a_variant", "b_variant", "seed", "trials", "accuracy_a",
+    cols = POINT_COLS + ["kind", "comparison", "a_variant", "a_training", "b_variant", "b_training", "seed", "trials",
+                         "accuracy_a",
                          "accuracy_b", "clean_a", "clean_b", "diff", "lost_diff"]
     return p[cols].sort_values(POINT_COLS + ["comparison", "seed"], kind="stable", ignore_index=True)
 
@@ -171,7 +174,8 @@ def paired_sharpness(sharp: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
     p = _pairs(sharp, comps, ["dataset", "arch", "seed"], METRICS)
     rows = []
     for m in METRICS:
-        rows.append(p[["dataset", "arch", "kind", "comparison", "a_variant", "b_variant", "seed"]].assign(
+        rows.append(p[["dataset", "arch", "kind", "comparison", "a_variant", "a_training", "b_variant", "b_training",
+                       "seed"]].assign(
             metric=m, a=p[f"{m}_a"], b=p[f"{m}_b"], rel_diff=(p[f"{m}_a"] - p[f"{m}_b"]) / p[f"{m}_b"].abs()))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
@@ -229,13 +233,15 @@ def dose_response(clean: pd.DataFrame, by_seed: pd.DataFrame, paired_sharp: pd.D
         b = base.loc[[(ds, arch, t, s) for s in g.seed]]
         add(keys, "sparsity_gained", "", g.activation_sparsity.to_numpy() - b.activation_sparsity.to_numpy())
         add(keys, "clean_accuracy_given_up", "", b.accuracy.to_numpy() - g.accuracy.to_numpy())
-        comp = f"{v}-standard ({t})"
-        faulty = by_seed[(by_seed.comparison == comp) & (by_seed.rate > 0) & (by_seed.dataset == ds)
-                         & (by_seed.arch == arch)]
+
+        def vs_standard(df):  # this AS level against the standard network, both trained with t
+            return ((df.kind == "as_vs_standard") & (df.a_variant == v) & (df.a_training == t) & (df.dataset == ds)
+                    & (df.arch == arch))
+        faulty = by_seed[vs_standard(by_seed) & (by_seed.rate > 0)]
         for fault, f in faulty.groupby("fault"):
             add(keys, "extra_accuracy_lost", fault, f.groupby("seed")["lost_diff"].mean())
-        sh = paired_sharp[(paired_sharp.comparison == comp) & (paired_sharp.dataset == ds) & (paired_sharp.arch == arch)]
+        sh = paired_sharp[vs_standard(paired_sharp)]
         for metric, m in sh.groupby("metric"):
-            if metric.endswith("_normalized"):
+            if metric.endswith("_normalized") or metric.startswith("fault_curvature"):
                 add(keys, f"{metric}_rel_diff", "", m["rel_diff"])
     return pd.DataFrame(rows)

@@ -1,57 +1,136 @@
-"""The paper's claims as pure functions: tables in, claims table out.
+"""The paper's claims under a declared analysis plan: per-seed tables and the plan in, claims
+tables out (pure: no files).
 
-One estimator for every claim: a Student t interval over trained networks (seeds) of a
-per-seed value (see ``flatenn.stats``). A fault claim is decided on its declared aggregate,
-the mean paired difference over the faulty rates (per AS level); the per-rate verdicts go
-to ``claims_by_rate``; the paper's "up to" number is matched by the largest per-rate mean,
-given with a Bonferroni interval over the rates searched, and decides nothing.
+The trained network (seed) is the unit: every decision is a t test over per-seed values
+(``stats.seed_intervals``), with Holm's correction over the plan's family (every primary row
+of one claim and architecture: fault types x AS levels, or metrics x AS levels). Fault claims
+are decided on informative rates only: where the comparison's reference network keeps
+``window`` of its above-chance accuracy (a floor rate, where both sit at chance, would turn a
+clean-accuracy gap into a robustness difference). C1 compares the *share* of above-chance
+accuracy each network keeps, (faulty - chance) / (clean - chance), which a clean gap cannot
+move. Per-rate rows and the paper's "up to" maxima are exploratory.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
+import numpy as np
 import pandas as pd
+from scipy import stats as st
 
-from flatenn.stats import equivalence_verdict, seed_level_ci, verdict
+from flatenn import aggregate
+from flatenn.stats import holm, one_sided_p, seed_intervals, tost, welch
 
 PAPER = {  # (v1, latest version), in the paper's "%", read as accuracy points
     "C1": ("17.32", "11.13"),
     "C3-AS": ("36.71", "19.50"),
     "C3-standard": ("24.76", "15.82"),
 }
-STATEMENTS = {
-    "C1": "AS QDNNs ({a}) lose more accuracy under {fault} faults than standard QDNNs (conventional "
-          "training); value: accuracy lost (own clean minus faulty), AS minus standard, points",
-    "C2": "AS QDNNs ({a}) sit in sharper minima than standard QDNNs (conventional training); "
-          "value: relative difference of {metric}, AS vs standard, %",
-    "C3": "SAQ raises the accuracy of {a} QDNNs under {fault} faults over conventional training; "
-          "value: SAQ minus conventional, points",
-    "C4": "SAQ-trained {a} QDNNs beat conventionally trained standard QDNNs under {fault} faults; "
-          "value: accuracy difference, points",
-    "C5": "SAQ reaches flatter minima than conventional training ({a}); value: relative difference of "
-          "{metric}, SAQ vs conventional, %",
-    "C5-clean": "SAQ keeps the clean accuracy of {a} QDNNs (within {margin:g} points); value: SAQ minus "
-                "conventional test accuracy, points",
+# Per-seed fault quantities, each oriented so that a positive value is the claim's direction,
+# in points; "w" = mean over the informative window, "all" = over every faulty rate.
+QUANTITIES = {
+    "retained_gap": "share of above-chance accuracy kept under faults, reference minus compared network (w)",
+    "lost_gap": "accuracy lost (own clean minus faulty), compared minus reference network (w)",
+    "accuracy_gap": "accuracy under faults, reference minus compared network (w)",
+    "lost_gap_all_rates": "accuracy lost, compared minus reference, over every faulty rate (the former C1)",
+    "accuracy_gain": "accuracy under faults, compared minus reference network (w)",
+    "retained_gain": "share of above-chance accuracy kept, compared minus reference network (w)",
 }
-# Which comparison each fault claim reads, the column it decides on, and the expected sign.
-FAULT_CLAIMS = {"C1": ("as_vs_standard", "lost_diff", "conventional"),
-                "C3": ("saq_vs_conventional", "diff", None),
-                "C4": ("as_saq_vs_standard_conventional", "diff", None)}
-# Sharpness metrics that decide C2 and C5: Hessian metrics that a rescaling of BN-followed filters
-# leaves alone (fault-shaped sharpness is invariant too, but near zero its relative difference is noise).
-DECIDING_METRICS = ["hessian_top_eig_normalized", "hessian_trace_normalized"]
+# Which comparisons each fault claim reads (aggregate.comparisons kinds) and its statement.
+FAULT_CLAIMS = {
+    "C1": ("as_vs_standard", "AS QDNNs ({a}) lose more under {fault} faults than standard QDNNs"),
+    "C3": ("saq_vs_conventional", "SAQ raises the accuracy of {a} QDNNs under {fault} faults"),
+    "C4": ("as_saq_vs_standard_conventional",
+           "SAQ-trained {a} QDNNs beat conventionally trained standard QDNNs under {fault} faults"),
+}
+SHARPNESS_CLAIMS = {  # kind, direction (+1: a sharper than b), statement
+    "C2": ("as_vs_standard", 1, "AS QDNNs ({a}) sit in sharper minima than standard QDNNs ({metric})"),
+    "C5": ("saq_vs_conventional", -1, "SAQ reaches flatter minima than conventional training ({a}, {metric})"),
+}
 COLUMNS = ["claim", "arch", "statement", "paper_v1", "paper_latest", "measured_value", "ci_low", "ci_high",
-           "verdict", "fault", "aggregate", "n_seeds", "trials_per_seed", "method", "mde", "dataset",
-           "comparison", "absolute_value", "absolute_ci_low", "absolute_ci_high", "up_to_value",
-           "up_to_ci_low", "up_to_ci_high", "up_to_rate"]
+           "verdict", "fault", "aggregate", "n_seeds", "trials_per_seed", "method", "mde", "p_value", "p_adjusted",
+           "family", "role", "dataset", "comparison", "a_variant", "a_training", "b_variant", "b_training",
+           "quantity", "adj_ci_low", "adj_ci_high", "window_rates", "rate", "secondary_disagree"]
 BY_RATE_COLUMNS = ["claim", "dataset", "arch", "fault", "rate", "comparison", "measured_value", "ci_low",
-                   "ci_high", "verdict", "n_seeds", "trials_per_seed", "mde"]
-METHOD = "t interval over seeds of per-seed means (maps and images nested in seeds)"
+                   "ci_high", "verdict", "n_seeds", "trials_per_seed", "mde", "quantity", "in_window", "role"]
+INTERACTION_COLUMNS = ["claim", "dataset", "fault", "comparison", "quantity", "arch_a", "arch_b", "effect_a",
+                       "effect_b", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "verdict", "changes_sign_p",
+                       "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b"]
+EXPLAINS_COLUMNS = ["dataset", "arch", "fault", "metric", "rho", "ci_low", "ci_high", "p_value", "n_seeds",
+                    "networks_per_seed", "reading"]
+METHOD = "t test over seeds of per-seed values (maps and images nested in seeds), Holm over the family"
+PAIR = ["kind", "comparison", "a_variant", "a_training", "b_variant", "b_training"]
 
 
-def _pts(ci: dict, scale: float = 100.0) -> dict:
-    return {"measured_value": scale * ci["mean"], "ci_low": scale * ci["ci_low"],
-            "ci_high": scale * ci["ci_high"], "mde": scale * ci["mde"], "n_seeds": ci["n"]}
+# ---------------------------------------------------------------- per-seed quantities
+
+def _retained(acc, clean, chance):
+    """Share of above-chance accuracy kept; undefined for a network at or below chance clean."""
+    above = clean - chance
+    return ((acc - chance) / above).where(above > 0)
+
+
+def fault_effects(seed_means: pd.DataFrame, comps: pd.DataFrame, chance: dict, window: tuple) -> pd.DataFrame:
+    """Per (point, comparison, seed): both networks' accuracy, clean accuracy and retained
+    share, and whether the rate is informative (the reference network b keeps, on average over
+    seeds, a share of its above-chance accuracy inside ``window``)."""
+    p = aggregate.paired_by_seed(seed_means, comps)
+    p = p[p.rate > 0].copy()
+    ch = p.dataset.map(chance).astype(float)
+    p["retained_a"] = _retained(p.accuracy_a, p.clean_a, ch)
+    p["retained_b"] = _retained(p.accuracy_b, p.clean_b, ch)
+    ref = p.groupby(aggregate.POINT_COLS + ["comparison"])["retained_b"].transform("mean")
+    p["in_window"] = ref.between(*window)
+    return p
+
+
+def per_seed(effects: pd.DataFrame) -> pd.DataFrame:
+    """Every quantity of QUANTITIES per (dataset, arch, fault, comparison, seed), in points."""
+    e = effects.assign(
+        retained_gap=effects.retained_b - effects.retained_a, lost_gap=effects.lost_diff,
+        accuracy_gap=-effects["diff"], accuracy_gain=effects["diff"], retained_gain=effects.retained_a - effects.retained_b)
+    keys = ["dataset", "arch", "fault", *PAIR, "seed"]
+    w = e[e.in_window]
+    cols = ["retained_gap", "lost_gap", "accuracy_gap", "accuracy_gain", "retained_gain"]
+    out = e.groupby(keys, sort=True).agg(lost_gap_all_rates=("lost_diff", "mean"), trials=("trials", "min"))
+    out = out.join(w.groupby(keys, sort=True)[cols].mean()).reset_index()
+    for c in QUANTITIES:
+        out[c] = 100 * out[c]
+    rates = e[e.in_window].groupby(["dataset", "arch", "fault", "comparison"])["rate"].unique()
+    out["window_rates"] = [", ".join(f"{r:g}" for r in sorted(rates.get((d, a, f, c), [])))
+                           for d, a, f, c in zip(out.dataset, out.arch, out.fault, out.comparison)]
+    return out
+
+
+# ---------------------------------------------------------------- decisions
+
+def _decide(rows: pd.DataFrame, alpha: float, correction: str) -> pd.DataFrame:
+    """p_adjusted within each family and role; adjusted (Bonferroni) intervals; the verdict:
+    PASS when the adjusted test rejects in the claim's direction, FAIL in the other, else
+    INCONCLUSIVE."""
+    rows = rows.copy()
+    rows["p_adjusted"] = np.nan
+    rows["adj_ci_low"], rows["adj_ci_high"] = np.nan, np.nan
+    for _, idx in rows.groupby(["family", "role"], sort=False).groups.items():
+        p = rows.loc[idx, "p_value"].to_numpy(dtype=float)
+        m = int(np.sum(~np.isnan(p)))
+        rows.loc[idx, "p_adjusted"] = holm(p) if correction == "holm" else np.minimum(1, p * max(m, 1))
+        n = rows.loc[idx, "n_seeds"].to_numpy(dtype=float)
+        crit = st.t.ppf(1 - alpha / (2 * max(m, 1)), np.maximum(n - 1, 1))
+        half = np.where(n > 1, crit * rows.loc[idx, "std"].to_numpy() / np.sqrt(n), np.inf)
+        rows.loc[idx, "adj_ci_low"] = rows.loc[idx, "measured_value"].to_numpy() - half
+        rows.loc[idx, "adj_ci_high"] = rows.loc[idx, "measured_value"].to_numpy() + half
+    signed = rows["measured_value"] * rows["direction"]
+    significant = rows["p_adjusted"] < alpha
+    rows["verdict"] = np.where(significant & (signed > 0), "PASS", np.where(significant & (signed < 0), "FAIL",
+                                                                           "INCONCLUSIVE"))
+    return rows
+
+
+def _intervals(values: pd.DataFrame, keys: list, value: str, level: float) -> pd.DataFrame:
+    ci = seed_intervals(values, keys, value, level)
+    return ci.rename(columns={"mean": "measured_value", "n": "n_seeds"})
 
 
 def _paper(claim: str, variant: str) -> tuple[str, str]:
@@ -60,91 +139,270 @@ def _paper(claim: str, variant: str) -> tuple[str, str]:
     return PAPER.get(claim, ("-", "-"))
 
 
-def fault_claims(by_seed: pd.DataFrame, level: float) -> tuple[list[dict], list[dict]]:
-    """C1, C3, C4 from the per-seed paired table (``aggregate.paired_by_seed``)."""
-    rows, by_rate = [], []
-    faulty = by_seed[by_seed.rate > 0]
-    for claim, (kind, column, training) in FAULT_CLAIMS.items():
-        d = faulty[faulty.kind == kind]
-        if training is not None:
-            d = d[d.comparison.str.endswith(f"({training})")]
-        for (ds, arch, fault, comp), g in d.groupby(["dataset", "arch", "fault", "comparison"], sort=True):
-            a = g["a_variant"].iloc[0]
-            sign = -1.0 if claim == "C1" else 1.0  # C1's absolute gap: standard minus AS
-            per_seed = g.groupby("seed")[[column, "diff"]].mean()  # mean over the faulty rates
-            ci = seed_level_ci(per_seed[column], level)
-            absolute = seed_level_ci(sign * per_seed["diff"], level)
-            rates = sorted(g.rate.unique())
-            per_rate = {r: seed_level_ci(h[column], level) for r, h in g.groupby("rate")}
-            best = max(rates, key=lambda r: per_rate[r]["mean"])
-            up = seed_level_ci(g.loc[g.rate == best, column], 1 - (1 - level) / len(rates))
-            trials = int(g["trials"].min())
-            paper = _paper(claim, a)
-            rows.append({"claim": claim, "arch": arch, "dataset": ds, "fault": fault, "comparison": comp,
-                         "statement": STATEMENTS[claim].format(a=a, fault=fault), "paper_v1": paper[0],
-                         "paper_latest": paper[1], **_pts(ci),
-                         "verdict": verdict(ci["ci_low"], ci["ci_high"]),
-                         "aggregate": f"mean over faulty rates {', '.join(f'{r:g}' for r in rates)}",
-                         "trials_per_seed": trials, "method": METHOD,
-                         "absolute_value": 100 * absolute["mean"], "absolute_ci_low": 100 * absolute["ci_low"],
-                         "absolute_ci_high": 100 * absolute["ci_high"], "up_to_value": 100 * up["mean"],
-                         "up_to_ci_low": 100 * up["ci_low"], "up_to_ci_high": 100 * up["ci_high"],
-                         "up_to_rate": best})
-            for r in rates:
-                ci_r = per_rate[r]
-                by_rate.append({"claim": claim, "dataset": ds, "arch": arch, "fault": fault, "rate": r,
-                                "comparison": comp, **_pts(ci_r),
-                                "verdict": verdict(ci_r["ci_low"], ci_r["ci_high"]), "trials_per_seed": trials})
-    return rows, by_rate
+def fault_claims(seeds: pd.DataFrame, plan: dict) -> pd.DataFrame:
+    """C1, C3, C4: the primary quantity and the secondary ones, per comparison and fault type."""
+    frames = []
+    for claim, (kind, statement) in FAULT_CLAIMS.items():
+        spec = plan["claims"][claim]
+        d = seeds[seeds.kind == kind]
+        if "training" in spec:
+            d = d[d.a_training == spec["training"]]
+        if d.empty:
+            continue
+        for role, names in (("primary", [spec["primary"]]), ("secondary", spec.get("secondary", []))):
+            for q in names:
+                keys = ["dataset", "arch", "fault", *PAIR]
+                ci = _intervals(d, keys, q, plan["level"])
+                extra = d.groupby(keys, sort=True).agg(trials_per_seed=("trials", "min"),
+                                                       window_rates=("window_rates", "first")).reset_index()
+                ci = ci.merge(extra, on=keys, how="right")
+                ci["n_seeds"] = ci["n_seeds"].fillna(0).astype(int)
+                no_window = ci.window_rates == ""
+                where = np.where(q == "lost_gap_all_rates", "every faulty rate",
+                                 "informative rates " + ci.window_rates)
+                ci = ci.assign(claim=claim, role=role, quantity=q, direction=1,
+                               aggregate=np.where(no_window & (q != "lost_gap_all_rates"),
+                                                  "no informative rate: not decided", q + " over " + where),
+                               statement=[statement.format(a=a, fault=f) + f"; value: {QUANTITIES[q]}, points"
+                                          for a, f in zip(ci.a_variant, ci.fault)])
+                paper = [_paper(claim, a) for a in ci.a_variant]
+                ci["paper_v1"], ci["paper_latest"] = [p[0] for p in paper], [p[1] for p in paper]
+                frames.append(ci)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def sharpness_claims(paired_sharp: pd.DataFrame, level: float) -> list[dict]:
-    """C2 (AS vs standard, conventional; expect sharper) and C5 (SAQ vs conventional; expect
-    flatter), per AS level or variant, paired by seed, on the scale-invariant metrics."""
-    rows = []
-    spec = {"C2": ("as_vs_standard", True), "C5": ("saq_vs_conventional", False)}
-    for claim, (kind, positive) in spec.items():
-        d = paired_sharp[(paired_sharp.kind == kind) & paired_sharp.metric.isin(DECIDING_METRICS)]
-        if claim == "C2":
-            d = d[d.comparison.str.endswith("(conventional)")]
-        for (ds, arch, comp, metric), g in d.groupby(["dataset", "arch", "comparison", "metric"], sort=True):
-            ci = seed_level_ci(g["rel_diff"], level)
-            rows.append({"claim": claim, "arch": arch, "dataset": ds, "fault": "", "comparison": comp,
-                         "statement": STATEMENTS[claim].format(a=g["a_variant"].iloc[0], metric=metric),
-                         "paper_v1": "-", "paper_latest": "-", **_pts(ci),
-                         "verdict": verdict(ci["ci_low"], ci["ci_high"], expect_positive=positive),
-                         "aggregate": f"{metric}, relative difference per seed", "trials_per_seed": math.nan,
-                         "method": "t interval over seeds of per-seed relative differences"})
-    return rows
+def sharpness_claims(paired_sharp: pd.DataFrame, plan: dict) -> pd.DataFrame:
+    """C2 and C5 on per-seed relative differences (%), primary metrics then secondary ones;
+    ``secondary_disagree`` names, on a primary row, the secondary metrics whose own interval
+    lies on the other side of zero."""
+    frames = []
+    metrics = set(paired_sharp.metric) if len(paired_sharp) else set()
+    for claim, (kind, direction, statement) in SHARPNESS_CLAIMS.items():
+        spec = plan["claims"][claim]
+        d = paired_sharp[paired_sharp.kind == kind]
+        if "training" in spec:
+            d = d[d.a_training == spec["training"]]
+        for role, names in (("primary", spec["primary"]), ("secondary", spec.get("secondary", []))):
+            names = [m for m in names if m in metrics]
+            g = d[d.metric.isin(names)].assign(rel=lambda x: 100 * x.rel_diff)
+            if g.empty:
+                continue
+            keys = ["dataset", "arch", *PAIR, "metric"]
+            ci = _intervals(g, keys, "rel", plan["level"])
+            ci = ci.assign(claim=claim, role=role, quantity=ci.metric, direction=direction, fault="",
+                           aggregate=ci.metric + ", relative difference per seed, %", trials_per_seed=math.nan,
+                           paper_v1="-", paper_latest="-",
+                           statement=[statement.format(a=a, metric=m) for a, m in zip(ci.a_variant, ci.metric)])
+            frames.append(ci)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if out.empty:
+        return out
+    sec = out[out.role == "secondary"]
+    disagree = []
+    for r in out.itertuples():
+        if r.role != "primary":
+            disagree.append("")
+            continue
+        s = sec[(sec.claim == r.claim) & (sec.dataset == r.dataset) & (sec.arch == r.arch)
+                & (sec.comparison == r.comparison)]
+        other = s[(s.ci_low > 0) & (r.measured_value < 0) | (s.ci_high < 0) & (r.measured_value > 0)]
+        disagree.append(", ".join(other.metric))
+    return out.assign(secondary_disagree=disagree).drop(columns="metric")
 
 
-def clean_claims(clean: pd.DataFrame, level: float, margin: float = 1.5) -> list[dict]:
-    """C5-clean: SAQ minus conventional test accuracy per variant, an equivalence check."""
+def clean_claims(clean: pd.DataFrame, plan: dict) -> pd.DataFrame:
+    """C5-clean: SAQ minus conventional test accuracy per variant (the clean cost of SAQ), a
+    TOST of equivalence within the plan's margin (its 1 - 2 alpha interval)."""
+    margin, alpha = plan["claims"]["C5-clean"]["margin"], 1 - plan["level"]
     rows = []
     for (ds, arch, v), g in clean.groupby(["dataset", "arch", "variant"], sort=True):
         e = g.pivot(index="seed", columns="training", values="accuracy")
         if not {"saq", "conventional"} <= set(e.columns):
             continue
-        ci = seed_level_ci((e["saq"] - e["conventional"]).dropna(), level)
-        pts = _pts(ci)
-        rows.append({"claim": "C5-clean", "arch": arch, "dataset": ds, "fault": "",
-                     "comparison": f"saq-conventional ({v})",
-                     "statement": STATEMENTS["C5-clean"].format(a=v, margin=margin), "paper_v1": "-",
-                     "paper_latest": "-", **pts,
-                     "verdict": equivalence_verdict(pts["ci_low"], pts["ci_high"], margin),
-                     "aggregate": "test accuracy", "trials_per_seed": math.nan,
-                     "method": f"t interval over seeds; PASS when inside +-{margin:g} points"})
-    return rows
+        res = tost(100 * (e["saq"] - e["conventional"]).dropna(), margin, alpha)
+        rows.append({"claim": "C5-clean", "dataset": ds, "arch": arch, "fault": "", "kind": "saq_vs_conventional",
+                     "comparison": f"saq-conventional ({v})", "a_variant": v, "a_training": "saq", "b_variant": v,
+                     "b_training": "conventional", "quantity": "clean_accuracy_difference",
+                     "statement": f"SAQ keeps the clean accuracy of {v} QDNNs (within {margin:g} points); value: "
+                                  "SAQ minus conventional test accuracy, points",
+                     "measured_value": res["mean"], "ci_low": res["ci_low"], "ci_high": res["ci_high"],
+                     "std": res["std"], "n_seeds": res["n"], "p_value": res["p_value"], "tost": res["verdict"],
+                     "mde": math.nan, "role": "primary", "direction": 1, "paper_v1": "-", "paper_latest": "-",
+                     "aggregate": f"test accuracy; {100 - 200 * alpha:g} % interval inside +-{margin:g} points (TOST)",
+                     "trials_per_seed": math.nan})
+    return pd.DataFrame(rows)
 
 
-def evaluate(by_seed: pd.DataFrame, paired_sharp: pd.DataFrame, clean: pd.DataFrame, level: float,
-             margin: float = 1.5) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(claims, claims by rate) from the per-seed paired fault table, the per-seed paired
-    sharpness table and the clean-accuracy table."""
-    rows, by_rate = fault_claims(by_seed, level)
-    rows += sharpness_claims(paired_sharp, level) + clean_claims(clean, level, margin)
+def up_to(effects: pd.DataFrame, plan: dict) -> pd.DataFrame:
+    """The paper's "up to" numbers: per fault claim and architecture, the largest per-rate accuracy
+    effect over every cell searched (fault types x faulty rates x comparisons), with a Bonferroni
+    interval over those cells. Exploratory: the maximum is picked on the same data."""
+    rows = []
+    value = {"C1": -1.0, "C3": 1.0, "C4": 1.0}  # accuracy_gap for C1, accuracy_gain otherwise
+    for claim, (kind, _) in FAULT_CLAIMS.items():
+        spec = plan["claims"][claim]
+        d = effects[effects.kind == kind]
+        if "training" in spec:
+            d = d[d.a_training == spec["training"]]
+        d = d.assign(v=100 * value[claim] * d["diff"])
+        for (ds, arch), g in d.groupby(["dataset", "arch"], sort=True):
+            cells = _intervals(g, ["fault", "rate", *PAIR], "v", plan["level"])
+            m = len(cells)
+            best = cells.loc[cells.measured_value.idxmax()]
+            cell = g[(g.fault == best.fault) & (g.rate == best.rate) & (g.comparison == best.comparison)]
+            ci = _intervals(cell, [], "v", 1 - (1 - plan["level"]) / m).iloc[0]
+            rows.append({"claim": claim, "dataset": ds, "arch": arch, "fault": best.fault, **best[PAIR].to_dict(),
+                         "quantity": "accuracy_gap" if claim == "C1" else "accuracy_gain", "role": "exploratory",
+                         "measured_value": ci.measured_value, "ci_low": ci.ci_low, "ci_high": ci.ci_high,
+                         "n_seeds": ci.n_seeds, "std": ci["std"], "p_value": ci.p_value, "mde": ci.mde,
+                         "trials_per_seed": int(cell.trials.min()), "direction": 1, "rate": best.rate,
+                         "aggregate": f"up to: the largest per-rate effect of {m} cells searched, at rate "
+                                      f"{best.rate:g} (Bonferroni interval over the {m})",
+                         "statement": FAULT_CLAIMS[claim][1].format(a=best.a_variant, fault=best.fault)
+                         + "; value: accuracy points at one rate",
+                         "paper_v1": _paper(claim, best.a_variant)[0], "paper_latest": _paper(claim, best.a_variant)[1]})
+    return pd.DataFrame(rows)
+
+
+def by_rate(effects: pd.DataFrame, plan: dict) -> pd.DataFrame:
+    """Exploratory: each fault claim's primary quantity at each faulty rate."""
+    frames = []
+    for claim, (kind, _) in FAULT_CLAIMS.items():
+        spec = plan["claims"][claim]
+        d = effects[effects.kind == kind]
+        if "training" in spec:
+            d = d[d.a_training == spec["training"]]
+        q = spec["primary"]
+        sign = {"retained_gap": ("retained_b", "retained_a"), "retained_gain": ("retained_a", "retained_b")}
+        if q in sign:
+            v = d[sign[q][0]] - d[sign[q][1]]
+        else:
+            v = {"accuracy_gap": -d["diff"], "accuracy_gain": d["diff"]}.get(q, d["lost_diff"])
+        d = d.assign(v=100 * v)
+        keys = ["dataset", "arch", "fault", "rate", "comparison"]
+        ci = _intervals(d, keys, "v", plan["level"])
+        extra = d.groupby(keys, sort=True).agg(trials_per_seed=("trials", "min"), in_window=("in_window", "first"))
+        ci = ci.merge(extra.reset_index(), on=keys)
+        verdict = np.where(ci.ci_low > 0, "PASS", np.where(ci.ci_high < 0, "FAIL", "INCONCLUSIVE"))
+        frames.append(ci.assign(claim=claim, quantity=q, verdict=verdict, role="exploratory"))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BY_RATE_COLUMNS)
+    return out.reindex(columns=BY_RATE_COLUMNS)
+
+
+def interaction(seeds: pd.DataFrame, plan: dict, depth: dict) -> pd.DataFrame:
+    """C1's primary quantity between architectures: per fault type and AS level, the deeper minus
+    the shallower architecture's mean (Welch), Holm over the family (fault types x levels x pairs
+    within a dataset). "Changes sign" is an intersection-union test (one architecture's effect
+    below zero and the other's above, one-sided t tests, the larger p; x2 for the two
+    orientations), Holm over the same family."""
+    spec = plan["interaction"]
+    claim = spec["claim"]
+    kind = FAULT_CLAIMS[claim][0]
+    q = plan["claims"][claim]["primary"]
+    d = seeds[seeds.kind == kind]
+    training = plan["claims"][claim].get("training")
+    if training:
+        d = d[d.a_training == training]
+    rows = []
+    alpha = 1 - plan["level"]
+    for (ds, fault, comp), g in d.groupby(["dataset", "fault", "comparison"], sort=True):
+        archs = sorted(g.arch.unique(), key=lambda a: (depth.get(a, 999), a))
+        for a, b in itertools.combinations(archs, 2):
+            va, vb = g.loc[g.arch == a, q].dropna().to_numpy(), g.loc[g.arch == b, q].dropna().to_numpy()
+            w = welch(vb, va, plan["level"])
+            one = {(x, s): one_sided_p(float(v.mean()) if len(v) else math.nan, float(v.std(ddof=1)) if len(v) > 1
+                                       else math.nan, len(v), greater=s) for x, v in (("a", va), ("b", vb))
+                   for s in (True, False)}
+            iut = min(1.0, 2 * min(max(one[("a", False)], one[("b", True)]), max(one[("a", True)], one[("b", False)])))
+            rows.append({"claim": claim, "dataset": ds, "fault": fault, "comparison": comp, "quantity": q,
+                         "arch_a": a, "arch_b": b, "effect_a": va.mean() if len(va) else math.nan,
+                         "effect_b": vb.mean() if len(vb) else math.nan, "diff": w["diff"], "ci_low": w["ci_low"],
+                         "ci_high": w["ci_high"], "p_value": w["p_value"], "changes_sign_p": iut,
+                         "n_a": len(va), "n_b": len(vb)})
+    out = pd.DataFrame(rows, columns=[c for c in INTERACTION_COLUMNS if c not in
+                                      ("p_adjusted", "verdict", "changes_sign_p_adjusted", "changes_sign")])
+    if out.empty:
+        return out.reindex(columns=INTERACTION_COLUMNS)
+    for ds, idx in out.groupby("dataset").groups.items():
+        out.loc[idx, "p_adjusted"] = holm(out.loc[idx, "p_value"])
+        out.loc[idx, "changes_sign_p_adjusted"] = holm(out.loc[idx, "changes_sign_p"])
+    out["verdict"] = np.where(out.p_adjusted < alpha, np.where(out["diff"] > 0, "deeper loses more",
+                                                                 "deeper loses less"), "no difference shown")
+    out["changes_sign"] = out.changes_sign_p_adjusted < alpha
+    return out.reindex(columns=INTERACTION_COLUMNS)
+
+
+def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window: tuple, level: float,
+             metrics) -> pd.DataFrame:
+    """How well each sharpness metric predicts a network's fault robustness, within an
+    architecture: per seed, the Spearman correlation across that seed's networks (variants x
+    trainings) between the metric and the share of above-chance accuracy kept over the
+    informative rates (set by the standard conventional networks); t interval over seeds."""
+    m = seed_means[seed_means.rate > 0].copy()
+    m["retained"] = _retained(m.accuracy, m.clean, m.dataset.map(chance).astype(float))
+    ref = m[(m.variant == "standard") & (m.training == "conventional")]
+    inside = ref.groupby(["dataset", "arch", "fault", "rate"])["retained"].mean().between(*window)
+    m = m.join(inside.rename("in_window"), on=["dataset", "arch", "fault", "rate"])
+    kept = m[m.in_window.fillna(False).astype(bool)].groupby(
+        ["dataset", "arch", "variant", "training", "seed", "fault"])["retained"].mean().reset_index()
+    cols = [c for c in metrics if c in sharp.columns]
+    long = sharp.melt(id_vars=["dataset", "arch", "variant", "training", "seed"], value_vars=cols,
+                      var_name="metric", value_name="value")
+    j = kept.merge(long, on=["dataset", "arch", "variant", "training", "seed"])
+    keys = ["dataset", "arch", "fault", "metric", "seed"]
+    sizes = j.groupby(keys)["value"].transform("size")
+    j = j[sizes >= 3]
+    if j.empty:
+        return pd.DataFrame(columns=EXPLAINS_COLUMNS)
+    j = j.assign(rv=j.groupby(keys)["value"].rank(), rr=j.groupby(keys)["retained"].rank())
+    rho = j.groupby(keys).apply(lambda g: g.rv.corr(g.rr), include_groups=False).rename("rho").reset_index()
+    per = j.groupby(keys).size().rename("networks_per_seed").reset_index()
+    rho = rho.merge(per, on=keys)
+    ci = seed_intervals(rho, ["dataset", "arch", "fault", "metric"], "rho", level)
+    npn = rho.groupby(["dataset", "arch", "fault", "metric"])["networks_per_seed"].min().reset_index()
+    ci = ci.merge(npn, on=["dataset", "arch", "fault", "metric"]).rename(columns={"mean": "rho", "n": "n_seeds"})
+    ci["reading"] = np.where(ci.ci_high < 0, "sharper networks keep less", np.where(
+        ci.ci_low > 0, "sharper networks keep more", "no relation shown"))
+    return ci.reindex(columns=EXPLAINS_COLUMNS)
+
+
+def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame, plan: dict, chance: dict,
+             depth: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Every claims table from the per-seed tables (fault_accuracy_by_seed, sharpness,
+    clean_accuracy) under ``plan``: {"claims", "by_rate", "interaction", "explains"}."""
+    variants = sorted(set(clean.variant), key=lambda v: (v != "standard", v))
+    trainings = [t for t in ("conventional", "saq") if t in set(clean.training)]
+    comps = aggregate.comparisons(variants, trainings)
+    window = (plan["window"]["low"], plan["window"]["high"])
+    alpha = 1 - plan["level"]
+    effects = fault_effects(seed_means, comps, chance, window)
+    seeds = per_seed(effects)
+    paired_sharp = aggregate.paired_sharpness(sharp, comps)
+    parts = [fault_claims(seeds, plan), sharpness_claims(paired_sharp, plan), clean_claims(clean, plan)]
+    decided = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    decided["family"] = decided.claim + " " + decided.dataset + " " + decided.arch
+    decided = _decide(decided, alpha, plan["correction"])
+    tost_rows = decided.claim == "C5-clean"  # equivalence: PASS when the adjusted TOST rejects
+    decided.loc[tost_rows, "verdict"] = np.where(decided.loc[tost_rows, "p_adjusted"] < alpha, "PASS",
+                                                 np.where(decided.loc[tost_rows, "tost"] == "FAIL", "FAIL",
+                                                          "INCONCLUSIVE"))
+    explore = up_to(effects, plan)
+    if len(explore):
+        explore = explore.assign(family=explore.claim + " " + explore.dataset + " " + explore.arch + " up to",
+                                 p_adjusted=np.nan, adj_ci_low=explore.ci_low, adj_ci_high=explore.ci_high,
+                                 verdict=np.where(explore.ci_low > 0, "PASS", np.where(explore.ci_high < 0, "FAIL",
+                                                                                      "INCONCLUSIVE")))
+    table = pd.concat([decided, explore], ignore_index=True)
+    table["method"] = np.where(table.claim == "C5-clean", "TOST over seeds, Holm over the family", METHOD)
+    table["method"] = np.where(table.role == "exploratory", "t interval over seeds, Bonferroni over cells searched",
+                               table.method)
     order = {c: i for i, c in enumerate(["C1", "C2", "C3", "C4", "C5", "C5-clean"])}
-    claims = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    claims = claims.sort_values(["claim", "dataset", "arch", "fault", "comparison", "aggregate"],
-                                key=lambda c: c.map(order) if c.name == "claim" else c, kind="stable")
-    return claims.reset_index(drop=True), pd.DataFrame(by_rate).reindex(columns=BY_RATE_COLUMNS)
+    roles = {"primary": 0, "secondary": 1, "exploratory": 2}
+    table = table.assign(_c=table.claim.map(order), _r=table.role.map(roles)).sort_values(
+        ["_c", "dataset", "arch", "_r", "quantity", "fault", "comparison"], kind="stable").drop(columns=["_c", "_r"])
+    table = table.reindex(columns=COLUMNS).reset_index(drop=True)
+    table["secondary_disagree"] = table.secondary_disagree.fillna("")
+    metrics = plan["claims"]["C2"]["primary"] + plan["claims"]["C2"].get("secondary", [])
+    return {"claims": table, "by_rate": by_rate(effects, plan),
+            "interaction": interaction(seeds, plan, depth or {}),
+            "explains": explains(seed_means, sharp, chance, window, plan["level"], metrics)}

@@ -197,12 +197,27 @@ def cmd_vulnerability_table(o, s):
 
 
 def cmd_claims(o, s):
-    from flatenn import claims, report
+    from flatenn import config, report
 
-    table, by_rate = claims.evaluate(_read(o["paired_by_seed"]), _read(o["paired_sharpness"]), _read(o["clean"]),
-                                     s["level"], s["clean_margin"])
-    report.write_table(table, o["claims"], floatfmt=".2f")
-    report.write_table(by_rate, o["by_rate"], floatfmt=".2f")
+    outputs = {k: o[k] for k in ("claims", "by_rate", "interaction", "explains")}
+    report.claims_tables(o["seed_means"], o["sharpness"], o["clean"], config.read_plan(o["plan"]), outputs,
+                         o["findings"])
+
+
+def cmd_recompute(o, s):
+    from flatenn import config, report
+
+    study, out = Path(o["study"]), Path(o["out"] or o["study"])
+    inputs = [study / f"{n}.csv" for n in ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")]
+    for f in inputs:
+        if not f.is_file():
+            raise FileNotFoundError(f"--study: {f} is missing (a study keeps its per-seed tables)")
+    out.mkdir(parents=True, exist_ok=True)
+    names = {"claims": "claims", "by_rate": "claims_by_rate", "interaction": "claims_interaction",
+             "explains": "sharpness_explains"}
+    outputs = {k: [str(out / f"{v}.{ext}") for ext in ("csv", "md", "tex")] for k, v in names.items()}
+    report.claims_tables(*inputs, config.load_plan(o["plan"]), outputs, out / "findings.md")
+    print(f"claims and findings.md of {study} under {o['plan']} written to {out}")
 
 
 def cmd_compare(o, s):
@@ -298,8 +313,9 @@ COMMANDS = {
     "sharpness-tables": (cmd_sharpness_tables, True, {
         "sharpness": "+", "seed-means": None, "table": "+", "paired": "+", "correlation": "+", "landscapes": None}),
     "vulnerability-table": (cmd_vulnerability_table, True, {"trials": "+", "table": "+"}),
-    "claims": (cmd_claims, True, {"paired-by-seed": None, "paired-sharpness": None, "clean": None,
-                                  "claims": "+", "by-rate": "+"}),
+    "claims": (cmd_claims, False, {"seed-means": None, "sharpness": None, "clean": None, "plan": None,
+                                   "claims": "+", "by-rate": "+", "interaction": "+", "explains": "+",
+                                   "findings": None}),
     "dose-response": (cmd_dose_response, True, {"clean": None, "paired-by-seed": None, "paired-sharpness": None,
                                                 "table": "+"}),
     "figure-dose-response": (cmd_figure_dose_response, False, {"dose-response": None, "out": "+"}),
@@ -311,6 +327,7 @@ COMMANDS = {
                                                        "out": "+"}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),
+    "recompute": (cmd_recompute, False, {"study": None, "plan": None, "out": "?"}),
     "notebook": (cmd_notebook, False, {"source": None, "out": None}),
 }
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+PLAN_SCHEMA_PATH = REPO / "workflow" / "schemas" / "analysis.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -84,7 +86,41 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH) -> dict:
                           f"faults.rates.{sh['correlation_fault']}")
     if "standard" not in cfg["variants"]:
         raise ConfigError("variants.standard: the standard variant is the baseline of every claim")
+    load_plan(plan_path(cfg), key="claims.plan")
     return cfg
+
+
+def plan_path(cfg: dict) -> Path:
+    """The analysis plan's file: claims.plan, relative to the repository unless absolute."""
+    return REPO / cfg["claims"]["plan"]
+
+
+def read_plan(path) -> dict:
+    """The analysis plan as written (jobs: Snakemake validated it when the run started)."""
+    try:
+        plan = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"plan {path}: {e}".splitlines()[0]) from None
+    if not isinstance(plan, dict):
+        raise ConfigError(f"plan {path}: not a mapping of settings")
+    return plan
+
+
+def load_plan(path, key: str = "--plan") -> dict:
+    """Read and validate an analysis plan against workflow/schemas/analysis.schema.yaml."""
+    import jsonschema
+
+    if not Path(path).is_file():
+        raise ConfigError(f"{key}: no analysis plan at {path}")
+    plan = read_plan(path)
+    schema = yaml.safe_load(PLAN_SCHEMA_PATH.read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(plan),
+                    key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise ConfigError(f"{key} ({path}): {_message(errors[0])}")
+    if plan["window"]["low"] >= plan["window"]["high"]:
+        raise ConfigError(f"{key} ({path}): window.low must be below window.high")
+    return plan
 
 
 def load(path) -> dict:

@@ -204,6 +204,8 @@ def claims_by_depth(claims: pd.DataFrame, outputs) -> None:
 
     from flatenn.catalog import DEPTH
 
+    if "role" in claims:
+        claims = claims[claims.role == "primary"]
     archs = sorted(dict.fromkeys(claims.arch), key=lambda a: (DEPTH.get(a, 999), a))
     names = list(dict.fromkeys(claims.claim))
     cols = min(3, len(names))

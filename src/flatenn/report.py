@@ -49,3 +49,91 @@ def notebook(source, output) -> None:
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(Path.cwd())}}).execute()
     io.atomic_write_text(output, jupytext.writes(nb, fmt="ipynb"))
+
+
+# ---------------------------------------------------------------- findings
+
+MEANING = {  # (claim, family verdict) -> what it means, in words
+    ("C1", "PASS"): "AS networks keep less of their above-chance accuracy under faults: the paper's claim",
+    ("C1", "FAIL"): "AS networks keep more of their above-chance accuracy under faults: the opposite of the claim",
+    ("C2", "PASS"): "AS networks are more curved along the faults' perturbations: the paper's mechanism",
+    ("C2", "FAIL"): "AS networks are less curved along the faults' perturbations: the opposite of the mechanism",
+    ("C3", "PASS"): "SAQ-trained networks are more accurate under faults",
+    ("C3", "FAIL"): "SAQ-trained networks are less accurate under faults",
+    ("C4", "PASS"): "SAQ-trained AS networks beat conventionally trained standard ones under faults",
+    ("C4", "FAIL"): "SAQ-trained AS networks fall behind conventionally trained standard ones under faults",
+    ("C5", "PASS"): "SAQ reaches flatter minima along the faults' perturbations",
+    ("C5", "FAIL"): "SAQ reaches sharper minima along the faults' perturbations",
+    ("C5-clean", "PASS"): "SAQ costs no clean accuracy beyond the margin",
+    ("C5-clean", "FAIL"): "SAQ changes clean accuracy by more than the margin",
+}
+
+
+def family_verdict(verdicts) -> str:
+    """One verdict for a family of primary rows: PASS or FAIL where rows decide one way only,
+    MIXED where they decide both ways, INCONCLUSIVE where none decides."""
+    v = set(verdicts)
+    if {"PASS", "FAIL"} <= v:
+        return "MIXED"
+    return "PASS" if "PASS" in v else "FAIL" if "FAIL" in v else "INCONCLUSIVE"
+
+
+def _effect(r) -> str:
+    unit = "%" if r.claim in ("C2", "C5") else " points"
+    what = f"{r.fault} faults, " if isinstance(r.fault, str) and r.fault else ""
+    return (f"{r.comparison} ({what}{r.quantity}): {r.measured_value:+.1f}{unit} "
+            f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p {r.p_adjusted:.3g}")
+
+
+def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame) -> str:
+    """findings.md: one line per claim and architecture (the family's verdict, its strongest
+    primary row, what it means), the comparison between architectures, and the mechanism."""
+    lines = ["# Findings", "",
+             "Written by the workflow from claims.csv, claims_interaction.csv and sharpness_explains.csv "
+             "(analysis plan: claims.plan); not edited by hand. Effects are means over trained networks "
+             "with 95 % t intervals; Holm p is adjusted over each claim's primary rows.", "",
+             "## Claims", ""]
+    primary = claims[claims.role == "primary"]
+    for (claim, ds, arch), g in primary.groupby(["claim", "dataset", "arch"], sort=False):
+        verdict = family_verdict(g.verdict)
+        counts = ", ".join(f"{int((g.verdict == v).sum())} {v}" for v in ("PASS", "FAIL", "INCONCLUSIVE")
+                           if (g.verdict == v).any())
+        decided = g[g.p_adjusted.notna()]
+        best = decided.loc[decided.p_adjusted.idxmin()] if len(decided) else g.iloc[0]
+        meaning = MEANING.get((claim, verdict), "no primary row decides" if verdict == "INCONCLUSIVE"
+                              else "rows decide both ways")
+        disagree = set(", ".join(g.secondary_disagree.fillna("")).replace(" ", "").split(",")) - {""}
+        note = f" Secondary metrics that disagree in sign: {', '.join(sorted(disagree))}." if disagree else ""
+        lines.append(f"- **{claim}, {arch} ({ds}): {verdict}** ({counts} of {len(g)} primary rows). "
+                     f"Strongest: {_effect(best)}. {meaning[0].upper() + meaning[1:]}.{note}")
+    if len(interaction):
+        lines += ["", "## Between architectures", ""]
+        for r in interaction.itertuples():
+            sign = "changes sign" if r.changes_sign else "no change of sign shown"
+            lines.append(f"- {r.claim} {r.comparison}, {r.fault}: {r.arch_b} minus {r.arch_a} {r.diff:+.1f} "
+                         f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}] points, Holm p {r.p_adjusted:.3g}: {r.verdict}; "
+                         f"{sign} (intersection-union Holm p {r.changes_sign_p_adjusted:.3g})")
+    curv = explains[explains.metric == explains.fault.radd("fault_curvature_")] if len(explains) else explains
+    if len(curv):
+        lines += ["", "## Mechanism: does curvature along the faults predict what a network keeps?", ""]
+        for r in curv.itertuples():
+            lines.append(f"- {r.arch}, {r.fault}: Spearman rho {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
+                         f"over {r.n_seeds} seeds of {r.networks_per_seed} networks: {r.reading}")
+    return "\n".join(lines) + "\n"
+
+
+def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs: dict, findings_md) -> None:
+    """The claims job (and `flatenn recompute`): per-seed tables in, every claims table and
+    findings.md out. ``outputs`` maps claims, by_rate, interaction and explains to their paths."""
+    from flatenn import claims
+    from flatenn.catalog import DEPTH, NUM_CLASSES
+
+    seed_means, sharp, clean = (pd.read_csv(p) for p in (seed_means_csv, sharpness_csv, clean_csv))
+    unknown = sorted(set(clean.dataset) - set(NUM_CLASSES))
+    if unknown:
+        raise ValueError(f"clean: no class count known for dataset {unknown[0]!r} (flatenn.catalog)")
+    chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
+    tables = claims.evaluate(seed_means, sharp, clean, plan, chance, DEPTH)
+    for name, paths in outputs.items():
+        write_table(tables[name], paths, floatfmt=".3g" if name == "explains" else ".2f")
+    io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"]))

@@ -23,6 +23,7 @@ except ConfigError as e:
 shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"; "
              f"export FLATENN_NUMERICS={config['numerics']}; ")
 REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d elsewhere
+PLAN = str(REPO / config["claims"]["plan"])  # the analysis plan: an input of the claims
 
 DATASET = config["dataset"]["name"]
 ARCHS = config["archs"]
@@ -53,7 +54,6 @@ def table_settings(*keys):
 
 TABLE_SETTINGS = {
     "level": config["claims"]["level"],
-    "clean_margin": config["claims"]["clean_margin"],
     "variants": VARIANTS,
     "trainings": TRAININGS,
     "faults": FAULTS,

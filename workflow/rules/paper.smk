@@ -9,24 +9,29 @@ TABLES = [
     for name in ["clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
                  "fault_paired_ci", "variance_components", "saq_gain", "as_saq_vs_standard", "vulnerability",
                  "sharpness", "sharpness_paired", "sharpness_correlation", "claims", "claims_by_rate",
-                 "dose_response"]
+                 "claims_interaction", "sharpness_explains", "dose_response"]
     + [f"summary_{f}" for f in FAULTS]
     for t in table(name)
 ]
 NOTEBOOK_TARGETS = expand("results/notebooks/{nb}.ipynb", nb=NOTEBOOKS)
-ALL_TARGETS = TABLES + FIGURES + NOTEBOOK_TARGETS + ["paper_tables/runtime.csv"]
+ALL_TARGETS = TABLES + ["paper_tables/findings.md"] + FIGURES + NOTEBOOK_TARGETS + ["paper_tables/runtime.csv"]
 
 
 rule claims:
+    # Every verdict from the per-seed tables under the declared analysis plan (flatenn.claims);
+    # `flatenn recompute` runs the same on a stored study.
     input:
-        paired_by_seed="paper_tables/fault_paired_by_seed.csv",
-        paired_sharpness="paper_tables/sharpness_paired.csv",
+        seed_means="paper_tables/fault_accuracy_by_seed.csv",
+        sharpness="paper_tables/sharpness.csv",
         clean="paper_tables/clean_accuracy.csv",
+        plan=PLAN,
     output:
         claims=table("claims", "claims.rst", "Claims"),
         by_rate=table("claims_by_rate", "claims_by_rate.rst", "Claims"),
-    params:
-        settings=table_settings("level", "clean_margin"),
+        interaction=table("claims_interaction", "claims_interaction.rst", "Claims"),
+        explains=table("sharpness_explains", "sharpness_explains.rst", "Claims"),
+        findings=report("paper_tables/findings.md", caption=str(REPO / "workflow/report/findings.rst"),
+                        category="Claims"),
     conda:
         "../../envs/flatenn.yaml"
     log:
@@ -34,9 +39,10 @@ rule claims:
     benchmark:
         "results/benchmarks/claims.tsv"
     shell:
-        "flatenn claims --settings {params.settings:q} --paired-by-seed {input.paired_by_seed}"
-        " --paired-sharpness {input.paired_sharpness} --clean {input.clean} --claims {output.claims}"
-        " --by-rate {output.by_rate} --log {log}"
+        "flatenn claims --seed-means {input.seed_means} --sharpness {input.sharpness} --clean {input.clean}"
+        " --plan {input.plan} --claims {output.claims} --by-rate {output.by_rate}"
+        " --interaction {output.interaction} --explains {output.explains} --findings {output.findings}"
+        " --log {log}"
 
 
 rule dose_response:
