@@ -3,6 +3,7 @@
 # make test-fast: the unit tests alone (under a minute).
 # make compare:   a fresh run's tables against a stored reference (REF=expected/default RUN=paper_tables).
 # make coverage:  C1's interval coverage on simulated studies, through the workflow's chain -> docs/coverage.md.
+# make findings:  copy the findings of expected/*/claims.csv into README.md (after a study is rerun).
 # make checksums: rerun the ci DAG and store its tables' checksums (after a change meant to alter results).
 PYTHON ?= python3.11
 VENV := .venv
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: reproduce test test-fast checksums compare coverage data bench lint clean
+.PHONY: reproduce test test-fast checksums compare coverage findings data bench lint clean
 
 $(STAMP): envs/requirements.txt pyproject.toml setup.py src/flatenn/_kernels.c
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,10 @@ REF ?= expected/default
 RUN ?= paper_tables
 compare: $(STAMP)
 	$(VENV)/bin/flatenn compare --ref $(REF) --run $(RUN) --out results/compare.csv
+
+STUDIES ?= expected/default expected/dose expected/depth_cpu
+findings: $(STAMP)
+	$(VENV)/bin/flatenn findings --studies $(STUDIES) --readme README.md
 
 coverage: $(STAMP)
 	$(VENV)/bin/python tests/coverage_sim.py docs/coverage.md

@@ -73,12 +73,13 @@ display(Image(filename=str(figures / "sharpness_vs_fault_accuracy.png")))
 
 # %% [markdown]
 # ## The claims, one by one
-# A verdict follows the confidence interval, never a point estimate: PASS when the CI lies on
-# the claimed side, FAIL when it lies on the other, INCONCLUSIVE otherwise.
+# Every verdict follows the analysis plan (config/analysis.yaml): a t test over trained networks
+# of the plan's primary quantity, Holm over each claim's primary rows. PASS: the adjusted test
+# rejects in the claim's direction; FAIL: in the other; INCONCLUSIVE otherwise.
 
 # %%
+display(Image(filename=str(figures / "verdicts.png")))
 claims = pd.read_csv(tables / "claims.csv")
-display(claims[["claim", "arch", "comparison", "fault", "aggregate", "paper_v1", "paper_latest", "measured_value",
-                "ci_low", "ci_high", "mde", "verdict"]])
-display(Markdown("\n".join(f"- **{r.claim}** {r.arch} {r.comparison} {r.fault if isinstance(r.fault, str) else ''}: "
-                            f"{r.verdict}" for r in claims.itertuples())))
+display(claims.loc[claims.role == "primary", ["claim", "arch", "comparison", "fault", "quantity", "measured_value",
+                                              "ci_low", "ci_high", "p_adjusted", "verdict", "secondary_disagree"]])
+display(Markdown((tables / "findings.md").read_text()))

@@ -83,7 +83,7 @@ def settings_for(cfg_path, rule, **wildcards) -> str:
     """The --settings argument the workflow gives a job of ``rule`` under the config file."""
     from flatenn import config
 
-    return config.settings_arg(config.job_settings(config.load(cfg_path), rule, **wildcards))
+    return config.settings_arg(config.job_settings(config.load(cfg_path, base=ROOT), rule, **wildcards))
 
 
 MODEL_WC = {"dataset": "fashion_mnist", "arch": "lenet5", "variant": "as_mid", "training": "saq", "seed": "0"}

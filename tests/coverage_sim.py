@@ -23,7 +23,8 @@ from flatenn import aggregate, claims, config
 SCENARIOS = ("gaussian", "t3", "fragile")
 RATES = [0.0, 0.01, 0.03, 0.06]  # the standard network keeps 82, 55 and 30 % above chance
 SEEDS, MAPS, CHANCE, GAP = 5, 10, 0.1, 0.03  # GAP: the AS network keeps 3 points less
-PLAN = config.read_plan(config.REPO / "config/analysis.yaml")
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = config.read_plan(ROOT / "config/analysis.yaml")
 
 
 def truth(scenario: str) -> float:
@@ -86,7 +87,7 @@ if __name__ == "__main__":
     text = ("# Coverage of C1's 95 % interval\n\nWritten by `make coverage` (tests/coverage_sim.py): "
             f"{SEEDS} seeds per study, {MAPS} fault maps per rate, the workflow's own chain; "
             "`make test` asserts the Gaussian band.\n\n" + out.to_markdown(index=False, floatfmt=".4g") + "\n")
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else config.REPO / "docs/coverage.md")
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs/coverage.md")
     path.parent.mkdir(exist_ok=True)
     path.write_text(text)
     print(text)

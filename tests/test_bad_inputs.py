@@ -245,3 +245,15 @@ def test_bad_cli_arguments(tmp_path, good, capsys, argv, message):
     sub = {"GOOD": str(good / "data.pt"), "MODEL": str(good / "m/digits/lenet5/standard/conventional/s0.pt"),
            "O": str(out)}
     expect_one_line_error(capsys, [sub.get(a, a) for a in argv], out, message)
+
+
+def test_a_bug_inside_the_package_is_not_reported_as_a_settings_error(monkeypatch, tmp_path):
+    """A KeyError raised by package code is that error (a traceback), not '--settings: missing key'."""
+    from flatenn import report
+
+    def broken(files):
+        raise KeyError("internal")
+
+    monkeypatch.setattr(report, "runtime", broken)
+    with pytest.raises(KeyError, match="internal"):
+        cli.main(["runtime", "--benchmarks", "--out", str(tmp_path / "r.csv")])

@@ -5,12 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import ROOT
 from flatenn import aggregate, claims, config, report, stats
 
 VARIANTS, TRAININGS, SEEDS, TRIALS = ["standard", "as_high"], ["conventional", "saq"], range(6), 8
 RATES = [0.0, 0.01, 0.03, 0.1, 0.3]  # the standard network keeps 82, 55, 14 and 0 % above chance
 CHANCE = {"d": 0.1}
-PLAN = config.load_plan(config.REPO / "config/analysis.yaml")
+PLAN = config.load_plan(ROOT / "config/analysis.yaml")
 EXPECTED = {1: "PASS", -1: "FAIL", 0: "INCONCLUSIVE"}
 
 
@@ -247,7 +248,7 @@ def test_findings_have_one_line_per_claim_and_architecture_from_the_tables():
 
 def test_the_plan_is_validated_with_a_one_line_error(tmp_path):
     bad = tmp_path / "plan.yaml"
-    bad.write_text((config.REPO / "config/analysis.yaml").read_text().replace("primary: retained_gap",
+    bad.write_text((ROOT / "config/analysis.yaml").read_text().replace("primary: retained_gap",
                                                                               "primary: raw_accuracy", 1))
     with pytest.raises(config.ConfigError, match=r"--plan .*claims.C1.primary"):
         config.load_plan(bad)

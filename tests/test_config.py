@@ -76,7 +76,7 @@ def test_a_config_file_replaces_the_default_as_a_whole(tmp_path):
 def test_defaults_come_from_the_schema():
     cfg = yaml.safe_load(CI_CONFIG.read_text())
     del cfg["dataset"]["split_seed"], cfg["variants"]["as_mid"]["penalty"]
-    cfg = config.validate(cfg)
+    cfg = config.validate(cfg, base=ROOT)
     assert cfg["dataset"]["split_seed"] == 0 and cfg["variants"]["as_mid"]["penalty"] == "l1"
     assert cfg["device"] == "cpu" and cfg["claims"]["plan"] == "config/analysis.yaml"
 
@@ -98,8 +98,8 @@ def test_every_schema_key_is_described():
 
 def test_a_job_sees_only_the_config_it_reads():
     """Changing a fault rate changes the campaigns' settings and nothing upstream."""
-    base = config.validate(yaml.safe_load(CI_CONFIG.read_text()))
-    changed = config.validate(yaml.safe_load(CI_CONFIG.read_text()))
+    base = config.validate(yaml.safe_load(CI_CONFIG.read_text()), base=ROOT)
+    changed = config.validate(yaml.safe_load(CI_CONFIG.read_text()), base=ROOT)
     changed["faults"]["rates"]["bitflip"] = [0.0, 0.5]
     wc = {"dataset": "fashion_mnist", "arch": "lenet5", "variant": "as_mid", "training": "saq", "seed": "0"}
     for rule in ("prepare_data", "train", "evaluate", "sharpness", "vulnerability"):
@@ -124,7 +124,7 @@ def test_depth_config_plans_three_architectures(tmp_path):
 
 
 def test_per_architecture_variant_settings():
-    cfg = config.load(ROOT / "config/depth.yaml")
+    cfg = config.load(ROOT / "config/depth.yaml", base=ROOT)
     wc = {"dataset": "fashion_mnist", "variant": "as_high", "training": "saq", "seed": "0"}
     assert config.job_settings(cfg, "train", arch="lenet5", **wc)["variant"] == {
         "threshold": 0.1, "alpha": 0.3, "penalty": "l1"}
@@ -134,7 +134,7 @@ def test_per_architecture_variant_settings():
 
 def test_cpu_depth_study_is_a_subset_of_the_depth_study():
     """config/depth_cpu.yaml trims config/depth.yaml's budget, never its models' AS settings."""
-    full, cpu = config.load(ROOT / "config/depth.yaml"), config.load(ROOT / "config/depth_cpu.yaml")
+    full, cpu = config.load(ROOT / "config/depth.yaml", base=ROOT), config.load(ROOT / "config/depth_cpu.yaml", base=ROOT)
     assert set(cpu["archs"]) <= set(full["archs"]) and len(cpu["archs"]) >= 2
     assert set(cpu["variants"]) <= set(full["variants"]) and cpu["trainings"] == full["trainings"]
     assert len(cpu["seeds"]) >= 5

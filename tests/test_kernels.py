@@ -158,3 +158,26 @@ def test_scale_channels_rounds_after_each_product():
     assert not same_bits(kernels.scale_channels(x, a, b), x * (a * b))  # the order is what matters
     with kernels.disabled():
         assert same_bits(kernels.scale_channels(x, a, b), x * a * b)
+
+
+@pytest.mark.skipif(not kernels.available(), reason="flatenn._kernels is not built")
+def test_every_address_handed_to_c_is_checked_first():
+    """A caller's wrong-length, wrong-dtype or wrong-device tensor raises ValueError naming it;
+    no memory is read or written. (Where x itself is not a CPU float32 tensor, the PyTorch code
+    runs instead and touches no address.)"""
+    x = torch.rand(2, 3, 4, 4)
+    ok = torch.rand(1, 3, 1, 1)
+    for bad, what in ((torch.rand(1, 4, 1, 1), "a has 4 values, the kernel reads 3"),
+                      (torch.rand(1, 3, 1, 1, device="meta"), "a is on meta"),
+                      (torch.rand(1, 3, 1, 1, dtype=torch.float64), "a is torch.float64")):
+        with pytest.raises(ValueError, match=f"kernels.scale_channels: {what}"):
+            kernels.scale_channels(x, bad, ok)
+    with pytest.raises(ValueError, match="kernels.scale_channels: b has 2 values"):
+        kernels.scale_channels(x, ok, torch.rand(2))
+    meta = torch.empty(2, 3, 4, 4, device="meta")
+    assert kernels.fat_pact(meta, torch.tensor(1.0), 0.1, 255) is None
+    assert kernels.max_pool_values(meta) is None
+    for entry, length, tensors in (("fat_pact", 5, {"x": torch.rand(6)}), ("max_pool_2x2", 4, {"y": torch.rand(3)}),
+                                   ("max_pool_values", 9, {"u": torch.rand(2, 2).t()})):
+        with pytest.raises(ValueError, match=f"kernels.{entry}: "):
+            kernels._require(entry, length, **tensors)

@@ -249,6 +249,20 @@ def cmd_figure_dose_response(o, s):
     figures.dose_response(_read(o["dose_response"]), o["out"])
 
 
+def cmd_findings(o, s):
+    from flatenn import io, report
+
+    studies = {Path(d).name: d for d in o["studies"]}
+    readme = Path(o["readme"])
+    io.atomic_write_text(readme, report.readme_with_findings(readme.read_text(), report.findings_table(studies)))
+
+
+def cmd_figure_verdicts(o, s):
+    from flatenn import figures
+
+    figures.verdicts(_read(o["claims"]), o["out"])
+
+
 def cmd_figure_claims_by_depth(o, s):
     from flatenn import figures
 
@@ -320,6 +334,8 @@ COMMANDS = {
                                                 "table": "+"}),
     "figure-dose-response": (cmd_figure_dose_response, False, {"dose-response": None, "out": "+"}),
     "figure-claims-by-depth": (cmd_figure_claims_by_depth, False, {"claims": None, "out": "+"}),
+    "figure-verdicts": (cmd_figure_verdicts, False, {"claims": None, "out": "+"}),
+    "findings": (cmd_findings, False, {"studies": "+", "readme": None}),
     "figure-faults": (cmd_figure_faults, True, {"fault-accuracy": None, "out": "+"}),
     "figure-vulnerability": (cmd_figure_vulnerability, False, {"vulnerability": None, "out": "+"}),
     "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "out": "+"}),
@@ -368,9 +384,8 @@ def main(argv=None) -> int:
         func, takes_settings, opts = COMMANDS[a.cmd]
         settings = parse_settings(a.settings) if takes_settings else {}
         func({o.replace("-", "_"): getattr(a, o.replace("-", "_")) for o in opts}, settings)
-    except (ConfigError, DataError, ValueError, FileNotFoundError, KeyError) as e:
-        msg = f"--settings: missing key {e}" if isinstance(e, KeyError) else (
-            str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except (ConfigError, DataError, ValueError, FileNotFoundError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"flatenn {a.cmd}: error: {msg}", file=sys.stderr)
         if a.log:
             log.exception("%s", msg)

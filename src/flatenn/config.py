@@ -11,9 +11,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
-PLAN_SCHEMA_PATH = REPO / "workflow" / "schemas" / "analysis.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"  # shipped with the package
+PLAN_SCHEMA_PATH = SCHEMA_PATH.parent / "analysis.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -33,8 +32,6 @@ def _message(err) -> str:  # a jsonschema.ValidationError
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         names = ", ".join(f"{key}.{e}" if err.absolute_path else e for e in extra)
         return f"unknown key {names}"
-    if err.validator == "required":
-        return f"{key}: {err.message}"
     return f"{key}: {err.message}"
 
 
@@ -54,8 +51,9 @@ def apply_defaults(cfg, schema: dict):
     return cfg
 
 
-def validate(cfg: dict, schema_path: Path = SCHEMA_PATH) -> dict:
-    """Check ``cfg`` against the schema and the facts the schema cannot state; fill in defaults."""
+def validate(cfg: dict, schema_path: Path = SCHEMA_PATH, base=None) -> dict:
+    """Check ``cfg`` against the schema and the facts the schema cannot state; fill in defaults.
+    A relative ``claims.plan`` is read from ``base`` (the workflow's folder; default: here)."""
     import jsonschema  # here, not above: every job imports this module, only Snakemake validates (0.1 s)
 
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -86,13 +84,13 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH) -> dict:
                           f"faults.rates.{sh['correlation_fault']}")
     if "standard" not in cfg["variants"]:
         raise ConfigError("variants.standard: the standard variant is the baseline of every claim")
-    load_plan(plan_path(cfg), key="claims.plan")
+    load_plan(plan_path(cfg, base), key="claims.plan")
     return cfg
 
 
-def plan_path(cfg: dict) -> Path:
-    """The analysis plan's file: claims.plan, relative to the repository unless absolute."""
-    return REPO / cfg["claims"]["plan"]
+def plan_path(cfg: dict, base=None) -> Path:
+    """The analysis plan's file: claims.plan, relative to ``base`` (default: here) unless absolute."""
+    return Path(base or Path.cwd()) / cfg["claims"]["plan"]
 
 
 def read_plan(path) -> dict:
@@ -107,7 +105,7 @@ def read_plan(path) -> dict:
 
 
 def load_plan(path, key: str = "--plan") -> dict:
-    """Read and validate an analysis plan against workflow/schemas/analysis.schema.yaml."""
+    """Read and validate an analysis plan against schemas/analysis.schema.yaml."""
     import jsonschema
 
     if not Path(path).is_file():
@@ -123,12 +121,12 @@ def load_plan(path, key: str = "--plan") -> dict:
     return plan
 
 
-def load(path) -> dict:
+def load(path, base=None) -> dict:
     try:
         cfg = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"config file {path}: {e}".splitlines()[0]) from None
-    return validate(cfg or {})
+    return validate(cfg or {}, base=base)
 
 
 def _typed(value):
@@ -202,9 +200,17 @@ def settings_arg(settings: dict) -> str:
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
+class Settings(dict):
+    """A job's settings: a key the job needs and the JSON lacks is a settings error naming it
+    (a KeyError from anywhere else stays the bug it is)."""
+
+    def __missing__(self, key):
+        raise ConfigError(f"--settings: missing key {key!r}")
+
+
 def parse_settings(text: str) -> dict:
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=Settings)
     except json.JSONDecodeError as e:
         raise ConfigError(f"--settings: not valid JSON ({e.msg} at character {e.pos})") from None
     if not isinstance(value, dict):

@@ -1,4 +1,5 @@
-"""Batched inference helpers shared by evaluation, campaigns and sharpness."""
+"""Batched inference of the training-time model (evaluation, validation during training) and the
+choice of device. Campaigns run the deployed network instead (``flatenn.deployed``)."""
 from __future__ import annotations
 
 import torch
@@ -22,7 +23,7 @@ def device(name: str = "cpu") -> torch.device:
 
 
 def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH, dev=None):
-    """Pre-split (float images, labels) pairs: campaigns reuse them for every trial."""
+    """Pre-split (float images, labels) pairs, reused by every pass over the same images."""
     if dev is not None:
         x, y = x.to(dev), y.to(dev)
     xf = to_float(x)

@@ -216,9 +216,10 @@ def claims_by_depth(claims: pd.DataFrame, outputs) -> None:
     for ax, name in zip(axes.flat, names):
         d = claims[claims.claim == name]
         what = d.fault.fillna(d["aggregate"].str.split(",").str[0].str.replace("hessian_", ""))
-        for series, g in d.assign(series=d.comparison + " " + what).groupby("series", sort=False):
+        groups = list(d.assign(series=d.comparison + " " + what).groupby("series", sort=False))
+        for i, (series, g) in enumerate(groups):
             g = g.set_index("arch").reindex(archs)
-            x = range(len(archs))
+            x = np.arange(len(archs)) + 0.5 * (i - (len(groups) - 1) / 2) / max(1, len(groups))  # no overlap
             ax.errorbar(x, g.measured_value, yerr=[g.measured_value - g.ci_low, g.ci_high - g.measured_value],
                         fmt="o-", ms=3, lw=1, capsize=2, label=series)
         ax.axhline(0, color="grey", lw=0.8)
@@ -228,4 +229,40 @@ def claims_by_depth(claims: pd.DataFrame, outputs) -> None:
         ax.set_ylabel(f"effect ({unit})", fontsize=8)
         ax.legend(fontsize=5)
     fig.suptitle("Each claim's effect against depth (mean and CI over trained networks)")
+    save(fig, outputs)
+
+
+VERDICT_COLOURS = {"PASS": "#1b9e77", "FAIL": "#d95f02", "INCONCLUSIVE": "#7f7f7f"}
+
+
+def verdicts(claims: pd.DataFrame, outputs) -> None:
+    """Every primary endpoint as one row: its effect with the family-wise (Bonferroni) interval,
+    a zero line, the verdict by colour. Accuracy claims (points) and curvature claims (% relative
+    difference) in two panels; any number of architectures (one row each)."""
+    style()
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    p = claims[claims.role == "primary"].copy()
+    p["what"] = p.fault.where(p.fault.fillna("") != "", p.quantity.str.replace("fault_curvature_", "curvature "))
+    p["label"] = p.claim + "  " + p.arch + "  " + p.a_variant + " (" + p.a_training + ")  " + p.what
+    panels = [("points", p[~p.claim.isin(["C2", "C5"])]), ("% relative difference", p[p.claim.isin(["C2", "C5"])])]
+    panels = [(u, d) for u, d in panels if len(d)]
+    heights = [max(2, len(d)) for _, d in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 0.9 + 0.24 * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (unit, d) in zip(axes[:, 0], panels):
+        y = np.arange(len(d))[::-1]
+        for yi, r in zip(y, d.itertuples()):
+            c = VERDICT_COLOURS.get(r.verdict, "k")
+            ax.plot([r.adj_ci_low, r.adj_ci_high], [yi, yi], color=c, lw=1.6)
+            ax.plot([r.measured_value], [yi], "o", color=c, ms=4)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, d.label, fontsize=6)
+        ax.set_xlabel(f"effect ({unit}) with its family-wise interval; rows without one: no informative rate",
+                      fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+    handles = [Line2D([], [], color=c, marker="o", lw=1.6, label=v) for v, c in VERDICT_COLOURS.items()]
+    axes[0, 0].legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.suptitle("Every primary endpoint: effect and Holm/Bonferroni family-wise interval", fontsize=9)
     save(fig, outputs)

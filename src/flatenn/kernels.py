@@ -44,6 +44,20 @@ def _usable(x: torch.Tensor) -> bool:
             and not torch._C._functorch.is_functorch_wrapped_tensor(x))
 
 
+def _require(entry: str, numel: int, dtype: torch.dtype = torch.float32, **tensors: torch.Tensor) -> None:
+    """Every tensor whose address goes to C: on the CPU, of ``dtype``, contiguous and of exactly
+    ``numel`` values; else ValueError, before any memory is touched."""
+    for name, t in tensors.items():
+        if t.device.type != "cpu":
+            raise ValueError(f"kernels.{entry}: {name} is on {t.device}; the compiled kernel reads CPU memory")
+        if t.dtype != dtype:
+            raise ValueError(f"kernels.{entry}: {name} is {t.dtype}, the kernel reads {dtype}")
+        if not t.is_contiguous():
+            raise ValueError(f"kernels.{entry}: {name} is not contiguous")
+        if t.numel() != numel:
+            raise ValueError(f"kernels.{entry}: {name} has {t.numel()} values, the kernel reads {numel}")
+
+
 def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int):
     """(y, d/dx mask, d/dclip) of sparsity.FatPact, or None where the kernel does not apply."""
     if not (_usable(x) and clip.device.type == "cpu" and clip.dtype == torch.float32):
@@ -51,19 +65,23 @@ def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int)
     x = x.contiguous()
     step = clip / levels  # the PyTorch code's step, to the bit
     y, passed, dclip = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    _require("fat_pact", x.numel(), x=x, y=y, passed=passed, dclip=dclip)
     _kernels.fat_pact(x.data_ptr(), y.data_ptr(), passed.data_ptr(), dclip.data_ptr(), x.numel(),
                       threshold, float(clip), float(step), float(levels))
     return y, passed, dclip
 
 
 def scale_channels(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """x * a * b with a and b per channel (shape [1, C, 1, 1]): one pass where the kernel applies."""
-    if not (_usable(x) and x.dim() >= 2 and a.dtype == b.dtype == torch.float32):
+    """x * a * b with a and b per channel (shape [1, C, 1, 1]): one pass where the kernel applies.
+    Where it applies, a and b must hold one float32 CPU value per channel (else ValueError)."""
+    if not (_usable(x) and x.dim() >= 2):
         return x * a * b
     x = x.contiguous()
     a, b = a.reshape(-1).contiguous(), b.reshape(-1).contiguous()
     y = torch.empty_like(x)
     n, c = x.shape[0], x.shape[1]
+    _require("scale_channels", x.numel(), x=x, y=y)
+    _require("scale_channels", c, a=a, b=b)
     _kernels.scale_channels(x.data_ptr(), y.data_ptr(), a.data_ptr(), b.data_ptr(), n * c, c, x[0, 0].numel())
     return y
 
@@ -76,6 +94,8 @@ def max_pool_values(u: torch.Tensor) -> torch.Tensor | None:
         return None
     n, c, h, w = u.shape
     y = u.new_empty(n, c, h // 2, w // 2)
+    _require("max_pool_values", u.numel(), u=u)
+    _require("max_pool_values", n * c * (h // 2) * (w // 2), y=y)
     _kernels.max_pool_2x2_values(u.data_ptr(), y.data_ptr(), n * c, h, w)
     return y
 
@@ -88,6 +108,9 @@ class _MaxPool2x2(torch.autograd.Function):
         n, c, h, w = x.shape
         y = x.new_empty(n, c, h // 2, w // 2)
         indices = torch.empty(y.shape, dtype=torch.int64)
+        _require("max_pool_2x2", x.numel(), x=x)
+        _require("max_pool_2x2", n * c * (h // 2) * (w // 2), y=y)
+        _require("max_pool_2x2", y.numel(), torch.int64, indices=indices)
         _kernels.max_pool_2x2(x.data_ptr(), y.data_ptr(), indices.data_ptr(), n * c, h, w)
         ctx.save_for_backward(x, indices)
         ctx.mark_non_differentiable(indices)

@@ -5,9 +5,10 @@ integers are what an accelerator keeps in its weight memory. Activations: unsign
 learnable clipping level (PACT). Rounding uses a straight-through estimator.
 
 A layer in *deployed* mode runs on a given float weight instead of fake-quantizing its own
-one; the fault campaign and the sharpness measures use that to run a model on (possibly
-faulty) integer weights. ``q * scale`` is computed with the same float operations in both
-modes, so a model rebuilt from its image gives bit-identical logits.
+one (``load_memory_image``): the training-time model run on (possibly faulty) stored integers,
+the reference against which the tests check ``flatenn.deployed`` (what campaigns run) and the
+former campaign path the benchmarks compare with. ``q * scale`` is computed with the same float
+operations in both modes, so a model rebuilt from its image gives bit-identical logits.
 """
 from __future__ import annotations
 
@@ -39,11 +40,6 @@ class RoundSTE(torch.autograd.Function):
 
 
 round_ste = RoundSTE.apply
-
-
-def qrange(bits: int) -> tuple[int, int]:
-    """The b-bit two's-complement range; training uses the symmetric part [-qmax, qmax]."""
-    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
 def weight_scale(w: torch.Tensor, bits: int) -> torch.Tensor:

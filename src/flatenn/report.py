@@ -137,3 +137,33 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     for name, paths in outputs.items():
         write_table(tables[name], paths, floatfmt=".3g" if name == "explains" else ".2f")
     io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"]))
+
+
+def findings_table(studies: dict) -> str:
+    """The README's findings: per study, claim and architecture, the family's verdict and its
+    strongest primary row, from each study's claims.csv (``studies``: name -> folder)."""
+    rows = []
+    for name, folder in studies.items():
+        c = pd.read_csv(Path(folder) / "claims.csv")
+        for (claim, arch), g in c[c.role == "primary"].groupby(["claim", "arch"], sort=False):
+            decided = g[g.p_adjusted.notna()]
+            best = decided.loc[decided.p_adjusted.idxmin()] if len(decided) else g.iloc[0]
+            unit = "%" if claim in ("C2", "C5") else ""
+            what = best.fault if isinstance(best.fault, str) and best.fault else best.quantity.replace(
+                "fault_curvature_", "curvature ")
+            rows.append({"study": name, "claim": claim, "arch": arch, "verdict": family_verdict(g.verdict),
+                         "strongest primary row": f"{best.a_variant} ({best.a_training}), {what}",
+                         "effect [95 % CI]": f"{best.measured_value:+.1f}{unit} [{best.ci_low:+.1f}, {best.ci_high:+.1f}]",
+                         "Holm p": f"{best.p_adjusted:.2g}"})
+    return pd.DataFrame(rows).to_markdown(index=False) + "\n"
+
+
+FINDINGS_START, FINDINGS_END = "<!-- findings: written by `make findings`, not by hand -->", "<!-- end of findings -->"
+
+
+def readme_with_findings(readme: str, table: str) -> str:
+    """The README with the block between the findings markers replaced by ``table``."""
+    if FINDINGS_START not in readme or FINDINGS_END not in readme:
+        raise ValueError("README: the findings markers are missing")
+    head, rest = readme.split(FINDINGS_START, 1)
+    return head + FINDINGS_START + "\n" + table + rest[rest.index(FINDINGS_END):]

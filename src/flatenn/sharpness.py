@@ -24,7 +24,7 @@ from torch.func import functional_call
 
 from flatenn import faults, kernels
 from flatenn.deployed import VALUES_PER_CHUNK
-from flatenn.quant import dequantize, export_memory_image, quant_layers
+from flatenn.quant import clear_deployed, dequantize, export_memory_image, quant_layers
 
 Params = dict[str, torch.Tensor]
 
@@ -34,6 +34,7 @@ def at_quantized_weights(model: nn.Module) -> tuple[nn.Module, dict, Params]:
 
     Returns the model, its memory image and the weights as a parameter dict.
     """
+    clear_deployed(model)  # a deployed weight would stand in for the variables below
     image = export_memory_image(model)
     # Only the memory weights are variables; other parameters must not grow autograd graphs.
     model.requires_grad_(False)

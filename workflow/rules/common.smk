@@ -14,7 +14,7 @@ try:
     _resolved = resolve(Path(workflow.basedir) / "config" / "default.yaml",
                         workflow.config_settings.configfiles, workflow.config_settings.config)
     config.clear()
-    config.update(validate(_resolved))
+    config.update(validate(_resolved, base=workflow.basedir))
 except ConfigError as e:
     sys.exit(f"config error: {e}")
 
@@ -97,5 +97,5 @@ def benchmark_files():
     files += [f"results/benchmarks/{r}.tsv" for r in [
         "clean_accuracy_table", "fault_tables", "fault_accuracy_figure", "vulnerability_table",
         "vulnerability_figure", "sharpness_tables", "landscape_figures", "sharpness_figure", "claims",
-        "dose_response", "dose_response_figure", "claims_figure"]]
+        "dose_response", "dose_response_figure", "verdicts_figure"] + (["claims_figure"] if len(ARCHS) > 1 else [])]
     return files + expand("results/benchmarks/notebook_{nb}.tsv", nb=NOTEBOOKS)

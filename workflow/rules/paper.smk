@@ -2,7 +2,9 @@ NOTEBOOKS = ["walkthrough"]
 
 FIGURES = (
     fig("fault_accuracy") + fig("vulnerability") + LANDSCAPE_FIGURES + fig("sharpness_vs_fault_accuracy")
-    + fig("dose_response") + fig("claims_by_depth")
+    + fig("dose_response") + fig("verdicts")
+    # Effects against depth only where there is more than one depth to show.
+    + (fig("claims_by_depth") if len(ARCHS) > 1 else [])
 )
 TABLES = [
     t
@@ -79,6 +81,21 @@ rule claims_figure:
         "results/benchmarks/claims_figure.tsv"
     shell:
         "flatenn figure-claims-by-depth --claims {input.claims} --out {output} --log {log}"
+
+
+rule verdicts_figure:
+    input:
+        claims="paper_tables/claims.csv",
+    output:
+        fig("verdicts", "verdicts.rst", "Claims"),
+    conda:
+        "../../envs/flatenn.yaml"
+    log:
+        "results/logs/paper/verdicts_figure.log",
+    benchmark:
+        "results/benchmarks/verdicts_figure.tsv"
+    shell:
+        "flatenn figure-verdicts --claims {input.claims} --out {output} --log {log}"
 
 
 rule dose_response_figure:
