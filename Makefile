@@ -4,6 +4,7 @@
 # make compare:   a fresh run's tables against a stored reference (REF=expected/default RUN=paper_tables).
 # make coverage:  C1's interval coverage on simulated studies, through the workflow's chain -> docs/coverage.md.
 # make findings:  copy the findings of expected/*/claims.csv into README.md (after a study is rerun).
+# make lint:      snakemake --lint, ruff and snakefmt --check (CI runs it).
 # make checksums: rerun the ci DAG and store its tables' checksums (after a change meant to alter results).
 PYTHON ?= python3.11
 VENV := .venv
@@ -59,8 +60,10 @@ coverage: $(STAMP)
 bench: $(STAMP) data
 	$(VENV)/bin/python benchmarks/bench.py
 
-lint: $(STAMP)
+lint: $(STAMP) data
 	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/ruff check src tests benchmarks notebooks
+	$(VENV)/bin/snakefmt --line-length 120 --check Snakefile workflow
 
 clean:
 	rm -rf results figures paper_tables .snakemake report.html

@@ -26,7 +26,8 @@ def test_verdicts_and_shifts_in_half_widths_of_the_reference():
     assert rows.loc["sa1", "run_verdict"] == "missing"
     assert rows.inside_ref_interval.to_dict() == {"bitflip": True, "sa0": False, "sa1": False}
     text = compare.summary(compare.claims(REF, RUN), pd.DataFrame({"identical": [True, False]}))
-    assert text.splitlines()[0] == "verdicts: 1 of 3 claims rows agree with the reference (1 missing from the run: another config or plan?)"
+    assert text.splitlines()[0] == ("verdicts: 1 of 3 claims rows agree with the reference "
+                                    "(1 missing from the run: another config or plan?)")
     assert "largest shift 1.50 half-widths" in text and "tables: 1 of 2 identical" in text
 
 

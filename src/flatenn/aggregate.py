@@ -203,7 +203,8 @@ def vulnerability(trials: pd.DataFrame, level: float) -> pd.DataFrame:
     t = trials.copy()
     layer = t["layer"] if "layer" in t else pd.Series("", index=t.index)
     bit = t["bit"] if "bit" in t else pd.Series(0, index=t.index)
-    t["target"] = [f"layer {l}" if s == "layer" else f"bit {int(b)}" for s, l, b in zip(t.sweep, layer, bit.fillna(0))]
+    t["target"] = [f"layer {name}" if s == "layer" else f"bit {int(b)}"
+                   for s, name, b in zip(t.sweep, layer, bit.fillna(0))]
     rows = []
     keys = MODEL_COLS + ["sweep", "target", "fault", "rate"]
     for key, g in t.groupby(keys, sort=True):

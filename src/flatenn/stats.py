@@ -86,8 +86,6 @@ def seed_intervals(df, keys: list, value: str, level: float = 0.95, power: float
     group): n, mean, std, the t interval, its MDE and the two-sided p-value of mean = 0.
 
     The claims call this on thousands of groups (the coverage tests on thousands of studies)."""
-    import pandas as pd
-
     d = df[[*keys, value]].dropna(subset=[value])
     g = d.groupby(keys, sort=True, dropna=False)[value] if keys else d.assign(_all=0).groupby("_all")[value]
     out = g.agg(n="size", mean="mean", std=lambda v: v.std(ddof=1)).reset_index()

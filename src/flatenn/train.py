@@ -85,7 +85,7 @@ def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
     loss.backward()
     layers, others = saq_parameters(model)
     # STE: the gradient w.r.t. w equals the gradient w.r.t. Q(w).
-    grads = [l.weight.grad for l in layers] + [p.grad for p in others]
+    grads = [layer.weight.grad for layer in layers] + [p.grad for p in others]
     norm = torch.sqrt(sum((g.detach() ** 2).sum() for g in grads if g is not None)) + 1e-12
     saved = [p.detach().clone() for p in others]
     with torch.no_grad():

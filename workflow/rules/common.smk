@@ -11,8 +11,11 @@ from flatenn.config import ConfigError, job_settings, resolve, settings_arg, val
 # is validated once, with the schema's defaults filled in; a bad one stops the run at once
 # with one line that names the key.
 try:
-    _resolved = resolve(Path(workflow.basedir) / "config" / "default.yaml",
-                        workflow.config_settings.configfiles, workflow.config_settings.config)
+    _resolved = resolve(
+        Path(workflow.basedir) / "config" / "default.yaml",
+        workflow.config_settings.configfiles,
+        workflow.config_settings.config,
+    )
     config.clear()
     config.update(validate(_resolved, base=workflow.basedir))
 except ConfigError as e:
@@ -20,8 +23,10 @@ except ConfigError as e:
 
 # Jobs call the package's own `flatenn` command: the one beside the Python that runs Snakemake.
 # Every job takes the config's CPU numerics (flatenn.numerics; the job's settings carry it too).
-shell.prefix(f"set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"; "
-             f"export FLATENN_NUMERICS={config['numerics']}; ")
+shell.prefix(
+    f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; '
+    f"export FLATENN_NUMERICS={config['numerics']}; "
+)
 REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d elsewhere
 PLAN = str(REPO / config["claims"]["plan"])  # the analysis plan: an input of the claims
 
@@ -66,16 +71,24 @@ TABLE_SETTINGS = {
 
 def models(pattern, seeds=None, **extra):
     """Expand a per-model path pattern over every model of the config."""
-    return expand(pattern, dataset=DATASET, arch=ARCHS, variant=VARIANTS, training=TRAININGS,
-                  seed=SEEDS if seeds is None else seeds, **extra)
+    return expand(
+        pattern,
+        dataset=DATASET,
+        arch=ARCHS,
+        variant=VARIANTS,
+        training=TRAININGS,
+        seed=SEEDS if seeds is None else seeds,
+        **extra,
+    )
 
 
 def fig(name, caption=None, category="Figures", **labels):
     """A figure as vector PDF and PNG; with a caption, the PNG goes into the report."""
     png = f"figures/{name}.png"
     if caption:
-        png = report(png, caption=str(REPO / "workflow/report" / caption), category=category,
-                     labels={"figure": name, **labels})
+        png = report(
+            png, caption=str(REPO / "workflow/report" / caption), category=category, labels={"figure": name, **labels}
+        )
     return [f"figures/{name}.pdf", png]
 
 
@@ -83,8 +96,7 @@ def table(name, caption=None, category="Tables"):
     """A table as CSV, Markdown and LaTeX; with a caption, the CSV goes into the report."""
     csv = f"paper_tables/{name}.csv"
     if caption:
-        csv = report(csv, caption=str(REPO / "workflow/report" / caption), category=category,
-                     labels={"table": name})
+        csv = report(csv, caption=str(REPO / "workflow/report" / caption), category=category, labels={"table": name})
     return [csv, f"paper_tables/{name}.md", f"paper_tables/{name}.tex"]
 
 
@@ -94,8 +106,22 @@ def benchmark_files():
     files = [f"results/benchmarks/prepare_data/{DATASET}.tsv"]
     files += [f for r in per_model for f in models(f"results/benchmarks/{r}/{MODEL}.tsv")]
     files += models(f"results/benchmarks/vulnerability/{MODEL}.tsv", seeds=SEEDS[:1])
-    files += [f"results/benchmarks/{r}.tsv" for r in [
-        "clean_accuracy_table", "fault_tables", "fault_accuracy_figure", "vulnerability_table",
-        "vulnerability_figure", "sharpness_tables", "landscape_figures", "sharpness_figure", "claims",
-        "dose_response", "dose_response_figure", "verdicts_figure"] + (["claims_figure"] if len(ARCHS) > 1 else [])]
+    files += [
+        f"results/benchmarks/{r}.tsv"
+        for r in [
+            "clean_accuracy_table",
+            "fault_tables",
+            "fault_accuracy_figure",
+            "vulnerability_table",
+            "vulnerability_figure",
+            "sharpness_tables",
+            "landscape_figures",
+            "sharpness_figure",
+            "claims",
+            "dose_response",
+            "dose_response_figure",
+            "verdicts_figure",
+        ]
+        + (["claims_figure"] if len(ARCHS) > 1 else [])
+    ]
     return files + expand("results/benchmarks/notebook_{nb}.tsv", nb=NOTEBOOKS)

@@ -6,16 +6,16 @@ rule campaign:
         model=f"results/models/{MODEL}.pt",
     output:
         [f"results/campaign/{MODEL}/{fault}.csv" for fault in FAULTS],
-    params:
-        settings=settings("campaign"),
-        faults=" ".join(FAULTS),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         f"results/logs/campaign/{MODEL}.log",
     benchmark:
         f"results/benchmarks/campaign/{MODEL}.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     threads: 1
+    params:
+        settings=settings("campaign"),
+        faults=" ".join(FAULTS),
     shell:
         "flatenn campaign --settings {params.settings:q} --data {input.data} --model {input.model}"
         " --fault {params.faults} --out {output} --threads {threads} --log {log}"
@@ -27,16 +27,16 @@ rule vulnerability:
         model=f"results/models/{MODEL}.pt",
     output:
         f"results/vulnerability/{MODEL}.csv",
-    params:
-        settings=settings("vulnerability"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         f"results/logs/vulnerability/{MODEL}.log",
     benchmark:
         f"results/benchmarks/vulnerability/{MODEL}.tsv"
-    threads: 1
     priority: 5  # a long job (one per architecture and variant): before the short campaigns
+    conda:
+        "../../envs/flatenn.yaml"
+    threads: 1
+    params:
+        settings=settings("vulnerability"),
     shell:
         "flatenn vulnerability --settings {params.settings:q} --data {input.data} --model {input.model}"
         " --out {output} --threads {threads} --log {log}"
@@ -54,14 +54,14 @@ rule fault_tables:
         summaries=[t for f in FAULTS for t in table(f"summary_{f}", "summary.rst")],
         saq_gain=table("saq_gain", "saq_gain.rst"),
         as_saq_vs_standard=table("as_saq_vs_standard", "as_saq_vs_standard.rst"),
-    params:
-        settings=table_settings("level", "variants", "trainings", "faults", "dataset", "eval_size"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/fault_tables.log",
     benchmark:
         "results/benchmarks/fault_tables.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    params:
+        settings=table_settings("level", "variants", "trainings", "faults", "dataset", "eval_size"),
     shell:
         "flatenn fault-tables --settings {params.settings:q} --trials {input.trials}"
         " --seed-means {output.seed_means} --fault-accuracy {output.fault_accuracy}"
@@ -75,14 +75,14 @@ rule fault_accuracy_figure:
         fault_accuracy="paper_tables/fault_accuracy.csv",
     output:
         fig("fault_accuracy", "fault_accuracy.rst", "Faults"),
-    params:
-        settings=table_settings("level"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/fault_accuracy_figure.log",
     benchmark:
         "results/benchmarks/fault_accuracy_figure.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    params:
+        settings=table_settings("level"),
     shell:
         "flatenn figure-faults --settings {params.settings:q} --fault-accuracy {input.fault_accuracy}"
         " --out {output} --log {log}"
@@ -94,14 +94,14 @@ rule vulnerability_table:
         trials=models(f"results/vulnerability/{MODEL}.csv", seeds=SEEDS[:1]),
     output:
         table("vulnerability", "vulnerability_table.rst"),
-    params:
-        settings=table_settings("level"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/vulnerability_table.log",
     benchmark:
         "results/benchmarks/vulnerability_table.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    params:
+        settings=table_settings("level"),
     shell:
         "flatenn vulnerability-table --settings {params.settings:q} --trials {input.trials} --table {output}"
         " --log {log}"
@@ -112,11 +112,11 @@ rule vulnerability_figure:
         vulnerability="paper_tables/vulnerability.csv",
     output:
         fig("vulnerability", "vulnerability.rst", "Faults"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/vulnerability_figure.log",
     benchmark:
         "results/benchmarks/vulnerability_figure.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     shell:
         "flatenn figure-vulnerability --vulnerability {input.vulnerability} --out {output} --log {log}"

@@ -1,17 +1,36 @@
 NOTEBOOKS = ["walkthrough"]
 
 FIGURES = (
-    fig("fault_accuracy") + fig("vulnerability") + LANDSCAPE_FIGURES + fig("sharpness_vs_fault_accuracy")
-    + fig("dose_response") + fig("verdicts")
+    fig("fault_accuracy")
+    + fig("vulnerability")
+    + LANDSCAPE_FIGURES
+    + fig("sharpness_vs_fault_accuracy")
+    + fig("dose_response")
+    + fig("verdicts")
     # Effects against depth only where there is more than one depth to show.
     + (fig("claims_by_depth") if len(ARCHS) > 1 else [])
 )
 TABLES = [
     t
-    for name in ["clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
-                 "fault_paired_ci", "variance_components", "saq_gain", "as_saq_vs_standard", "vulnerability",
-                 "sharpness", "sharpness_paired", "sharpness_correlation", "claims", "claims_by_rate",
-                 "claims_interaction", "sharpness_explains", "dose_response"]
+    for name in [
+        "clean_accuracy",
+        "fault_accuracy",
+        "fault_accuracy_by_seed",
+        "fault_paired_by_seed",
+        "fault_paired_ci",
+        "variance_components",
+        "saq_gain",
+        "as_saq_vs_standard",
+        "vulnerability",
+        "sharpness",
+        "sharpness_paired",
+        "sharpness_correlation",
+        "claims",
+        "claims_by_rate",
+        "claims_interaction",
+        "sharpness_explains",
+        "dose_response",
+    ]
     + [f"summary_{f}" for f in FAULTS]
     for t in table(name)
 ]
@@ -32,14 +51,15 @@ rule claims:
         by_rate=table("claims_by_rate", "claims_by_rate.rst", "Claims"),
         interaction=table("claims_interaction", "claims_interaction.rst", "Claims"),
         explains=table("sharpness_explains", "sharpness_explains.rst", "Claims"),
-        findings=report("paper_tables/findings.md", caption=str(REPO / "workflow/report/findings.rst"),
-                        category="Claims"),
-    conda:
-        "../../envs/flatenn.yaml"
+        findings=report(
+            "paper_tables/findings.md", caption=str(REPO / "workflow/report/findings.rst"), category="Claims"
+        ),
     log:
         "results/logs/paper/claims.log",
     benchmark:
         "results/benchmarks/claims.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     shell:
         "flatenn claims --seed-means {input.seed_means} --sharpness {input.sharpness} --clean {input.clean}"
         " --plan {input.plan} --claims {output.claims} --by-rate {output.by_rate}"
@@ -54,14 +74,14 @@ rule dose_response:
         paired_sharpness="paper_tables/sharpness_paired.csv",
     output:
         table("dose_response", "dose_response_table.rst", "Dose-response"),
-    params:
-        settings=table_settings("level"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/dose_response.log",
     benchmark:
         "results/benchmarks/dose_response.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    params:
+        settings=table_settings("level"),
     shell:
         "flatenn dose-response --settings {params.settings:q} --clean {input.clean}"
         " --paired-by-seed {input.paired_by_seed} --paired-sharpness {input.paired_sharpness} --table {output}"
@@ -73,12 +93,12 @@ rule claims_figure:
         claims="paper_tables/claims.csv",
     output:
         fig("claims_by_depth", "claims_by_depth.rst", "Claims"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/claims_figure.log",
     benchmark:
         "results/benchmarks/claims_figure.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     shell:
         "flatenn figure-claims-by-depth --claims {input.claims} --out {output} --log {log}"
 
@@ -88,12 +108,12 @@ rule verdicts_figure:
         claims="paper_tables/claims.csv",
     output:
         fig("verdicts", "verdicts.rst", "Claims"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/verdicts_figure.log",
     benchmark:
         "results/benchmarks/verdicts_figure.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     shell:
         "flatenn figure-verdicts --claims {input.claims} --out {output} --log {log}"
 
@@ -103,12 +123,12 @@ rule dose_response_figure:
         dose_response="paper_tables/dose_response.csv",
     output:
         fig("dose_response", "dose_response.rst", "Dose-response"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/dose_response_figure.log",
     benchmark:
         "results/benchmarks/dose_response_figure.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     shell:
         "flatenn figure-dose-response --dose-response {input.dose_response} --out {output} --log {log}"
 
@@ -120,12 +140,12 @@ rule notebook:
         figures=FIGURES,
     output:
         "results/notebooks/{nb}.ipynb",
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/notebooks/{nb}.log",
     benchmark:
         "results/benchmarks/notebook_{nb}.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     shell:
         "flatenn notebook --source {input.source} --out {output} --log {log}"
 
@@ -138,13 +158,13 @@ rule runtime:
         NOTEBOOK_TARGETS,
     output:
         "paper_tables/runtime.csv",
-    params:
-        benchmarks=benchmark_files(),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/runtime.log",
     benchmark:
         "results/benchmarks/runtime.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    params:
+        benchmarks=benchmark_files(),
     shell:
         "flatenn runtime --benchmarks {params.benchmarks} --out {output} --log {log}"

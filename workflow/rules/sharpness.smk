@@ -1,5 +1,8 @@
 LANDSCAPE_FIGURES = fig("landscape_1d", "landscape_1d.rst", "Sharpness") + [
-    f for a in ARCHS for v in VARIANTS for t in TRAININGS
+    f
+    for a in ARCHS
+    for v in VARIANTS
+    for t in TRAININGS
     for f in fig(f"landscape_2d_{a}_{v}_{t}", "landscape_2d.rst", "Sharpness", arch=a, variant=v, training=t)
 ]
 
@@ -10,18 +13,18 @@ rule sharpness:
         model=f"results/models/{MODEL}.pt",
     output:
         f"results/sharpness/{MODEL}.json",
-    params:
-        settings=settings("sharpness"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         f"results/logs/sharpness/{MODEL}.log",
     benchmark:
         f"results/benchmarks/sharpness/{MODEL}.tsv"
-    threads: 1
     priority: 5  # longest first among what follows training (LPT): short campaigns fill the tail
+    conda:
+        "../../envs/flatenn.yaml"
+    threads: 1
     resources:
         mem_mb=3000,
+    params:
+        settings=settings("sharpness"),
     shell:
         "flatenn sharpness --settings {params.settings:q} --data {input.data} --model {input.model}"
         " --out {output} --threads {threads} --log {log}"
@@ -36,14 +39,14 @@ rule sharpness_tables:
         paired=table("sharpness_paired"),
         correlation=table("sharpness_correlation", "sharpness_correlation.rst"),
         landscapes="results/tables/landscapes.csv",
-    params:
-        settings=table_settings("variants", "trainings", "fault", "rate"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/sharpness_tables.log",
     benchmark:
         "results/benchmarks/sharpness_tables.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    params:
+        settings=table_settings("variants", "trainings", "fault", "rate"),
     shell:
         "flatenn sharpness-tables --settings {params.settings:q} --sharpness {input.sharpness}"
         " --seed-means {input.seed_means} --table {output.table} --paired {output.paired}"
@@ -55,12 +58,12 @@ rule landscape_figures:
         landscapes="results/tables/landscapes.csv",
     output:
         LANDSCAPE_FIGURES,
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/landscape_figures.log",
     benchmark:
         "results/benchmarks/landscape_figures.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     shell:
         "flatenn figure-landscapes --landscapes {input.landscapes} --out {output} --log {log}"
 
@@ -72,12 +75,12 @@ rule sharpness_figure:
         correlation="paper_tables/sharpness_correlation.csv",
     output:
         fig("sharpness_vs_fault_accuracy", "sharpness_vs_fault_accuracy.rst", "Sharpness"),
-    conda:
-        "../../envs/flatenn.yaml"
     log:
         "results/logs/paper/sharpness_figure.log",
     benchmark:
         "results/benchmarks/sharpness_figure.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
     shell:
         "flatenn figure-sharpness --sharpness {input.sharpness} --seed-means {input.seed_means}"
         " --correlation {input.correlation} --out {output} --log {log}"
