@@ -39,10 +39,12 @@ def test_table_and_figure_jobs_run_without_torch(tmp_path, no_torch):
                 "dataset": "fashion_mnist", "eval_size": 300}
     for args in (["fault-tables", "--settings", json.dumps(settings), "--trials", str(tmp_path / "trials.csv"),
                   "--seed-means", *t("by_seed"), "--fault-accuracy", *t("fa"), "--paired-by-seed", *t("pbs"),
-                  "--paired-ci", *t("pci"), "--variance", *t("var"), "--summaries", *t("sb"), *t("ss"),
+                  "--paired-ci", *t("pci"), "--variance", *t("var"),
                   "--saq-gain", *t("gain"), "--as-saq-vs-standard", *t("assaq")],
+                 ["fault-summary", "--fault", "sa1", "--fault-accuracy", str(tmp_path / "fa.csv"), "--table", *t("ss")],
                  ["figure-claims-by-depth", "--claims", str(tmp_path / "claims.csv"),
                   "--out", str(tmp_path / "depth.png")]):
         res = subprocess.run([PY, "-m", "flatenn", *args], capture_output=True, text=True, env=no_torch)
         assert res.returncode == 0, res.stderr[-2000:]
-    assert len(pd.read_csv(tmp_path / "pci.csv")) > 0 and (tmp_path / "depth.png").stat().st_size > 1000
+    assert len(pd.read_csv(tmp_path / "pci.csv")) > 0 and len(pd.read_csv(tmp_path / "ss.csv")) > 0
+    assert (tmp_path / "depth.png").stat().st_size > 1000

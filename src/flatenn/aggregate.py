@@ -144,6 +144,19 @@ def variance_table(trials: pd.DataFrame, comps: pd.DataFrame, eval_size: int) ->
     return pd.DataFrame(rows)
 
 
+def fault_tables(trials: pd.DataFrame, variants, trainings, chance: float, level: float,
+                 eval_size: int) -> dict[str, pd.DataFrame]:
+    """Every table made from a run's campaign trials, by output name (the fault_tables job)."""
+    means = seed_means(trials)
+    comps = comparisons(variants, trainings)
+    by_seed = paired_by_seed(means, comps)
+    pci = paired_ci(by_seed, level, chance)
+    return {"seed_means": means, "fault_accuracy": fault_accuracy(means, level), "paired_by_seed": by_seed,
+            "paired_ci": pci, "variance": variance_table(trials, comps, eval_size),
+            "saq_gain": comparison_summary(pci, by_seed, "saq_vs_conventional"),
+            "as_saq_vs_standard": comparison_summary(pci, by_seed, "as_saq_vs_standard_conventional")}
+
+
 def _cell(mean, lo, hi) -> str:
     return f"{100 * mean:.1f} ± {100 * (hi - lo) / 2:.1f}"
 

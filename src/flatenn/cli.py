@@ -155,27 +155,16 @@ def cmd_fault_tables(o, s):
     from flatenn import aggregate, report
     from flatenn.catalog import NUM_CLASSES
 
-    level, faults = s["level"], s["faults"]
-    trials = aggregate.read_trials(o["trials"])
-    means = aggregate.seed_means(trials)
-    comps = aggregate.comparisons(s["variants"], s["trainings"])
-    by_seed = aggregate.paired_by_seed(means, comps)
-    pci = aggregate.paired_ci(by_seed, level, 1 / NUM_CLASSES[s["dataset"]])
-    fa = aggregate.fault_accuracy(means, level)
-    report.write_table(means, o["seed_means"])
-    report.write_table(fa, o["fault_accuracy"])
-    report.write_table(by_seed, o["paired_by_seed"])
-    report.write_table(pci, o["paired_ci"])
-    report.write_table(aggregate.variance_table(trials, comps, s["eval_size"]), o["variance"])
-    for fault, out in zip(faults, _chunks(o["summaries"], 3)):
-        report.write_table(aggregate.summary(fa, fault), out)
-    report.write_table(aggregate.comparison_summary(pci, by_seed, "saq_vs_conventional"), o["saq_gain"])
-    report.write_table(aggregate.comparison_summary(pci, by_seed, "as_saq_vs_standard_conventional"),
-                       o["as_saq_vs_standard"])
+    tables = aggregate.fault_tables(aggregate.read_trials(o["trials"]), s["variants"], s["trainings"],
+                                    1 / NUM_CLASSES[s["dataset"]], s["level"], s["eval_size"])
+    for name, df in tables.items():
+        report.write_table(df, o[name])
 
 
-def _chunks(items, n):
-    return [items[i:i + n] for i in range(0, len(items), n)]
+def cmd_fault_summary(o, s):
+    from flatenn import aggregate, report
+
+    report.write_table(aggregate.summary(_read(o["fault_accuracy"]), o["fault"]), o["table"])
 
 
 def cmd_sharpness_tables(o, s):
@@ -291,12 +280,10 @@ def cmd_figure_landscapes(o, s):
 
 
 def cmd_figure_sharpness(o, s):
-    from flatenn import aggregate, figures
+    from flatenn import figures
 
-    sharp, means, corr = _read(o["sharpness"]), _read(o["seed_means"]), _read(o["correlation"])
-    point = means[(means.fault == corr.fault.iloc[0]) & (means.rate == corr.rate.iloc[0])]
-    per_model = sharp.merge(point[aggregate.MODEL_COLS + ["accuracy"]], on=aggregate.MODEL_COLS)
-    figures.sharpness_vs_fault_accuracy(per_model, corr, aggregate.METRICS, o["out"])
+    figures.sharpness_vs_fault_accuracy(_read(o["sharpness"]), _read(o["seed_means"]), _read(o["correlation"]),
+                                        o["out"])
 
 
 def cmd_runtime(o, s):
@@ -323,7 +310,8 @@ COMMANDS = {
     "clean-table": (cmd_clean_table, False, {"evals": "+", "table": "+"}),
     "fault-tables": (cmd_fault_tables, True, {
         "trials": "+", "seed-means": "+", "fault-accuracy": "+", "paired-by-seed": "+", "paired-ci": "+",
-        "variance": "+", "summaries": "+", "saq-gain": "+", "as-saq-vs-standard": "+"}),
+        "variance": "+", "saq-gain": "+", "as-saq-vs-standard": "+"}),
+    "fault-summary": (cmd_fault_summary, False, {"fault": None, "fault-accuracy": None, "table": "+"}),
     "sharpness-tables": (cmd_sharpness_tables, True, {
         "sharpness": "+", "seed-means": None, "table": "+", "paired": "+", "correlation": "+", "landscapes": None}),
     "vulnerability-table": (cmd_vulnerability_table, True, {"trials": "+", "table": "+"}),

@@ -144,8 +144,18 @@ def landscape_2d(curves: pd.DataFrame, arch: str, variant: str, training: str, o
     save(fig, outputs)
 
 
-def sharpness_vs_fault_accuracy(per_model: pd.DataFrame, corr: pd.DataFrame, metrics, outputs) -> None:
-    """Each sharpness metric against accuracy under faults, one point per network."""
+SHARPNESS_SHOWN = ["hessian_top_eig", "hessian_top_eig_normalized", "hessian_trace_normalized", "eps_sharpness",
+                   "fault_sharpness", "fault_curvature_bitflip"]
+
+
+def sharpness_vs_fault_accuracy(sharp: pd.DataFrame, seed_means: pd.DataFrame, corr: pd.DataFrame, outputs,
+                                metrics=SHARPNESS_SHOWN) -> None:
+    """Each sharpness metric against accuracy under faults at the correlation table's point, one
+    point per network."""
+    keys = ["dataset", "arch", "variant", "training", "seed"]
+    point = seed_means[(seed_means.fault == corr.fault.iloc[0]) & (seed_means.rate == corr.rate.iloc[0])]
+    per_model = sharp.merge(point[keys + ["accuracy"]], on=keys)
+    metrics = [m for m in metrics if m in per_model]
     sns = style()
     import matplotlib.pyplot as plt
 

@@ -2,6 +2,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.io import get_wildcard_names, strip_wildcard_constraints
+
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from flatenn.config import ConfigError, job_settings, resolve, settings_arg, validate  # noqa: E402
 
@@ -100,28 +102,22 @@ def table(name, caption=None, category="Tables"):
     return [csv, f"paper_tables/{name}.md", f"paper_tables/{name}.tex"]
 
 
-def benchmark_files():
-    """The benchmark file of every job of this DAG (and no stale one of another config)."""
-    per_model = ["train", "evaluate", "campaign", "sharpness"]
-    files = [f"results/benchmarks/prepare_data/{DATASET}.tsv"]
-    files += [f for r in per_model for f in models(f"results/benchmarks/{r}/{MODEL}.tsv")]
-    files += models(f"results/benchmarks/vulnerability/{MODEL}.tsv", seeds=SEEDS[:1])
-    files += [
-        f"results/benchmarks/{r}.tsv"
-        for r in [
-            "clean_accuracy_table",
-            "fault_tables",
-            "fault_accuracy_figure",
-            "vulnerability_table",
-            "vulnerability_figure",
-            "sharpness_tables",
-            "landscape_figures",
-            "sharpness_figure",
-            "claims",
-            "dose_response",
-            "dose_response_figure",
-            "verdicts_figure",
-        ]
-        + (["claims_figure"] if len(ARCHS) > 1 else [])
-    ]
-    return files + expand("results/benchmarks/notebook_{nb}.tsv", nb=NOTEBOOKS)
+def benchmark_files(wildcards=None):
+    """The benchmark file of every job this config can run: each rule's own benchmark pattern,
+    read from the workflow, over this config's wildcard values (the runtime job keeps those that
+    exist; a stale file of another config's models is never named)."""
+    values = {
+        "dataset": [DATASET],
+        "arch": ARCHS,
+        "variant": VARIANTS,
+        "training": TRAININGS,
+        "seed": SEEDS,
+        "fault": FAULTS,
+        "nb": NOTEBOOKS,
+    }
+    files = []
+    for r in workflow.rules:
+        if r.benchmark is not None and r.name != "runtime":
+            pattern = strip_wildcard_constraints(str(r.benchmark))
+            files += expand(pattern, **{k: values[k] for k in get_wildcard_names(pattern)})
+    return sorted(set(files))

@@ -165,6 +165,6 @@ rule runtime:
     conda:
         "../../envs/flatenn.yaml"
     params:
-        benchmarks=benchmark_files(),
+        benchmarks=benchmark_files,  # a function: every rule of the workflow is known when it runs
     shell:
         "flatenn runtime --benchmarks {params.benchmarks} --out {output} --log {log}"
