@@ -33,7 +33,7 @@ numerics.apply()  # FLATENN_NUMERICS decides, as in a workflow job; before torch
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from flatenn import campaign, config, evaluation, faults, kernels, models, sharpness, sparsity, train  # noqa: E402
+from flatenn import campaign, config, evaluation, fastgrad, faults, hessian, kernels, models, sharpness, sparsity, train  # noqa: E402
 from flatenn.deployed import DeployedNet  # noqa: E402
 from flatenn.quant import export_memory_image, load_memory_image  # noqa: E402
 
@@ -254,12 +254,12 @@ def bench_sharpness(products: int = 6) -> dict:
         former_model, _, params = sharpness.at_quantized_weights(copy.deepcopy(net))
     model, _, _ = sharpness.at_quantized_weights(net)
     x, y = torch.rand(1000, 1, 28, 28), torch.randint(0, 10, (1000,))
-    conv_loss, loss = reference.former_make_loss(former_model, x, y), sharpness.make_loss(model, x, y)
+    conv_loss, loss = reference.former_make_loss(former_model, x, y), fastgrad.make_loss(model, x, y)
     vs = [{k: torch.randn_like(p) for k, p in params.items()} for _ in range(products)]
 
     def reused(f):
         def run():
-            hv = sharpness.hessian_operator(f, params)
+            hv = hessian.hessian_operator(f, params)
             for v in vs:
                 hv(v)
         return run

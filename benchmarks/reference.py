@@ -50,14 +50,14 @@ def former_quantizer(on: bool = True):
 @contextlib.contextmanager
 def former_batch_norm():
     """sharpness.at_quantized_weights as it was: ATen's BatchNorm left in (no FrozenBatchNorm)."""
-    from flatenn import sharpness
+    from flatenn import fastgrad
 
-    saved = sharpness._freeze_batch_norms
-    sharpness._freeze_batch_norms = lambda model: None
+    saved = fastgrad.freeze_batch_norms
+    fastgrad.freeze_batch_norms = lambda model: None
     try:
         yield
     finally:
-        sharpness._freeze_batch_norms = saved
+        fastgrad.freeze_batch_norms = saved
 
 
 def former_make_loss(model, x, y):

@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from flatenn import faults, sharpness
+from flatenn import fastgrad, faults, hessian, sharpness
 from flatenn.quant import dequantize
 
 A = torch.tensor([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 1.0]], dtype=torch.float64)
@@ -22,16 +22,16 @@ def params():
 
 def test_hvp_is_the_hessian_times_v():
     v = {"w": torch.tensor([1.0, 0.0, 2.0], dtype=torch.float64), "v": torch.tensor([1.0, 1.0], dtype=torch.float64)}
-    hv = sharpness.hvp(quadratic, params(), v)
+    hv = hessian.hvp(quadratic, params(), v)
     assert torch.allclose(hv["w"], A @ v["w"]) and torch.allclose(hv["v"], B @ v["v"])
 
 
 def test_top_eigenvalue_and_trace_match_the_analytic_values():
     top = torch.linalg.eigvalsh(torch.block_diag(A, B)).abs().max().item()
-    res = sharpness.top_eigenvalue(quadratic, params(), iters=500, tol=1e-10,
+    res = hessian.top_eigenvalue(quadratic, params(), iters=500, tol=1e-10,
                                    generator=torch.Generator().manual_seed(0))
     assert abs(res["value"] - top) / top < 1e-3
-    tr = sharpness.hessian_trace(quadratic, params(), samples=4000, generator=torch.Generator().manual_seed(0))
+    tr = hessian.hessian_trace(quadratic, params(), samples=4000, generator=torch.Generator().manual_seed(0))
     exact = (torch.trace(A) + torch.trace(B)).item()
     assert abs(tr["value"] - exact) / exact < 1e-3 or abs(tr["value"] - exact) < 3 * tr["stderr"]
 
@@ -39,7 +39,7 @@ def test_top_eigenvalue_and_trace_match_the_analytic_values():
 def test_trace_exact_for_diagonal_hessian():
     # Rademacher vectors give v^T D v = tr(D) exactly for a diagonal Hessian.
     f = lambda p: 0.5 * (p["v"] @ B @ p["v"])  # noqa: E731
-    tr = sharpness.hessian_trace(f, {"v": params()["v"]}, samples=3, generator=torch.Generator().manual_seed(1))
+    tr = hessian.hessian_trace(f, {"v": params()["v"]}, samples=3, generator=torch.Generator().manual_seed(1))
     assert abs(tr["value"] - 1.0) < 1e-12
 
 
@@ -87,20 +87,20 @@ def test_normalized_operator_is_d_h_d():
     D = torch.diag(torch.cat([d["w"], d["v"]]))
     H = D @ torch.block_diag(A, B) @ D
     top = torch.linalg.eigvalsh(H).abs().max().item()
-    res = sharpness.top_eigenvalue(quadratic, params(), iters=500, tol=1e-10, scale=d,
+    res = hessian.top_eigenvalue(quadratic, params(), iters=500, tol=1e-10, scale=d,
                                    generator=torch.Generator().manual_seed(0))
     assert abs(res["value"] - top) / top < 1e-3
-    tr = sharpness.hessian_trace(quadratic, params(), samples=3000, scale=d, generator=torch.Generator().manual_seed(0))
+    tr = hessian.hessian_trace(quadratic, params(), samples=3000, scale=d, generator=torch.Generator().manual_seed(0))
     assert abs(tr["value"] - H.trace().item()) < 4 * tr["stderr"] + 1e-9
 
 
 def test_one_operator_gives_the_products_of_fresh_ones():
     """The gradient's graph is built once and reused: every product equals a fresh one."""
     p = params()
-    hv = sharpness.hessian_operator(quadratic, p)
+    hv = hessian.hessian_operator(quadratic, p)
     for seed in range(3):
         v = {k: torch.randn(t.shape, generator=torch.Generator().manual_seed(seed), dtype=t.dtype) for k, t in p.items()}
-        a, b = hv(v), sharpness.hvp(quadratic, p, v)
+        a, b = hv(v), hessian.hvp(quadratic, p, v)
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -122,14 +122,14 @@ def test_normalized_hessian_ignores_a_rescaled_filter_before_batchnorm():
             bn.running_var.uniform_(0.5, 2.0)
             conv.weight.mul_(c), bn.running_mean.mul_(c), bn.running_var.mul_(c * c)
         model, _, p = sharpness.at_quantized_weights(m)
-        loss = sharpness.make_loss(model, x.float() / 255, y)
+        loss = fastgrad.make_loss(model, x.float() / 255, y)
         norms = sharpness.filter_norms(p)
         gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
         results.append({
             "loss": float(loss(p)),
-            "raw": sharpness.hessian_trace(loss, p, samples=20, generator=gen())["value"],
-            "eig_n": sharpness.top_eigenvalue(loss, p, iters=100, tol=1e-6, generator=gen(), scale=norms)["value"],
-            "trace_n": sharpness.hessian_trace(loss, p, samples=20, generator=gen(), scale=norms)["value"],
+            "raw": hessian.hessian_trace(loss, p, samples=20, generator=gen())["value"],
+            "eig_n": hessian.top_eigenvalue(loss, p, iters=100, tol=1e-6, generator=gen(), scale=norms)["value"],
+            "trace_n": hessian.hessian_trace(loss, p, samples=20, generator=gen(), scale=norms)["value"],
         })
     a, b = results
     assert abs(a["loss"] - b["loss"]) < 1e-4 * a["loss"]
@@ -154,15 +154,15 @@ def test_column_stem_gives_the_loss_and_products_of_the_convolution():
             m.body[0].bias = torch.nn.Parameter(torch.randn(m.body[0].out_channels))
         model, _, p = sharpness.at_quantized_weights(m)
         x, y = torch.rand(40, *shape), torch.randint(0, 10, (40,))
-        column = sharpness.make_loss(model, x, y, chunk=16)
-        assert isinstance(sharpness._column_form(model, x)[0].body[0], sharpness.ColumnStem)
+        column = fastgrad.make_loss(model, x, y, chunk=16)
+        assert isinstance(fastgrad._column_form(model, x)[0].body[0], fastgrad.ColumnStem)
 
         def conv(params):
             return F.cross_entropy(functional_call(model, params, (x,)), y)
 
         assert abs(float(column(p)) - float(conv(p))) < 1e-5
         v = {k: torch.randn_like(t) for k, t in p.items()}
-        a, b = sharpness.hvp(column, p, v), sharpness.hvp(conv, p, v)
+        a, b = hessian.hvp(column, p, v), hessian.hvp(conv, p, v)
         for k in p:
             assert torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-4 * float(b[k].abs().max())), (arch, k)
 
@@ -184,7 +184,7 @@ def test_sharpness_does_not_import_dynamo():
 def test_hvp_of_a_linear_loss_is_zero():
     """A gradient that does not depend on the weights has no graph to differentiate: H v = 0."""
     p = {"w": torch.tensor([1.0, 2.0])}
-    assert torch.equal(sharpness.hvp(lambda q: 3 * q["w"].sum(), p, {"w": torch.ones(2)})["w"], torch.zeros(2))
+    assert torch.equal(hessian.hvp(lambda q: 3 * q["w"].sum(), p, {"w": torch.ones(2)})["w"], torch.zeros(2))
 
 
 def test_frozen_batchnorm_gives_the_numbers_of_batchnorm(monkeypatch):
@@ -202,14 +202,14 @@ def test_frozen_batchnorm_gives_the_numbers_of_batchnorm(monkeypatch):
                     bn.running_mean.uniform_(-0.3, 0.3), bn.running_var.uniform_(0.2, 3.0)
                     bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.2, 0.2)
             if not frozen:
-                monkeypatch.setattr(sharpness, "_freeze_batch_norms", lambda model: None)
+                monkeypatch.setattr(fastgrad, "freeze_batch_norms", lambda model: None)
             model, _, p = sharpness.at_quantized_weights(m)
             monkeypatch.undo()
-            assert any(isinstance(b, sharpness.FrozenBatchNorm) for b in model.modules()) == frozen
+            assert any(isinstance(b, fastgrad.FrozenBatchNorm) for b in model.modules()) == frozen
             x, y = torch.rand(40, *shape, generator=torch.Generator().manual_seed(1)), torch.arange(40) % 10
-            loss = sharpness.make_loss(model, x, y)
+            loss = fastgrad.make_loss(model, x, y)
             v = {k: torch.randn(t.shape, generator=torch.Generator().manual_seed(2)) for k, t in p.items()}
-            results.append((loss(p), sharpness.gradient(loss, p), sharpness.hvp(loss, p, v)))
+            results.append((loss(p), hessian.gradient(loss, p), hessian.hvp(loss, p, v)))
         (la, ga, ha), (lb, gb, hb) = results
         assert torch.equal(la, lb), arch
         for k in ga:
@@ -221,13 +221,13 @@ def test_weighted_trace_is_the_weighted_diagonal_from_the_same_products():
     many samples; the plain trace is unchanged by the weightings."""
     f = lambda p: 0.5 * (p["v"] @ B @ p["v"])  # noqa: E731
     w = {"v": torch.tensor([3.0, 5.0], dtype=torch.float64)}
-    tr = sharpness.hessian_trace(f, {"v": params()["v"]}, samples=2, generator=torch.Generator().manual_seed(1),
+    tr = hessian.hessian_trace(f, {"v": params()["v"]}, samples=2, generator=torch.Generator().manual_seed(1),
                                  weights={"w": w})
     assert tr["weighted"]["w"][0] == 3.0 * 2.0 + 5.0 * -1.0 and tr["value"] == 1.0
     wa = {"w": torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64), "v": torch.zeros(2, dtype=torch.float64)}
-    many = sharpness.hessian_trace(quadratic, params(), samples=4000, generator=torch.Generator().manual_seed(0),
+    many = hessian.hessian_trace(quadratic, params(), samples=4000, generator=torch.Generator().manual_seed(0),
                                    weights={"a": wa})
-    plain = sharpness.hessian_trace(quadratic, params(), samples=4000, generator=torch.Generator().manual_seed(0))
+    plain = hessian.hessian_trace(quadratic, params(), samples=4000, generator=torch.Generator().manual_seed(0))
     assert many["value"] == plain["value"]
     exact = float((wa["w"] * torch.diagonal(A)).sum())  # 4 + 6 + 0.5
     mean, stderr = many["weighted"]["a"]

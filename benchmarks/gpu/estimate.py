@@ -29,7 +29,7 @@ os.environ["FLATENN_KERNELS"] = "0"  # the code path that runs on CUDA (the kern
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from flatenn import campaign, catalog, config, models, sharpness, sparsity, train  # noqa: E402
+from flatenn import campaign, catalog, config, fastgrad, hessian, models, sharpness, sparsity, train  # noqa: E402
 from flatenn.quant import export_memory_image  # noqa: E402
 
 torch.set_num_threads(1)
@@ -121,8 +121,8 @@ def sharpness_seconds(cfg: dict, model) -> dict:
     x = torch.rand(sc["subset"], *SHAPE[ds])
     y = torch.randint(0, catalog.NUM_CLASSES[ds], (sc["subset"],))
     net, _, params = sharpness.at_quantized_weights(model)
-    loss = sharpness.make_loss(net, x, y)
-    hv = sharpness.hessian_operator(loss, params)
+    loss = fastgrad.make_loss(net, x, y)
+    hv = hessian.hessian_operator(loss, params)
     v = {k: torch.randn_like(p) for k, p in params.items()}
     return {"hvp": seconds(lambda: hv(v), reps=3), "forward": seconds(lambda: float(loss(params)), reps=3)}
 

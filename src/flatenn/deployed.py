@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from flatenn import kernels
+from flatenn.evaluation import VALUES_PER_CHUNK
 from flatenn.models import BasicBlock, Net
 from flatenn.quant import QConv2d, QLinear, quant_layers
 from flatenn.sparsity import QAct
@@ -31,10 +32,9 @@ from flatenn.sparsity import QAct
 # pass at 8 to 32 maps per pass with chunks of 2**20 values, 0.43 with one map. ResNets gain little
 # and lose at 16 (ms per map, 1,000 28x28 images, maps per pass 1/2/4/8/16: ResNet-20
 # 1069/904/874/1138/1296, ResNet-8 351/320/343/403/393): they take 4 on a CPU. A GPU wants big
-# launches. Chunks of images keep one chunk's largest activation in cache.
+# launches. Chunks of images keep one chunk's largest activation in cache (evaluation.VALUES_PER_CHUNK).
 MAPS_PER_PASS = 16
 MAPS_PER_PASS_RESNET_CPU = 4
-VALUES_PER_CHUNK = 1 << 20
 
 
 @dataclass

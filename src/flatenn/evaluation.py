@@ -7,6 +7,9 @@ from torch import nn
 
 # Measured on this 2-core machine: LeNet-5 inference is fastest at batch 64 to 128.
 EVAL_BATCH = 128
+# Images go in chunks of about this many values in the largest activation, which then stays in
+# cache: the deployed network's passes and the Hessian's losses (deployed.py, fastgrad.py).
+VALUES_PER_CHUNK = 1 << 20
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """LeNet-5 and CIFAR-style ResNets (8, 20) built from quantized layers, looked up by name."""
 from __future__ import annotations
 
+import json
+
 import torch
 from torch import nn
 
@@ -96,8 +98,11 @@ def save(model: Net, path, *, arch: str, in_shape, num_classes: int, qcfg: dict,
          extra: dict | None = None) -> None:
     from flatenn.io import atomic_torch_save
 
+    def plain(settings):  # JSON's own types only (a job's settings are a dict subclass): safe loaders take them
+        return json.loads(json.dumps(settings))
+
     atomic_torch_save({"arch": arch, "in_shape": list(in_shape), "num_classes": num_classes,
-                       "quant": qcfg, "variant": variant, "state_dict": model.state_dict(),
+                       "quant": plain(qcfg), "variant": plain(variant), "state_dict": model.state_dict(),
                        **(extra or {})}, path)
 
 
