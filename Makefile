@@ -50,7 +50,7 @@ RUN ?= paper_tables
 compare: $(STAMP)
 	$(VENV)/bin/flatenn compare --ref $(REF) --run $(RUN) --out results/compare.csv
 
-STUDIES ?= expected/default expected/dose expected/depth_cpu
+STUDIES ?= $(patsubst %/findings.md,%,$(wildcard expected/*/findings.md))
 findings: $(STAMP)
 	$(VENV)/bin/flatenn findings --studies $(STUDIES) --readme README.md
 

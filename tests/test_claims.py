@@ -254,3 +254,13 @@ def test_the_plan_is_validated_with_a_one_line_error(tmp_path):
         config.load_plan(bad)
     with pytest.raises(config.ConfigError, match="no analysis plan at"):
         config.load_plan(tmp_path / "missing.yaml")
+
+
+def test_a_run_with_one_training_has_no_saq_claims_and_still_decides_c1():
+    """The dose study trains conventionally only: no C3, C4, C5 or C5-clean rows, C1 and C2 decided."""
+    rng = np.random.default_rng(12)
+    trials = synthetic_trials(rng, lost_shift={("as_high", "conventional"): 0.05}).query("training == 'conventional'")
+    sharp = synthetic_sharpness(rng).query("training == 'conventional'")
+    clean = synthetic_clean(rng, 0.0).query("training == 'conventional'")
+    table = run_claims(trials, sharp, clean)["claims"]
+    assert set(table.claim) == {"C1", "C2"} and set(rows(table, "C1").verdict) == {"PASS"}

@@ -50,7 +50,10 @@ def test_results_are_sane(ci_workdir):
     claims = pd.read_csv(ci_workdir / "paper_tables/claims.csv")
     assert set(claims.verdict) <= {"PASS", "FAIL", "INCONCLUSIVE"}
     assert {"C1", "C2", "C3", "C4", "C5", "C5-clean"} <= set(claims.claim)
-    assert (claims.n_seeds == 2).all() and set(claims.paper_v1) >= {"17.32", "36.71", "24.76"}
+    assert set(claims.paper_v1) >= {"17.32", "36.71", "24.76"}
+    undecided = claims.n_seeds == 0  # no informative rate (the ci sweeps are coarse): said so, not decided
+    assert (claims.n_seeds[~undecided] == 2).all() and (claims[undecided].verdict == "INCONCLUSIVE").all()
+    assert claims[undecided]["aggregate"].str.startswith("no informative rate").all()
     runtime = pd.read_csv(ci_workdir / "paper_tables/runtime.csv")
     assert {"train", "campaign", "sharpness"} <= set(runtime.rule)
 
@@ -215,3 +218,14 @@ def test_snakemake_killed_mid_stage_reruns_to_the_same_tables(ci_workdir, tmp_pa
     smk(work, "--unlock")
     smk(work, "--cores", "2", target)
     assert table_checksums(work) == table_checksums(ci_workdir)
+
+
+def test_expected_default_holds_the_tables_the_rules_write(ci_workdir):
+    """expected/default/ (the reference of `make compare`) has every table the default config's
+    rules write (the ci config runs the same rules), with the same columns."""
+    ref = ROOT / "expected" / "default"
+    for table in sorted((ci_workdir / "paper_tables").glob("*.csv")):
+        stored = ref / table.name
+        assert stored.is_file(), f"expected/default lacks {table.name}"
+        assert list(pd.read_csv(stored, nrows=0).columns) == list(pd.read_csv(table, nrows=0).columns), table.name
+    assert (ref / "findings.md").is_file() and (ref / "verdicts.png").is_file()

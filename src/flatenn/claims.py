@@ -383,9 +383,10 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
     decided["family"] = decided.claim + " " + decided.dataset + " " + decided.arch
     decided = _decide(decided, alpha, plan["correction"])
     tost_rows = decided.claim == "C5-clean"  # equivalence: PASS when the adjusted TOST rejects
-    decided.loc[tost_rows, "verdict"] = np.where(decided.loc[tost_rows, "p_adjusted"] < alpha, "PASS",
-                                                 np.where(decided.loc[tost_rows, "tost"] == "FAIL", "FAIL",
-                                                          "INCONCLUSIVE"))
+    if tost_rows.any():
+        decided.loc[tost_rows, "verdict"] = np.where(decided.loc[tost_rows, "p_adjusted"] < alpha, "PASS",
+                                                     np.where(decided.loc[tost_rows, "tost"] == "FAIL", "FAIL",
+                                                              "INCONCLUSIVE"))
     explore = up_to(effects, plan)
     if len(explore):
         explore = explore.assign(family=explore.claim + " " + explore.dataset + " " + explore.arch + " up to",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 # What identifies a claims row in every version of the table.
-CLAIM_KEYS = ["claim", "dataset", "arch", "fault", "comparison", "aggregate"]
+CLAIM_KEYS = ["claim", "dataset", "arch", "fault", "comparison", "role", "quantity", "aggregate"]
 VALUES = ["ref_verdict", "run_verdict", "verdict_agrees", "ref_value", "ref_ci_low", "ref_ci_high",
                         "run_value", "shift_in_half_widths", "inside_ref_interval"]
 

@@ -86,13 +86,15 @@ def seed_intervals(df, keys: list, value: str, level: float = 0.95, power: float
     group): n, mean, std, the t interval, its MDE and the two-sided p-value of mean = 0.
 
     The claims call this on thousands of groups (the coverage tests on thousands of studies)."""
-    d = df[[*keys, value]].dropna(subset=[value])
+    d = df[[*keys, value]]
     g = d.groupby(keys, sort=True, dropna=False)[value] if keys else d.assign(_all=0).groupby("_all")[value]
-    out = g.agg(n="size", mean="mean", std=lambda v: v.std(ddof=1)).reset_index()
+    # n counts the defined values: a group whose values are all undefined stays, with n = 0
+    out = g.agg(n="count", mean="mean", std=lambda v: v.std(ddof=1)).reset_index()
     if not keys:
         out = out.drop(columns="_all")
     n = out["n"].to_numpy(dtype=float)
     df_ = np.maximum(n - 1, 1)
+    out["n"] = out["n"].astype(int)
     se = out["std"].to_numpy() / np.sqrt(n)
     crit = st.t.ppf(0.5 + level / 2, df_)
     half = np.where(n > 1, crit * se, np.inf)
