@@ -105,6 +105,12 @@ def per_seed(effects: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- decisions
 
+def _compared(df: pd.DataFrame, kind: str, spec: dict) -> pd.DataFrame:
+    """The rows of one kind of comparison, restricted to the plan's training where it names one."""
+    d = df[df.kind == kind]
+    return d[d.a_training == spec["training"]] if "training" in spec else d
+
+
 def _decide(rows: pd.DataFrame, alpha: float, correction: str) -> pd.DataFrame:
     """p_adjusted within each family and role; adjusted (Bonferroni) intervals; the verdict:
     PASS when the adjusted test rejects in the claim's direction, FAIL in the other, else
@@ -144,9 +150,7 @@ def fault_claims(seeds: pd.DataFrame, plan: dict) -> pd.DataFrame:
     frames = []
     for claim, (kind, statement) in FAULT_CLAIMS.items():
         spec = plan["claims"][claim]
-        d = seeds[seeds.kind == kind]
-        if "training" in spec:
-            d = d[d.a_training == spec["training"]]
+        d = _compared(seeds, kind, spec)
         if d.empty:
             continue
         for role, names in (("primary", [spec["primary"]]), ("secondary", spec.get("secondary", []))):
@@ -179,9 +183,7 @@ def sharpness_claims(paired_sharp: pd.DataFrame, plan: dict) -> pd.DataFrame:
     metrics = set(paired_sharp.metric) if len(paired_sharp) else set()
     for claim, (kind, direction, statement) in SHARPNESS_CLAIMS.items():
         spec = plan["claims"][claim]
-        d = paired_sharp[paired_sharp.kind == kind]
-        if "training" in spec:
-            d = d[d.a_training == spec["training"]]
+        d = _compared(paired_sharp, kind, spec)
         for role, names in (("primary", spec["primary"]), ("secondary", spec.get("secondary", []))):
             names = [m for m in names if m in metrics]
             g = d[d.metric.isin(names)].assign(rel=lambda x: 100 * x.rel_diff)
@@ -241,9 +243,7 @@ def up_to(effects: pd.DataFrame, plan: dict) -> pd.DataFrame:
     value = {"C1": -1.0, "C3": 1.0, "C4": 1.0}  # accuracy_gap for C1, accuracy_gain otherwise
     for claim, (kind, _) in FAULT_CLAIMS.items():
         spec = plan["claims"][claim]
-        d = effects[effects.kind == kind]
-        if "training" in spec:
-            d = d[d.a_training == spec["training"]]
+        d = _compared(effects, kind, spec)
         d = d.assign(v=100 * value[claim] * d["diff"])
         for (ds, arch), g in d.groupby(["dataset", "arch"], sort=True):
             cells = _intervals(g, ["fault", "rate", *PAIR], "v", plan["level"])
@@ -269,9 +269,7 @@ def by_rate(effects: pd.DataFrame, plan: dict) -> pd.DataFrame:
     frames = []
     for claim, (kind, _) in FAULT_CLAIMS.items():
         spec = plan["claims"][claim]
-        d = effects[effects.kind == kind]
-        if "training" in spec:
-            d = d[d.a_training == spec["training"]]
+        d = _compared(effects, kind, spec)
         q = spec["primary"]
         sign = {"retained_gap": ("retained_b", "retained_a"), "retained_gain": ("retained_a", "retained_b")}
         if q in sign:
@@ -299,10 +297,7 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict) -> pd.DataFrame:
     claim = spec["claim"]
     kind = FAULT_CLAIMS[claim][0]
     q = plan["claims"][claim]["primary"]
-    d = seeds[seeds.kind == kind]
-    training = plan["claims"][claim].get("training")
-    if training:
-        d = d[d.a_training == training]
+    d = _compared(seeds, kind, plan["claims"][claim])
     rows = []
     alpha = 1 - plan["level"]
     for (ds, fault, comp), g in d.groupby(["dataset", "fault", "comparison"], sort=True):
