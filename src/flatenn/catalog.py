@@ -12,3 +12,9 @@ NUM_CLASSES = {"fashion_mnist": 10, "digits": 10, "cifar10": 10}
 
 # Weight layers on the main path: the x axis of the depth figure.
 DEPTH = {"lenet5": 5, "resnet8": 8, "resnet20": 20}
+
+
+def landscape_2d_figure(arch: str, variant: str, training: str) -> str:
+    """The file stem of one network configuration's 2D loss-landscape figure (the workflow declares
+    these outputs and the figure job writes them: one name, used by both)."""
+    return f"landscape_2d_{arch}_{variant}_{training}"

@@ -272,11 +272,13 @@ def cmd_figure_vulnerability(o, s):
 
 def cmd_figure_landscapes(o, s):
     from flatenn import figures
+    from flatenn.catalog import landscape_2d_figure
 
-    curves = _read(o["landscapes"])
-    figures.landscape_1d(curves, [o for o in o["out"] if "/landscape_1d." in o])
+    curves, folder = _read(o["landscapes"]), Path(o["figures"])
+    figures.landscape_1d(curves, [folder / f"landscape_1d.{ext}" for ext in ("pdf", "png")])
     for (arch, v, t), _ in curves.groupby(["arch", "variant", "training"], sort=False):
-        figures.landscape_2d(curves, arch, v, t, [o for o in o["out"] if f"/landscape_2d_{arch}_{v}_{t}." in o])
+        stem = landscape_2d_figure(arch, v, t)
+        figures.landscape_2d(curves, arch, v, t, [folder / f"{stem}.{ext}" for ext in ("pdf", "png")])
 
 
 def cmd_figure_sharpness(o, s):
@@ -326,7 +328,7 @@ COMMANDS = {
     "findings": (cmd_findings, False, {"studies": "+", "readme": None}),
     "figure-faults": (cmd_figure_faults, True, {"fault-accuracy": None, "out": "+"}),
     "figure-vulnerability": (cmd_figure_vulnerability, False, {"vulnerability": None, "out": "+"}),
-    "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "out": "+"}),
+    "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "figures": None}),
     "figure-sharpness": (cmd_figure_sharpness, False, {"sharpness": None, "seed-means": None, "correlation": None,
                                                        "out": "+"}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),

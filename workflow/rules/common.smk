@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.io import get_wildcard_names, strip_wildcard_constraints
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from flatenn.catalog import landscape_2d_figure  # noqa: E402
 from flatenn.config import ConfigError, job_settings, resolve, settings_arg, validate  # noqa: E402
 
 # A config file named with --configfile is a whole experiment: it replaces the default

@@ -3,7 +3,7 @@ LANDSCAPE_FIGURES = fig("landscape_1d", "landscape_1d.rst", "Sharpness") + [
     for a in ARCHS
     for v in VARIANTS
     for t in TRAININGS
-    for f in fig(f"landscape_2d_{a}_{v}_{t}", "landscape_2d.rst", "Sharpness", arch=a, variant=v, training=t)
+    for f in fig(landscape_2d_figure(a, v, t), "landscape_2d.rst", "Sharpness", arch=a, variant=v, training=t)
 ]
 
 
@@ -65,7 +65,7 @@ rule landscape_figures:
     conda:
         "../../envs/flatenn.yaml"
     shell:
-        "flatenn figure-landscapes --landscapes {input.landscapes} --out {output} --log {log}"
+        "flatenn figure-landscapes --landscapes {input.landscapes} --figures figures --log {log}"
 
 
 rule sharpness_figure:
