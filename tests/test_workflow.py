@@ -222,10 +222,12 @@ def test_snakemake_killed_mid_stage_reruns_to_the_same_tables(ci_workdir, tmp_pa
 
 def test_expected_default_holds_the_tables_the_rules_write(ci_workdir):
     """expected/default/ (the reference of `make compare`) has every table the default config's
-    rules write (the ci config runs the same rules), with the same columns."""
+    rules write (the ci config runs the same rules), with the same columns (but the rates)."""
     ref = ROOT / "expected" / "default"
     for table in sorted((ci_workdir / "paper_tables").glob("*.csv")):
         stored = ref / table.name
         assert stored.is_file(), f"expected/default lacks {table.name}"
-        assert list(pd.read_csv(stored, nrows=0).columns) == list(pd.read_csv(table, nrows=0).columns), table.name
+        def columns(path):  # wide tables have a column per faulty rate, which the config sets
+            return [c for c in pd.read_csv(path, nrows=0).columns if not c.startswith("rate ")]
+        assert columns(stored) == columns(table), table.name
     assert (ref / "findings.md").is_file() and (ref / "verdicts.png").is_file()
