@@ -44,6 +44,7 @@ checksums: $(STAMP) data
 	rm -rf results/ci-checksums
 	$(VENV)/bin/snakemake -d results/ci-checksums --configfile config/ci.yaml --cores $(CORES)
 	cd results/ci-checksums/paper_tables && sha256sum $$(ls *.csv | grep -v '^runtime.csv$$') > $(CURDIR)/tests/ci_tables.sha256
+	@echo "written on $$($(VENV)/bin/python -c 'from flatenn import numerics; print(numerics.cpu_signature())'): make tests/ci_tables.cpus name only the CPU models it was verified on"
 
 REF ?= expected/default
 RUN ?= paper_tables

@@ -55,3 +55,9 @@ def test_native_leaves_every_library_its_own_choice():
     assert probe(PROBE, FLATENN_NUMERICS="native") == plain
     assert "numerics native, as asked" in probe(
         "import flatenn.cli; from flatenn import numerics; print(numerics.describe())", FLATENN_NUMERICS="native")
+
+
+def test_the_cpu_signature_is_vendor_family_and_model():
+    info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n" * 2
+    assert numerics.cpu_signature(info) == "AuthenticAMD 25 17"
+    assert numerics.cpu_signature(ARM) == "unknown"

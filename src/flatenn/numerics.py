@@ -44,6 +44,23 @@ def cpu_has_pinned_level(cpuinfo: str | None = None) -> bool:
     return False
 
 
+def cpu_signature(cpuinfo: str | None = None) -> str:
+    """Vendor, family and model of this CPU (Linux's /proc/cpuinfo), e.g. "GenuineIntel 6 207";
+    "unknown" elsewhere. The stored checksums name the CPUs they were verified on."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return "unknown"
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    parts = [fields.get(k) for k in ("vendor_id", "cpu family", "model")]
+    return " ".join(parts) if all(parts) else "unknown"
+
+
 def mode() -> str:
     """The requested mode, ``FLATENN_NUMERICS`` (default pinned)."""
     value = os.environ.get("FLATENN_NUMERICS", "pinned")
