@@ -82,22 +82,21 @@ def fault_effects(seed_means: pd.DataFrame, comps: pd.DataFrame, chance: dict, w
     p["retained_b"] = _retained(p.accuracy_b, p.clean_b, ch)
     ref = p.groupby(aggregate.POINT_COLS + ["comparison"])["retained_b"].transform("mean")
     p["in_window"] = ref.between(*window)
-    return p
+    # Each per-rate quantity, oriented so that a positive value is the claim's direction.
+    return p.assign(retained_gap=p.retained_b - p.retained_a, lost_gap=p.lost_diff, accuracy_gap=-p["diff"],
+                    accuracy_gain=p["diff"], retained_gain=p.retained_a - p.retained_b)
 
 
 def per_seed(effects: pd.DataFrame) -> pd.DataFrame:
     """Every quantity of QUANTITIES per (dataset, arch, fault, comparison, seed), in points."""
-    e = effects.assign(
-        retained_gap=effects.retained_b - effects.retained_a, lost_gap=effects.lost_diff,
-        accuracy_gap=-effects["diff"], accuracy_gain=effects["diff"], retained_gain=effects.retained_a - effects.retained_b)
     keys = ["dataset", "arch", "fault", *PAIR, "seed"]
-    w = e[e.in_window]
+    w = effects[effects.in_window]
     cols = ["retained_gap", "lost_gap", "accuracy_gap", "accuracy_gain", "retained_gain"]
-    out = e.groupby(keys, sort=True).agg(lost_gap_all_rates=("lost_diff", "mean"), trials=("trials", "min"))
+    out = effects.groupby(keys, sort=True).agg(lost_gap_all_rates=("lost_diff", "mean"), trials=("trials", "min"))
     out = out.join(w.groupby(keys, sort=True)[cols].mean()).reset_index()
     for c in QUANTITIES:
         out[c] = 100 * out[c]
-    rates = e[e.in_window].groupby(["dataset", "arch", "fault", "comparison"])["rate"].unique()
+    rates = w.groupby(["dataset", "arch", "fault", "comparison"])["rate"].unique()
     out["window_rates"] = [", ".join(f"{r:g}" for r in sorted(rates.get((d, a, f, c), [])))
                            for d, a, f, c in zip(out.dataset, out.arch, out.fault, out.comparison)]
     return out
@@ -271,12 +270,7 @@ def by_rate(effects: pd.DataFrame, plan: dict) -> pd.DataFrame:
         spec = plan["claims"][claim]
         d = _compared(effects, kind, spec)
         q = spec["primary"]
-        sign = {"retained_gap": ("retained_b", "retained_a"), "retained_gain": ("retained_a", "retained_b")}
-        if q in sign:
-            v = d[sign[q][0]] - d[sign[q][1]]
-        else:
-            v = {"accuracy_gap": -d["diff"], "accuracy_gain": d["diff"]}.get(q, d["lost_diff"])
-        d = d.assign(v=100 * v)
+        d = d.assign(v=100 * d[q])  # fault_effects' per-rate column of the primary quantity
         keys = ["dataset", "arch", "fault", "rate", "comparison"]
         ci = _intervals(d, keys, "v", plan["level"])
         extra = d.groupby(keys, sort=True).agg(trials_per_seed=("trials", "min"), in_window=("in_window", "first"))
