@@ -23,6 +23,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/faults.smk"
 include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/calibration.smk"
 
 
 rule all:

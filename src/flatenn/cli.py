@@ -288,6 +288,29 @@ def cmd_figure_sharpness(o, s):
                                         o["out"])
 
 
+def cmd_calibrate(o, s):
+    import pandas as pd
+    import yaml
+
+    from flatenn import aggregate, calibration, io, report
+
+    clean = aggregate.clean_accuracy(o["evals"])
+    clean = clean[clean.training == "conventional"]
+    if clean.seed.nunique() != 1:
+        raise ValueError(f"--evals: calibration reads one pilot seed, got seeds {sorted(clean.seed.unique())}")
+    trials = aggregate.read_trials(o["trials"])
+    if set(trials.variant) != {"standard"}:
+        raise ValueError("--trials: calibration reads the campaigns of the standard networks only")
+    strength = calibration.strengths(clean, s["alphas"], s["gains"], s["max_clean_cost"])
+    rate = calibration.rates(trials, s["kept"], s["chance"])
+    table = pd.concat([strength, rate], ignore_index=True)
+    report.write_table(table, o["table"])
+    settings = calibration.study_settings(strength, rate, s["threshold"], s["penalty"])
+    header = ("# Calibrated on pilot seed %d by `snakemake --configfile <calibration config> calibration`\n"
+              "# (flatenn calibrate): paste into the depth study's config.\n" % int(clean.seed.iloc[0]))
+    io.atomic_write_text(Path(o["settings_out"]), header + yaml.safe_dump(settings, sort_keys=False))
+
+
 def cmd_runtime(o, s):
     from flatenn import io, report
 
@@ -331,6 +354,7 @@ COMMANDS = {
     "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "figures": None}),
     "figure-sharpness": (cmd_figure_sharpness, False, {"sharpness": None, "seed-means": None, "correlation": None,
                                                        "out": "+"}),
+    "calibrate": (cmd_calibrate, True, {"evals": "+", "trials": "+", "table": "+", "settings-out": None}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),
     "recompute": (cmd_recompute, False, {"study": None, "plan": None, "out": "?"}),

@@ -73,11 +73,17 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH, base=None) -> dict:
             hint = (" (install it with 'apt-get install dataset-fashion-mnist' or point dataset.root "
                     "at a torchvision data root)") if ds["name"] == "fashion_mnist" else ""
             raise ConfigError(f"dataset.root: path {root} does not exist{hint}")
-    for name in cfg["faults"]["types"]:
-        if name not in cfg["faults"]["rates"]:
-            raise ConfigError(f"faults.rates.{name}: no rates given for fault type {name}")
-        if 0 not in cfg["faults"]["rates"][name]:
-            raise ConfigError(f"faults.rates.{name}: must include 0 (the clean reference of each model)")
+    rate_sets = {"faults.rates": cfg["faults"]["rates"]}
+    for arch, entry in cfg["faults"]["per_arch"].items():
+        if arch not in cfg["archs"]:
+            raise ConfigError(f"faults.per_arch.{arch}: not one of archs ({', '.join(cfg['archs'])})")
+        rate_sets[f"faults.per_arch.{arch}.rates"] = {**cfg["faults"]["rates"], **entry["rates"]}
+    for key, rates in rate_sets.items():
+        for name in cfg["faults"]["types"]:
+            if name not in rates:
+                raise ConfigError(f"{key}.{name}: no rates given for fault type {name}")
+            if 0 not in rates[name]:
+                raise ConfigError(f"{key}.{name}: must include 0 (the clean reference of each model)")
     sh = cfg["sharpness"]
     if sh["correlation_rate"] not in cfg["faults"]["rates"].get(sh["correlation_fault"], []):
         raise ConfigError(f"sharpness.correlation_rate: {sh['correlation_rate']} is not among "
@@ -165,6 +171,11 @@ def variant_for(cfg: dict, variant: str, arch: str) -> dict:
     return {**{k: x for k, x in v.items() if k != "per_arch"}, **v.get("per_arch", {}).get(arch, {})}
 
 
+def rates_for(cfg: dict, arch: str) -> dict:
+    """An architecture's faulty rates per fault type: faults.rates, with its per_arch entry on top."""
+    return {**cfg["faults"]["rates"], **cfg["faults"]["per_arch"].get(arch, {}).get("rates", {})}
+
+
 def job_settings(cfg: dict, rule: str, **wc) -> dict:
     """The part of the (validated) config that one job of ``rule`` reads, and nothing more:
     Snakemake reruns a job when this changes, so it must be exactly what the job uses."""
@@ -183,7 +194,7 @@ def _job_settings(cfg: dict, rule: str, **wc) -> dict:
     if rule == "evaluate":
         return {"evaluate": cfg["evaluate"], "device": cfg["device"]}
     if rule == "campaign":
-        return {"rates": {f: fc["rates"][f] for f in fc["types"]}, "trials": fc["trials"],
+        return {"rates": {f: rates_for(cfg, wc["arch"])[f] for f in fc["types"]}, "trials": fc["trials"],
                 "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"], "device": cfg["device"]}
     if rule == "vulnerability":
         return {**cfg["vulnerability"], "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"],
