@@ -23,10 +23,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/faults.smk"
 include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/mechanism.smk"
 include: "workflow/rules/calibration.smk"
 
 
 rule all:
     default_target: True
     input:
-        ALL_TARGETS,
+        ALL_TARGETS + MECHANISM_TARGETS,

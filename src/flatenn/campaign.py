@@ -60,11 +60,14 @@ def weight_memory(image: dict, layers: list[str] | None = None) -> tuple[list[st
 
 def faulty_ints(image: dict, fault: str, rate: float, gen: torch.Generator, *, mode: str,
                 layers: list[str] | None = None, bit: int | None = None,
-                memory: tuple[list[str], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                memory: tuple[list[str], torch.Tensor] | None = None,
+                eligible: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Integer weights of every layer after one draw of faults over the memory of ``layers``
     (all layers if None) taken as one concatenated memory (``weight_memory``; the trial loop
     passes it in, built once per point).
 
+    With ``eligible`` (sorted indices into that memory), the same number of faulty cells as
+    the rate gives over the whole memory is drawn among the eligible weights' cells only.
     The arguments are validated once per point by ``check_point``, not here in the trial loop.
     """
     names, flat = weight_memory(image, layers) if memory is None else memory
@@ -72,7 +75,11 @@ def faulty_ints(image: dict, fault: str, rate: float, gen: torch.Generator, *, m
     if not names:
         return out
     bits = image[names[0]]["bits"]
-    elems, masks = faults.fault_map(flat.numel(), bits, rate, mode=mode, generator=gen, bit=bit)
+    if eligible is None:
+        elems, masks = faults.fault_map(flat.numel(), bits, rate, mode=mode, generator=gen, bit=bit)
+    else:
+        count = faults.fault_count(flat.numel() * bits, rate, mode, gen)
+        elems, masks = faults.fault_map_among(eligible, bits, count, gen)
     faulty = faults.apply_map(flat, fault, bits, elems, masks)
     for name, part in zip(names, faulty.split([image[n]["q"].numel() for n in names])):
         out[name] = part.view_as(image[name]["q"])
@@ -92,13 +99,15 @@ def check_point(image: dict, point: dict, mode: str) -> None:
 
 def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor], points: list[dict], *,
         trials: int, mode: str, base_seed: int, arch: str, seed: int, maps_per_pass: int | None = None,
-        progress: bool | None = None) -> list[dict]:
+        progress: bool | None = None, live: dict[str, torch.Tensor] | None = None) -> list[dict]:
     """Accuracy of the deployed ``model`` (trained with ``seed``) on ``images`` (uint8 x, labels)
     for each point x trial, ``maps_per_pass`` fault maps per pass (default: the deployed network's
     measured choice; the results do not depend on it).
 
     A point is a dict with ``fault`` and ``rate`` and optionally ``layer`` (faults in that
-    layer only) or ``bit`` (faults in that bit position only); its keys name the map seed.
+    layer only) or ``bit`` (faults in that bit position only) or ``inputs="live"`` (as many
+    faulty cells as at ``rate``, all in weights whose input is active: ``live``, a bool mask per
+    layer from ``mechanism.live_weights``); its keys name the map seed.
     """
     net = DeployedNet(model, image)
     maps_per_pass = maps_per_pass or net.maps_per_pass()
@@ -113,12 +122,17 @@ def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor]
             key = [arch, f"seed={seed}"] + [f"{k}={point[k]}" for k in sorted(point)]
             layers = [point["layer"]] if "layer" in point else None
             memory = weight_memory(image, layers)
+            eligible = None
+            if point.get("inputs") == "live":
+                if live is None or layers is not None:
+                    raise ValueError("inputs: faults on live weights need the live masks and the whole memory")
+                eligible = torch.cat([live[n].reshape(-1) for n in memory[0]]).nonzero().squeeze(1)
             n_trials = trials if point["rate"] > 0 else 1  # rate 0 is deterministic
             for start in range(0, n_trials, maps_per_pass):
                 ts = range(start, min(n_trials, start + maps_per_pass))
                 ints = [faulty_ints(image, point["fault"], point["rate"],
                                     torch.Generator().manual_seed(trial_seed(base_seed, *key, t)), mode=mode,
-                                    bit=point.get("bit"), memory=memory) for t in ts]
+                                    bit=point.get("bit"), memory=memory, eligible=eligible) for t in ts]
                 for t, hits in zip(ts, net.correct(x, y, ints)):
                     rows.append({**point, "trial": t, "accuracy": hits / len(y)})
                 bar.update(len(ts))

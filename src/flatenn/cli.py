@@ -127,6 +127,35 @@ def cmd_vulnerability(o, s):
     io.write_csv(o["out"], df)
 
 
+def cmd_mechanism(o, s):
+    """The network's fault-relevant structure on its campaign images (flatenn.mechanism), and
+    the intervention: faults at the campaign's seeds moved onto weights whose input is active."""
+    import pandas as pd
+    import torch
+
+    from flatenn import campaign, io, mechanism, models
+    from flatenn.quant import export_memory_image
+
+    mid = io.model_id(o["model"])
+    ds = _dataset(o["data"])
+    model, meta = models.load(o["model"])
+    image = {name: {k: v.cpu() if torch.is_tensor(v) else v for k, v in e.items()}
+             for name, e in export_memory_image(model).items()}
+    x, y = campaign.evaluation_set_of(ds, s["eval_size"], s["seed"], mid["seed"])
+    activity = mechanism.input_activity(model, x)
+    layers = mechanism.layer_table(image, activity)
+    io.write_json(o["out"], {"layers": layers.to_dict(orient="records"), "summary": mechanism.summary(layers)})
+    points = [{"fault": f, "rate": r, "inputs": "live"} for f, r in s["rates"].items()]
+    rows = campaign.run(model, image, (x, y), points, trials=s["trials"], mode=s["mode"], base_seed=s["seed"],
+                        arch=meta["arch"], seed=mid["seed"], live=mechanism.live_weights(image, activity))
+    df = pd.DataFrame(rows)
+    for i, (k, v) in enumerate(mid.items()):
+        df.insert(i, k, v)
+    io.write_csv(o["trials"], df)
+    log.info("input density %.3f, dead inputs %.3f of weights", *[mechanism.summary(layers)[k] for k in
+                                                                   ("input_density", "dead_input_share")])
+
+
 def cmd_sharpness(o, s):
     from flatenn import io, models, sharpness
 
@@ -332,6 +361,7 @@ COMMANDS = {
     "campaign": (cmd_campaign, True, {"data": None, "model": None, "fault": "+", "out": "+"}),
     "vulnerability": (cmd_vulnerability, True, {"data": None, "model": None, "out": None}),
     "sharpness": (cmd_sharpness, True, {"data": None, "model": None, "out": None}),
+    "mechanism": (cmd_mechanism, True, {"data": None, "model": None, "out": None, "trials": None}),
     "clean-table": (cmd_clean_table, False, {"evals": "+", "table": "+"}),
     "fault-tables": (cmd_fault_tables, True, {
         "trials": "+", "seed-means": "+", "fault-accuracy": "+", "paired-by-seed": "+", "paired-ci": "+",
@@ -363,7 +393,7 @@ COMMANDS = {
 
 
 # The commands that load data or models (the others read tables and never import torch).
-MODEL_COMMANDS = {"prepare-data", "train", "evaluate", "campaign", "vulnerability", "sharpness"}
+MODEL_COMMANDS = {"prepare-data", "train", "evaluate", "campaign", "vulnerability", "sharpness", "mechanism"}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -84,6 +84,15 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH, base=None) -> dict:
                 raise ConfigError(f"{key}.{name}: no rates given for fault type {name}")
             if 0 not in rates[name]:
                 raise ConfigError(f"{key}.{name}: must include 0 (the clean reference of each model)")
+    mech = cfg["mechanism"]["rates"]
+    for arch in mech if mech else ():
+        if arch not in cfg["archs"]:
+            raise ConfigError(f"mechanism.rates.{arch}: not one of archs ({', '.join(cfg['archs'])})")
+    for arch in cfg["archs"] if mech else ():
+        for name in cfg["faults"]["types"]:
+            if name not in mech.get(arch, {}):
+                raise ConfigError(f"mechanism.rates.{arch}.{name}: no intervention rate for this architecture "
+                                  "and fault type")
     sh = cfg["sharpness"]
     if sh["correlation_rate"] not in cfg["faults"]["rates"].get(sh["correlation_fault"], []):
         raise ConfigError(f"sharpness.correlation_rate: {sh['correlation_rate']} is not among "
@@ -196,6 +205,10 @@ def _job_settings(cfg: dict, rule: str, **wc) -> dict:
     if rule == "campaign":
         return {"rates": {f: rates_for(cfg, wc["arch"])[f] for f in fc["types"]}, "trials": fc["trials"],
                 "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"], "device": cfg["device"]}
+    if rule == "mechanism":
+        mc = cfg["mechanism"]
+        return {"rates": {f: mc["rates"][wc["arch"]][f] for f in fc["types"]}, "trials": mc["trials"],
+                "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"]}
     if rule == "vulnerability":
         return {**cfg["vulnerability"], "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"],
                 "device": cfg["device"]}

@@ -91,6 +91,19 @@ def fault_map(numel: int, bits: int, rate: float, *, mode: str, generator: torch
     return elems, masks
 
 
+def fault_map_among(eligible: torch.Tensor, bits: int, count: int, generator: torch.Generator
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(element indices, bit masks) of ``count`` faulty cells drawn uniformly from the cells of
+    the ``eligible`` elements only (sorted distinct indices): an intervention that moves a fixed
+    number of faults onto a chosen part of the memory."""
+    if count > len(eligible) * bits:
+        raise ValueError(f"count: {count} faulty cells do not fit in {len(eligible)} eligible elements")
+    cells = sample_cells(len(eligible) * bits, count, generator)
+    elem, pos = eligible[cells // bits], cells % bits
+    elems, inverse = torch.unique_consecutive(elem, return_inverse=True)
+    return elems, torch.zeros(len(elems), dtype=torch.int64).index_add_(0, inverse, 1 << pos)
+
+
 def apply_map(weights: torch.Tensor, fault: str, bits: int, elems: torch.Tensor,
               masks: torch.Tensor) -> torch.Tensor:
     """A copy of ``weights`` with the cells of the map forced or flipped."""
