@@ -321,19 +321,110 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict) -> pd.DataFrame:
     return out.reindex(columns=INTERACTION_COLUMNS)
 
 
+SLOPE_COLUMNS = ["row", "claim", "dataset", "fault", "quantity", "per_gain", "arch", "arch_b", "slope", "ci_low", "ci_high",
+                 "p_value", "p_adjusted", "family", "verdict", "n_seeds", "n_b", "levels"]
+BY_GAIN_COLUMNS = ["claim", "dataset", "arch", "fault", "a_variant", "quantity", "gain", "gain_ci_low",
+                   "gain_ci_high", "effect", "effect_ci_low", "effect_ci_high", "n_seeds"]
+
+
+def sparsity_gained(clean: pd.DataFrame, training: str) -> pd.DataFrame:
+    """Per AS network: its activation sparsity minus that of the standard network of the same
+    seed, architecture and training (columns dataset, arch, a_variant, seed, gain)."""
+    c = clean[clean.training == training]
+    base = c[c.variant == "standard"].set_index(["dataset", "arch", "seed"]).activation_sparsity
+    g = c[c.variant != "standard"]
+    gain = g.activation_sparsity.to_numpy() - base.reindex(pd.MultiIndex.from_frame(g[["dataset", "arch", "seed"]])
+                                                            ).to_numpy()
+    return g[["dataset", "arch", "seed"]].assign(a_variant=g.variant.to_numpy(), gain=gain)
+
+
+def per_seed_slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict) -> pd.DataFrame:
+    """Per (dataset, arch, fault, seed): the least-squares slope through the origin of the
+    claim's primary quantity against the sparsity gained, over that seed's AS levels (the
+    standard network is the origin: no gain, no effect), per ``plan["slope"]["per"]`` gained."""
+    claim = plan["slope"]["claim"]
+    spec = plan["claims"][claim]
+    q = spec["primary"]
+    d = _compared(seeds, FAULT_CLAIMS[claim][0], spec)
+    d = d[d.b_variant == "standard"].merge(sparsity_gained(clean, d.a_training.iloc[0] if len(d) else ""),
+                                           on=["dataset", "arch", "a_variant", "seed"])
+    d = d[d[q].notna() & d.gain.notna()]
+    keys = ["dataset", "arch", "fault", "seed"]
+    sums = d.assign(gq=d.gain * d[q], gg=d.gain ** 2).groupby(keys, sort=True).agg(
+        gq=("gq", "sum"), gg=("gg", "sum"), levels=("a_variant", "nunique")).reset_index()
+    return sums.assign(slope=plan["slope"]["per"] * sums.gq / sums.gg.where(sums.gg > 0)).drop(columns=["gq", "gg"])
+
+
+def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict) -> dict[str, pd.DataFrame]:
+    """The depth endpoint: per architecture and fault type, the seed-level interval of the
+    per-seed slope (``per_seed_slopes``), Holm over fault types within the architecture; between
+    architectures, the slope difference, deeper minus shallower (Welch), Holm over fault types
+    within each pair. Also the points the slopes are fitted to, per AS level (``by_gain``)."""
+    claim = plan["slope"]["claim"]
+    spec = plan["claims"][claim]
+    q, alpha = spec["primary"], 1 - plan["level"]
+    per = per_seed_slopes(seeds, clean, plan)
+    rows = []
+    if len(per):
+        ci = seed_intervals(per, ["dataset", "arch", "fault"], "slope", plan["level"])
+        lv = per.groupby(["dataset", "arch", "fault"], sort=True)["levels"].min().to_numpy()
+        for r, levels in zip(ci.itertuples(), lv):
+            rows.append({"row": "slope", "dataset": r.dataset, "fault": r.fault, "arch": r.arch, "arch_b": "",
+                         "slope": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value,
+                         "family": f"{claim} slope {r.dataset} {r.arch}", "n_seeds": r.n, "levels": levels})
+        for (ds, fault), g in per.groupby(["dataset", "fault"], sort=True):
+            archs = sorted(g.arch.unique(), key=lambda a: (depth.get(a, 999), a))
+            for a, b in itertools.combinations(archs, 2):
+                va, vb = (g.loc[g.arch == x, "slope"].dropna().to_numpy() for x in (a, b))
+                w = welch(vb, va, plan["level"])
+                rows.append({"row": "difference", "dataset": ds, "fault": fault, "arch": a, "arch_b": b,
+                             "slope": w["diff"], "ci_low": w["ci_low"], "ci_high": w["ci_high"],
+                             "p_value": w["p_value"], "family": f"{claim} slope difference {ds} {b} - {a}",
+                             "n_seeds": len(va), "n_b": len(vb)})
+    out = pd.DataFrame(rows, columns=SLOPE_COLUMNS).assign(claim=claim, quantity=q, per_gain=plan["slope"]["per"])
+    for _, idx in out.groupby("family").groups.items():
+        out.loc[idx, "p_adjusted"] = holm(out.loc[idx, "p_value"])
+    significant = out.p_adjusted < alpha
+    words = {"slope": ("more sparsity, less kept", "more sparsity, more kept"),
+             "difference": ("deeper: steeper loss with sparsity", "deeper: less loss with sparsity")}
+    out["verdict"] = [("no slope shown" if r == "slope" else "no difference shown") if not sig
+                      else words[r][0] if v > 0 else words[r][1]
+                      for r, sig, v in zip(out.row, significant, out.slope)]
+    d = _compared(seeds, FAULT_CLAIMS[claim][0], spec)
+    d = d[d.b_variant == "standard"].merge(sparsity_gained(clean, d.a_training.iloc[0] if len(d) else ""),
+                                           on=["dataset", "arch", "a_variant", "seed"])
+    keys = ["dataset", "arch", "fault", "a_variant"]
+    if len(d):
+        gain = seed_intervals(d, keys, "gain", plan["level"])
+        eff = seed_intervals(d, keys, q, plan["level"])
+        by_gain = gain[keys].assign(
+            claim=claim, quantity=q, gain=gain["mean"], gain_ci_low=gain.ci_low, gain_ci_high=gain.ci_high,
+            effect=eff["mean"], effect_ci_low=eff.ci_low, effect_ci_high=eff.ci_high, n_seeds=eff.n)
+    else:
+        by_gain = pd.DataFrame(columns=BY_GAIN_COLUMNS)
+    return {"slope": out.reindex(columns=SLOPE_COLUMNS), "by_gain": by_gain.reindex(columns=BY_GAIN_COLUMNS)}
+
+
+def kept_over_window(seed_means: pd.DataFrame, chance: dict, window: tuple) -> pd.DataFrame:
+    """Per network and fault type, the share of above-chance accuracy it keeps (``retained``),
+    averaged over the informative rates of its architecture (where the standard conventional
+    networks keep, on average over seeds, a share inside ``window``)."""
+    m = seed_means[seed_means.rate > 0].copy()
+    m["retained"] = _retained(m.accuracy, m.clean, m.dataset.map(chance).astype(float))
+    ref = m[(m.variant == "standard") & (m.training == "conventional")]
+    inside = ref.groupby(["dataset", "arch", "fault", "rate"])["retained"].mean().between(*window)
+    m = m.join(inside.rename("in_window"), on=["dataset", "arch", "fault", "rate"])
+    return m[m.in_window.fillna(False).astype(bool)].groupby(
+        ["dataset", "arch", "variant", "training", "seed", "fault"])["retained"].mean().reset_index()
+
+
 def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window: tuple, level: float,
              metrics) -> pd.DataFrame:
     """How well each sharpness metric predicts a network's fault robustness, within an
     architecture: per seed, the Spearman correlation across that seed's networks (variants x
     trainings) between the metric and the share of above-chance accuracy kept over the
     informative rates (set by the standard conventional networks); t interval over seeds."""
-    m = seed_means[seed_means.rate > 0].copy()
-    m["retained"] = _retained(m.accuracy, m.clean, m.dataset.map(chance).astype(float))
-    ref = m[(m.variant == "standard") & (m.training == "conventional")]
-    inside = ref.groupby(["dataset", "arch", "fault", "rate"])["retained"].mean().between(*window)
-    m = m.join(inside.rename("in_window"), on=["dataset", "arch", "fault", "rate"])
-    kept = m[m.in_window.fillna(False).astype(bool)].groupby(
-        ["dataset", "arch", "variant", "training", "seed", "fault"])["retained"].mean().reset_index()
+    kept = kept_over_window(seed_means, chance, window)
     cols = [c for c in metrics if c in sharp.columns]
     long = sharp.melt(id_vars=["dataset", "arch", "variant", "training", "seed"], value_vars=cols,
                       var_name="metric", value_name="value")
@@ -393,6 +484,8 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
     table = table.reindex(columns=COLUMNS).reset_index(drop=True)
     table["secondary_disagree"] = table.secondary_disagree.fillna("")
     metrics = plan["claims"]["C2"]["primary"] + plan["claims"]["C2"].get("secondary", [])
+    slope = slopes(seeds, clean, plan, depth or {}) if "slope" in plan else {
+        "slope": pd.DataFrame(columns=SLOPE_COLUMNS), "by_gain": pd.DataFrame(columns=BY_GAIN_COLUMNS)}
     return {"claims": table, "by_rate": by_rate(effects, plan),
-            "interaction": interaction(seeds, plan, depth or {}),
+            "interaction": interaction(seeds, plan, depth or {}), **slope,
             "explains": explains(seed_means, sharp, chance, window, plan["level"], metrics)}

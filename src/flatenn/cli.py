@@ -217,7 +217,7 @@ def cmd_vulnerability_table(o, s):
 def cmd_claims(o, s):
     from flatenn import config, report
 
-    outputs = {k: o[k] for k in ("claims", "by_rate", "interaction", "explains")}
+    outputs = {k: o[k] for k in ("claims", "by_rate", "interaction", "explains", "slope", "by_gain")}
     report.claims_tables(o["seed_means"], o["sharpness"], o["clean"], config.read_plan(o["plan"]), outputs,
                          o["findings"])
 
@@ -232,7 +232,7 @@ def cmd_recompute(o, s):
             raise FileNotFoundError(f"--study: {f} is missing (a study keeps its per-seed tables)")
     out.mkdir(parents=True, exist_ok=True)
     names = {"claims": "claims", "by_rate": "claims_by_rate", "interaction": "claims_interaction",
-             "explains": "sharpness_explains"}
+             "explains": "sharpness_explains", "slope": "claims_slope", "by_gain": "c1_vs_sparsity"}
     outputs = {k: [str(out / f"{v}.{ext}") for ext in ("csv", "md", "tex")] for k, v in names.items()}
     report.claims_tables(*inputs, config.load_plan(o["plan"]), outputs, out / "findings.md")
     print(f"claims and findings.md of {study} under {o['plan']} written to {out}")
@@ -247,7 +247,7 @@ def cmd_compare(o, s):
     rows = compare.claims(_read(Path(o["ref"]) / "claims.csv"), _read(Path(o["run"]) / "claims.csv"))
     tables = compare.tables(o["ref"], o["run"])
     if o["out"]:
-        report.write_table(rows, [o["out"]], floatfmt=".2f")
+        report.write_table(rows, [o["out"]], floatfmt=".3g")
     moved = rows[~rows.verdict_agrees]
     print(compare.summary(rows, tables))
     if len(moved):
@@ -273,6 +273,18 @@ def cmd_findings(o, s):
     studies = {Path(d).name: d for d in o["studies"]}
     readme = Path(o["readme"])
     io.atomic_write_text(readme, report.readme_with_findings(readme.read_text(), report.findings_table(studies)))
+
+
+def cmd_figure_c1_vs_sparsity(o, s):
+    from flatenn import figures
+
+    figures.c1_vs_sparsity(_read(o["by_gain"]), _read(o["slope"]), o["out"])
+
+
+def cmd_figure_mechanism(o, s):
+    from flatenn import figures
+
+    figures.mechanism(_read(o["explained"]), _read(o["intervention"]), o["out"])
 
 
 def cmd_figure_verdicts(o, s):
@@ -315,6 +327,31 @@ def cmd_figure_sharpness(o, s):
 
     figures.sharpness_vs_fault_accuracy(_read(o["sharpness"]), _read(o["seed_means"]), _read(o["correlation"]),
                                         o["out"])
+
+
+def cmd_mechanism_tables(o, s):
+    import pandas as pd
+
+    from flatenn import aggregate, config, io, mechanism, report
+    from flatenn.catalog import NUM_CLASSES
+
+    layers, summaries = [], []
+    for f in o["layers"]:
+        mid, res = io.model_id(f), io.read_json(f)
+        layers.append(pd.DataFrame(res["layers"]).assign(**mid))
+        summaries.append({**mid, **res["summary"]})
+    layers = pd.concat(layers, ignore_index=True)
+    layers = layers[mechanism.MODEL + [c for c in layers.columns if c not in mechanism.MODEL]]
+    clean = _read(o["clean"])
+    plan = config.read_plan(o["plan"])
+    chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
+    net = mechanism.networks(pd.DataFrame(summaries), clean, _read(o["sharpness"]), _read(o["seed_means"]),
+                             aggregate.read_trials(o["trials"]), chance, (plan["window"]["low"], plan["window"]["high"]))
+    con = mechanism.contrasts(net)
+    report.write_table(net, o["networks"])
+    report.write_table(mechanism.layer_rows(layers, _read(o["vulnerability"])), o["layer_table"])
+    report.write_table(mechanism.intervention(con, plan["level"]), o["intervention"], floatfmt=".3g")
+    report.write_table(mechanism.explained(con, plan["level"]), o["explained"], floatfmt=".3g")
 
 
 def cmd_calibrate(o, s):
@@ -371,12 +408,14 @@ COMMANDS = {
         "sharpness": "+", "seed-means": None, "table": "+", "paired": "+", "correlation": "+", "landscapes": None}),
     "vulnerability-table": (cmd_vulnerability_table, True, {"trials": "+", "table": "+"}),
     "claims": (cmd_claims, False, {"seed-means": None, "sharpness": None, "clean": None, "plan": None,
-                                   "claims": "+", "by-rate": "+", "interaction": "+", "explains": "+",
-                                   "findings": None}),
+                                   "claims": "+", "by-rate": "+", "interaction": "+", "explains": "+", "slope": "+",
+                                   "by-gain": "+", "findings": None}),
     "dose-response": (cmd_dose_response, True, {"clean": None, "paired-by-seed": None, "paired-sharpness": None,
                                                 "table": "+"}),
     "figure-dose-response": (cmd_figure_dose_response, False, {"dose-response": None, "out": "+"}),
     "figure-claims-by-depth": (cmd_figure_claims_by_depth, False, {"claims": None, "out": "+"}),
+    "figure-c1-vs-sparsity": (cmd_figure_c1_vs_sparsity, False, {"by-gain": None, "slope": None, "out": "+"}),
+    "figure-mechanism": (cmd_figure_mechanism, False, {"explained": None, "intervention": None, "out": "+"}),
     "figure-verdicts": (cmd_figure_verdicts, False, {"claims": None, "out": "+"}),
     "findings": (cmd_findings, False, {"studies": "+", "readme": None}),
     "figure-faults": (cmd_figure_faults, True, {"fault-accuracy": None, "out": "+"}),
@@ -384,6 +423,9 @@ COMMANDS = {
     "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "figures": None}),
     "figure-sharpness": (cmd_figure_sharpness, False, {"sharpness": None, "seed-means": None, "correlation": None,
                                                        "out": "+"}),
+    "mechanism-tables": (cmd_mechanism_tables, False, {
+        "layers": "+", "trials": "+", "clean": None, "sharpness": None, "seed-means": None, "vulnerability": None,
+        "plan": None, "networks": "+", "layer-table": "+", "intervention": "+", "explained": "+"}),
     "calibrate": (cmd_calibrate, True, {"evals": "+", "trials": "+", "table": "+", "settings-out": None}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),

@@ -276,3 +276,70 @@ def verdicts(claims: pd.DataFrame, outputs) -> None:
     axes[0, 0].legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle("Every primary endpoint: effect and Holm/Bonferroni family-wise interval", fontsize=9)
     save(fig, outputs)
+
+
+def c1_vs_sparsity(by_gain: pd.DataFrame, slope: pd.DataFrame, outputs) -> None:
+    """C1's quantity (share kept, standard minus AS) against the activation sparsity gained, one
+    panel per fault type, one line per architecture through the origin (the standard network),
+    seed-level intervals on both axes; the legend gives each architecture's slope."""
+    style()
+    import matplotlib.pyplot as plt
+
+    from flatenn.catalog import DEPTH
+
+    faults = list(dict.fromkeys(by_gain.fault))
+    archs = sorted(set(by_gain.arch), key=lambda a: (DEPTH.get(a, 999), a))
+    colours = _palette(archs)
+    fig, axes = plt.subplots(1, len(faults), figsize=(3.8 * len(faults), 3.6), squeeze=False, sharey=True)
+    for ax, fault in zip(axes[0], faults):
+        for a in archs:
+            d = by_gain[(by_gain.fault == fault) & (by_gain.arch == a)].sort_values("gain")
+            s = slope[(slope.row == "slope") & (slope.fault == fault) & (slope.arch == a)]
+            label = a if s.empty else (f"{a}: {s.slope.iloc[0]:+.1f} [{s.ci_low.iloc[0]:+.1f}, "
+                                       f"{s.ci_high.iloc[0]:+.1f}] per {s.per_gain.iloc[0]:g}")
+            ax.errorbar(np.r_[0, d.gain], np.r_[0, d.effect], xerr=[np.r_[0, d.gain - d.gain_ci_low],
+                                                                    np.r_[0, d.gain_ci_high - d.gain]],
+                        yerr=[np.r_[0, d.effect - d.effect_ci_low], np.r_[0, d.effect_ci_high - d.effect]],
+                        fmt="o-", ms=3, lw=1, capsize=2, color=colours[a], label=label)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(fault)
+        ax.set_xlabel("activation sparsity gained over standard")
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("share kept, standard minus AS (points)\n> 0: the AS network keeps less (paper's C1)")
+    fig.suptitle("C1 against sparsity gained, per architecture (mean and 95 % CI over trained networks)")
+    save(fig, outputs)
+
+
+def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> None:
+    """Left: how well each candidate explains C1's quantity across architectures and AS levels
+    (Spearman rho per seed, mean and CI), one marker per fault type. Right: C1's quantity at the
+    intervention's rate with faults anywhere and with the same faults on live weights only."""
+    style()
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    cands = list(dict.fromkeys(explained.candidate))
+    faults = list(dict.fromkeys(explained.fault))
+    colours = _palette(faults)
+    for i, f in enumerate(faults):
+        d = explained[explained.fault == f].set_index("candidate").reindex(cands)
+        y = np.arange(len(cands)) + (i - (len(faults) - 1) / 2) * 0.2
+        left.errorbar(d.rho, y, xerr=[d.rho - d.rho_ci_low, d.rho_ci_high - d.rho], fmt="o", ms=3, capsize=2,
+                      color=colours[f], label=f)
+    left.set_yticks(np.arange(len(cands)), [c.replace("_", " ") for c in cands], fontsize=7)
+    left.axvline(0, color="grey", lw=0.8)
+    left.set_xlim(-1.05, 1.05)
+    left.set_xlabel("Spearman rho with C1's quantity (AS vs standard contrasts)")
+    left.legend(fontsize=7)
+    iv = intervention.assign(name=intervention.arch + " " + intervention.a_variant + " " + intervention.fault)
+    y = np.arange(len(iv))
+    right.errorbar(iv.effect, y - 0.12, xerr=[iv.effect - iv.effect_ci_low, iv.effect_ci_high - iv.effect], fmt="o",
+                   ms=3, capsize=2, color="tab:blue", label="faults anywhere")
+    right.errorbar(iv.effect_live, y + 0.12, xerr=[iv.effect_live - iv.live_ci_low, iv.live_ci_high - iv.effect_live],
+                   fmt="s", ms=3, capsize=2, color="tab:red", label="same faults, live weights only")
+    right.set_yticks(y, iv.name, fontsize=6)
+    right.axvline(0, color="grey", lw=0.8)
+    right.set_xlabel("share kept, standard minus AS (points)")
+    right.legend(fontsize=7)
+    fig.suptitle("Mechanism: what explains C1's quantity, and the intervention")
+    save(fig, outputs)

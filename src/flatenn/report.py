@@ -85,11 +85,12 @@ def _effect(r) -> str:
             f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p {r.p_adjusted:.3g}")
 
 
-def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame) -> str:
+def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame,
+             slope: pd.DataFrame | None = None) -> str:
     """findings.md: one line per claim and architecture (the family's verdict, its strongest
     primary row, what it means), the comparison between architectures, and the mechanism."""
     lines = ["# Findings", "",
-             "Written by the workflow from claims.csv, claims_interaction.csv and sharpness_explains.csv "
+             "Written by the workflow from claims.csv, claims_interaction.csv, claims_slope.csv and sharpness_explains.csv "
              "(analysis plan: claims.plan); not edited by hand. Effects are means over trained networks "
              "with 95 % t intervals; Holm p is adjusted over each claim's primary rows.", "",
              "## Claims", ""]
@@ -113,6 +114,13 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
             lines.append(f"- {r.claim} {r.comparison}, {r.fault}: {r.arch_b} minus {r.arch_a} {r.diff:+.1f} "
                          f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}] points, Holm p {r.p_adjusted:.3g}: {r.verdict}; "
                          f"{sign} (intersection-union Holm p {r.changes_sign_p_adjusted:.3g})")
+    if slope is not None and len(slope):
+        lines += ["", f"## Sparsity and depth: C1's quantity per {slope.per_gain.iloc[0]:g} of activation sparsity "
+                  "gained (claims_slope.csv)", ""]
+        for r in slope.itertuples():
+            who = r.arch if r.row == "slope" else f"{r.arch_b} minus {r.arch}"
+            lines.append(f"- {who}, {r.fault}: {r.slope:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] points, "
+                         f"Holm p {r.p_adjusted:.3g}: {r.verdict}")
     curv = explains[explains.metric == explains.fault.radd("fault_curvature_")] if len(explains) else explains
     if len(curv):
         lines += ["", "## Mechanism: does curvature along the faults predict what a network keeps?", ""]
@@ -136,7 +144,8 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     tables = claims.evaluate(seed_means, sharp, clean, plan, chance, DEPTH)
     for name, paths in outputs.items():
         write_table(tables[name], paths, floatfmt=".3g" if name == "explains" else ".2f")
-    io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"]))
+    io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"],
+                                               tables["slope"]))
 
 
 def findings_table(studies: dict) -> str:

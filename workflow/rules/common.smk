@@ -6,7 +6,13 @@ from snakemake.io import get_wildcard_names, strip_wildcard_constraints
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from flatenn.catalog import landscape_2d_figure  # noqa: E402
-from flatenn.config import ConfigError, job_settings, resolve, settings_arg, validate  # noqa: E402
+from flatenn.config import (
+    ConfigError,
+    job_settings,
+    resolve,
+    settings_arg,
+    validate,
+)  # noqa: E402
 
 # A config file named with --configfile is a whole experiment: it replaces the default
 # instead of being merged into it (a smaller config must not inherit variants or rates it
@@ -90,7 +96,10 @@ def fig(name, caption=None, category="Figures", **labels):
     png = f"figures/{name}.png"
     if caption:
         png = report(
-            png, caption=str(REPO / "workflow/report" / caption), category=category, labels={"figure": name, **labels}
+            png,
+            caption=str(REPO / "workflow/report" / caption),
+            category=category,
+            labels={"figure": name, **labels},
         )
     return [f"figures/{name}.pdf", png]
 
@@ -99,7 +108,12 @@ def table(name, caption=None, category="Tables"):
     """A table as CSV, Markdown and LaTeX; with a caption, the CSV goes into the report."""
     csv = f"paper_tables/{name}.csv"
     if caption:
-        csv = report(csv, caption=str(REPO / "workflow/report" / caption), category=category, labels={"table": name})
+        csv = report(
+            csv,
+            caption=str(REPO / "workflow/report" / caption),
+            category=category,
+            labels={"table": name},
+        )
     return [csv, f"paper_tables/{name}.md", f"paper_tables/{name}.tex"]
 
 
@@ -120,5 +134,7 @@ def benchmark_files(wildcards=None):
     for r in workflow.rules:
         if r.benchmark is not None and r.name != "runtime":
             pattern = strip_wildcard_constraints(str(r.benchmark))
-            files += expand(pattern, **{k: values[k] for k in get_wildcard_names(pattern)})
+            files += expand(
+                pattern, **{k: values[k] for k in get_wildcard_names(pattern)}
+            )
     return sorted(set(files))

@@ -24,8 +24,65 @@ rule mechanism:
         " --out {output.layers} --trials {output.trials} --threads {threads} --log {log}"
 
 
+rule mechanism_tables:
+    input:
+        layers=models(f"results/mechanism/{MODEL}.json"),
+        trials=models(f"results/mechanism/{MODEL}.csv"),
+        clean="paper_tables/clean_accuracy.csv",
+        sharpness="paper_tables/sharpness.csv",
+        seed_means="paper_tables/fault_accuracy_by_seed.csv",
+        vulnerability="paper_tables/vulnerability.csv",
+        plan=PLAN,
+    output:
+        networks=table("mechanism"),
+        layers=table("mechanism_layers"),
+        intervention=table("intervention"),
+        explained=table("mechanism_explained"),
+    log:
+        "results/logs/paper/mechanism_tables.log",
+    benchmark:
+        "results/benchmarks/mechanism_tables.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    shell:
+        "flatenn mechanism-tables --layers {input.layers} --trials {input.trials} --clean {input.clean}"
+        " --sharpness {input.sharpness} --seed-means {input.seed_means} --vulnerability {input.vulnerability}"
+        " --plan {input.plan} --networks {output.networks} --layer-table {output.layers}"
+        " --intervention {output.intervention} --explained {output.explained} --log {log}"
+
+
 MECHANISM_TARGETS = (
-    models(f"results/mechanism/{MODEL}.json") + models(f"results/mechanism/{MODEL}.csv")
+    [
+        t
+        for name in (
+            "mechanism",
+            "mechanism_layers",
+            "intervention",
+            "mechanism_explained",
+        )
+        for t in table(name)
+    ]
     if MECHANISM
     else []
 )
+
+
+rule mechanism_figure:
+    input:
+        explained="paper_tables/mechanism_explained.csv",
+        intervention="paper_tables/intervention.csv",
+    output:
+        fig("mechanism"),
+    log:
+        "results/logs/paper/mechanism_figure.log",
+    benchmark:
+        "results/benchmarks/mechanism_figure.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    shell:
+        "flatenn figure-mechanism --explained {input.explained} --intervention {input.intervention}"
+        " --out {output} --log {log}"
+
+
+if MECHANISM:
+    MECHANISM_TARGETS += fig("mechanism")

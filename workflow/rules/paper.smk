@@ -7,6 +7,7 @@ FIGURES = (
     + fig("sharpness_vs_fault_accuracy")
     + fig("dose_response")
     + fig("verdicts")
+    + fig("c1_vs_sparsity")
     # Effects against depth only where there is more than one depth to show.
     + (fig("claims_by_depth") if len(ARCHS) > 1 else [])
 )
@@ -29,13 +30,21 @@ TABLES = [
         "claims_by_rate",
         "claims_interaction",
         "sharpness_explains",
+        "claims_slope",
+        "c1_vs_sparsity",
         "dose_response",
     ]
     + [f"summary_{f}" for f in FAULTS]
     for t in table(name)
 ]
 NOTEBOOK_TARGETS = expand("results/notebooks/{nb}.ipynb", nb=NOTEBOOKS)
-ALL_TARGETS = TABLES + ["paper_tables/findings.md"] + FIGURES + NOTEBOOK_TARGETS + ["paper_tables/runtime.csv"]
+ALL_TARGETS = (
+    TABLES
+    + ["paper_tables/findings.md"]
+    + FIGURES
+    + NOTEBOOK_TARGETS
+    + ["paper_tables/runtime.csv"]
+)
 
 
 rule claims:
@@ -51,8 +60,12 @@ rule claims:
         by_rate=table("claims_by_rate", "claims_by_rate.rst", "Claims"),
         interaction=table("claims_interaction", "claims_interaction.rst", "Claims"),
         explains=table("sharpness_explains", "sharpness_explains.rst", "Claims"),
+        slope=table("claims_slope"),
+        by_gain=table("c1_vs_sparsity"),
         findings=report(
-            "paper_tables/findings.md", caption=str(REPO / "workflow/report/findings.rst"), category="Claims"
+            "paper_tables/findings.md",
+            caption=str(REPO / "workflow/report/findings.rst"),
+            category="Claims",
         ),
     log:
         "results/logs/paper/claims.log",
@@ -63,7 +76,8 @@ rule claims:
     shell:
         "flatenn claims --seed-means {input.seed_means} --sharpness {input.sharpness} --clean {input.clean}"
         " --plan {input.plan} --claims {output.claims} --by-rate {output.by_rate}"
-        " --interaction {output.interaction} --explains {output.explains} --findings {output.findings}"
+        " --interaction {output.interaction} --explains {output.explains} --slope {output.slope}"
+        " --by-gain {output.by_gain} --findings {output.findings}"
         " --log {log}"
 
 
@@ -116,6 +130,22 @@ rule verdicts_figure:
         "../../envs/flatenn.yaml"
     shell:
         "flatenn figure-verdicts --claims {input.claims} --out {output} --log {log}"
+
+
+rule c1_vs_sparsity_figure:
+    input:
+        by_gain="paper_tables/c1_vs_sparsity.csv",
+        slope="paper_tables/claims_slope.csv",
+    output:
+        fig("c1_vs_sparsity"),
+    log:
+        "results/logs/paper/c1_vs_sparsity_figure.log",
+    benchmark:
+        "results/benchmarks/c1_vs_sparsity_figure.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    shell:
+        "flatenn figure-c1-vs-sparsity --by-gain {input.by_gain} --slope {input.slope} --out {output} --log {log}"
 
 
 rule dose_response_figure:

@@ -3,7 +3,14 @@ LANDSCAPE_FIGURES = fig("landscape_1d", "landscape_1d.rst", "Sharpness") + [
     for a in ARCHS
     for v in VARIANTS
     for t in TRAININGS
-    for f in fig(landscape_2d_figure(a, v, t), "landscape_2d.rst", "Sharpness", arch=a, variant=v, training=t)
+    for f in fig(
+        landscape_2d_figure(a, v, t),
+        "landscape_2d.rst",
+        "Sharpness",
+        arch=a,
+        variant=v,
+        training=t,
+    )
 ]
 
 
@@ -74,7 +81,11 @@ rule sharpness_figure:
         seed_means="paper_tables/fault_accuracy_by_seed.csv",
         correlation="paper_tables/sharpness_correlation.csv",
     output:
-        fig("sharpness_vs_fault_accuracy", "sharpness_vs_fault_accuracy.rst", "Sharpness"),
+        fig(
+            "sharpness_vs_fault_accuracy",
+            "sharpness_vs_fault_accuracy.rst",
+            "Sharpness",
+        ),
     log:
         "results/logs/paper/sharpness_figure.log",
     benchmark:
