@@ -118,7 +118,9 @@ def study_settings(strength: pd.DataFrame, rate: pd.DataFrame, threshold: float,
         variants[f"as_g{round(100 * t):02d}"] = {
             "threshold": threshold, "alpha": float(at[archs[0]]), "penalty": penalty,
             "per_arch": {a: {"alpha": float(at[a])} for a in archs[1:]}}
-    per_arch = {}
+    per_arch, middle = {}, {}
     for (arch, fault), g in rate[rate.status == "reached"].groupby(["arch", "fault"], sort=True):
         per_arch.setdefault(arch, {"rates": {}})["rates"][fault] = [0.0] + sorted(float(v) for v in g.value.unique())
-    return {"variants": variants, "faults": {"per_arch": per_arch}}
+        # the intervention's rate: where the standard network keeps closest to half its accuracy
+        middle.setdefault(arch, {})[fault] = float(g.loc[(g.target - 0.5).abs().idxmin(), "value"])
+    return {"variants": variants, "faults": {"per_arch": per_arch}, "mechanism": {"rates": middle}}

@@ -254,6 +254,24 @@ def cmd_compare(o, s):
         print("verdicts that differ:\n" + moved.to_markdown(index=False, floatfmt=".2f"))
 
 
+def cmd_budget(o, s):
+    from flatenn import compare, config, report
+    from flatenn.catalog import NUM_CLASSES
+
+    runs = {}
+    for key in ("base", "double"):
+        folder = Path(o[key])
+        for name in ("clean_accuracy", "fault_accuracy_by_seed"):
+            if not (folder / f"{name}.csv").is_file():
+                raise FileNotFoundError(f"--{key}: {folder / name}.csv is missing")
+        runs[key] = {"clean": _read(folder / "clean_accuracy.csv"),
+                     "seed_means": _read(folder / "fault_accuracy_by_seed.csv")}
+    plan = config.load_plan(o["plan"])
+    chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(runs["base"]["clean"].dataset)}
+    table = compare.budget(runs["base"], runs["double"], chance, (plan["window"]["low"], plan["window"]["high"]))
+    report.write_table(table, o["out"], floatfmt=".3g")
+
+
 def cmd_dose_response(o, s):
     from flatenn import aggregate, report
 
@@ -428,6 +446,7 @@ COMMANDS = {
         "plan": None, "networks": "+", "layer-table": "+", "intervention": "+", "explained": "+"}),
     "calibrate": (cmd_calibrate, True, {"evals": "+", "trials": "+", "table": "+", "settings-out": None}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
+    "budget": (cmd_budget, False, {"base": None, "double": None, "plan": None, "out": "+"}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),
     "recompute": (cmd_recompute, False, {"study": None, "plan": None, "out": "?"}),
     "notebook": (cmd_notebook, False, {"source": None, "out": None}),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # What identifies a claims row in every version of the table.
@@ -69,3 +70,36 @@ def summary(claim_rows: pd.DataFrame, table_rows: pd.DataFrame) -> str:
         f"values: {inside} of {n} inside the reference interval; {biggest}",
         f"tables: {same} of {len(table_rows)} identical to the byte "
         "(all, on a pinned x86-64 machine with the pinned packages; else none need be)"])
+
+
+BUDGET_COLUMNS = ["dataset", "arch", "variant", "seed", "quantity", "fault", "base", "double", "change", "same_sign"]
+
+
+def budget(base: dict, double: dict, chance: dict, window: tuple) -> pd.DataFrame:
+    """The budget check: the same networks (seed, architecture, variant) trained with the
+    study's budget (``base``) and with twice it (``double``), each a dict of that run's
+    clean_accuracy and fault_accuracy_by_seed tables. Per network: clean accuracy and activation
+    sparsity; per AS network and fault type: C1's quantity (share kept over its run's window,
+    standard minus AS, points), and whether its sign holds."""
+    from flatenn.claims import kept_over_window
+
+    model = ["dataset", "arch", "variant", "seed"]
+    conv = {k: {n: t[t.training == "conventional"] for n, t in run.items()} for k, run in (("base", base),
+                                                                                            ("double", double))}
+    rows = []
+    for q in ("accuracy", "activation_sparsity"):
+        j = conv["base"]["clean"][model + [q]].merge(conv["double"]["clean"][model + [q]], on=model,
+                                                     suffixes=("_b", "_d"))
+        rows.append(j[model].assign(quantity=q, fault="", base=j[f"{q}_b"], double=j[f"{q}_d"]))
+    gaps = {}
+    for k, run in conv.items():
+        kept = kept_over_window(run["seed_means"], chance, window)
+        std = kept[kept.variant == "standard"].drop(columns=["variant", "training"])
+        j = kept[kept.variant != "standard"].merge(std, on=["dataset", "arch", "seed", "fault"], suffixes=("", "_std"))
+        gaps[k] = j.assign(gap=100 * (j.retained_std - j.retained))[model + ["fault", "gap"]]
+    j = gaps["base"].merge(gaps["double"], on=model + ["fault"], suffixes=("_b", "_d"))
+    rows.append(j[model + ["fault"]].assign(quantity="c1_retained_gap", base=j.gap_b, double=j.gap_d))
+    out = pd.concat(rows, ignore_index=True)
+    out["change"] = out.double - out.base
+    out["same_sign"] = np.where(out.quantity == "c1_retained_gap", np.sign(out.base) == np.sign(out.double), pd.NA)
+    return out.reindex(columns=BUDGET_COLUMNS).sort_values(["quantity", "arch", "variant", "fault"], ignore_index=True)
