@@ -120,28 +120,47 @@ def test_dose_config_plans_every_strength(tmp_path):
 @pytest.mark.slow
 def test_depth_config_plans_three_architectures(tmp_path):
     counts = planned(tmp_path, "--configfile", str(ROOT / "config/depth.yaml"))
-    assert counts == {"train": "90", "campaign": "90", "sharpness": "90"}
+    assert counts == {"train": "36", "campaign": "36", "sharpness": "36"}
 
 
 def test_per_architecture_variant_settings():
     cfg = config.load(ROOT / "config/depth.yaml", base=ROOT)
-    wc = {"dataset": "fashion_mnist", "variant": "as_high", "training": "saq", "seed": "0"}
+    wc = {"dataset": "fashion_mnist", "variant": "as_g15", "training": "conventional", "seed": "0"}
     assert config.job_settings(cfg, "train", arch="lenet5", **wc)["variant"] == {
-        "threshold": 0.1, "alpha": 0.3, "penalty": "l1"}
+        "threshold": 0.1, "alpha": 0.105, "penalty": "l1"}
     assert config.job_settings(cfg, "train", arch="resnet20", **wc)["variant"] == {
-        "threshold": 0.1, "alpha": 0.0632, "penalty": "l1"}
+        "threshold": 0.1, "alpha": 0.0476, "penalty": "l1"}
+    # each architecture is faulted at its own rates, and the intervention at its own rate
+    assert config.job_settings(cfg, "campaign", arch="resnet8", **wc)["rates"]["sa0"] == [0.0, 0.01, 0.019, 0.042, 0.075]
+    assert config.job_settings(cfg, "mechanism", arch="resnet20", **wc)["rates"] == {
+        "bitflip": 0.018, "sa0": 0.053, "sa1": 0.051}
 
 
-def test_cpu_depth_study_is_a_subset_of_the_depth_study():
-    """config/depth_cpu.yaml trims config/depth.yaml's budget, never its models' AS settings."""
-    full, cpu = config.load(ROOT / "config/depth.yaml", base=ROOT), config.load(ROOT / "config/depth_cpu.yaml", base=ROOT)
-    assert set(cpu["archs"]) <= set(full["archs"]) and len(cpu["archs"]) >= 2
-    assert set(cpu["variants"]) <= set(full["variants"]) and cpu["trainings"] == full["trainings"]
-    assert len(cpu["seeds"]) >= 5
-    wc = {"dataset": "fashion_mnist", "training": "saq", "seed": "0"}
-    for arch in cpu["archs"]:
-        for variant in cpu["variants"]:
-            assert (config.job_settings(cpu, "train", arch=arch, variant=variant, **wc)["variant"]
-                    == config.job_settings(full, "train", arch=arch, variant=variant, **wc)["variant"]), (arch, variant)
-    for fault, rates in cpu["faults"]["rates"].items():
-        assert set(rates) <= set(full["faults"]["rates"][fault]), fault
+def test_the_depth_study_takes_the_stored_calibrations_values():
+    """config/depth.yaml's AS levels, rates and intervention rates are the ones the calibration
+    wrote (expected/depth/calibration.yaml), and the budget check differs only in its budget."""
+    study = config.load(ROOT / "config/depth.yaml", base=ROOT)
+    calibrated = yaml.safe_load((ROOT / "expected/depth/calibration.yaml").read_text())
+    for name, level in calibrated["variants"].items():
+        assert {**level, "per_arch": level.get("per_arch", {})} == {**study["variants"][name]}, name
+    assert set(study["variants"]) == set(calibrated["variants"])
+    assert study["faults"]["per_arch"] == calibrated["faults"]["per_arch"]
+    assert study["mechanism"]["rates"] == calibrated["mechanism"]["rates"]
+    budget = config.load(ROOT / "config/depth_budget.yaml", base=ROOT)
+    assert budget["training"]["epochs"] == 2 * study["training"]["epochs"]
+    assert budget["training"]["ramp_epochs"] == 2 * study["training"]["ramp_epochs"]
+    for key in ("dataset", "archs", "quant", "faults", "sharpness", "evaluate"):
+        assert budget[key] == study[key], key
+    assert set(budget["seeds"]) <= set(study["seeds"])
+    assert all(budget["variants"][v] == study["variants"][v] for v in budget["variants"])
+
+
+def test_per_architecture_rates_are_validated_with_a_one_line_error():
+    cfg = config.load(ROOT / "config/depth.yaml", base=ROOT)
+    cfg = {k: v for k, v in cfg.items()}
+    cfg["faults"] = {**cfg["faults"], "per_arch": {"resnet8": {"rates": {"bitflip": [0.01]}}}}
+    with pytest.raises(config.ConfigError, match=r"faults.per_arch.resnet8.rates.bitflip: must include 0"):
+        config.validate(cfg, base=ROOT)
+    cfg["faults"]["per_arch"] = {"vgg": {"rates": {"bitflip": [0.0]}}}
+    with pytest.raises(config.ConfigError, match="faults.per_arch.vgg"):
+        config.validate(cfg, base=ROOT)

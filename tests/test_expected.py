@@ -17,7 +17,8 @@ def test_a_study_recomputes_to_its_stored_claims_without_training(study, tmp_pat
     claims tables and findings.md to the byte (so the stored verdicts are the plan's)."""
     subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(study), "--plan", str(ROOT / "config/analysis.yaml"),
                     "--out", str(tmp_path)], check=True, capture_output=True)
-    for name in ("claims.csv", "claims_by_rate.csv", "claims_interaction.csv", "sharpness_explains.csv", "findings.md"):
+    for name in ("claims.csv", "claims_by_rate.csv", "claims_interaction.csv", "sharpness_explains.csv",
+                 "claims_slope.csv", "c1_vs_sparsity.csv", "findings.md"):
         assert (tmp_path / name).read_bytes() == (study / name).read_bytes(), name
 
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from conftest import MODEL_WC, ROOT, SNAKEMAKE, run, settings_for
+from flatenn import config
 
 pytestmark = pytest.mark.slow
 
@@ -37,26 +38,66 @@ def run_tiny(config, tmp_path, **kw):
 
 
 def test_tiny_depth_study_keeps_architectures_apart_with_claims_per_architecture(tmp_path):
-    """config/depth.yaml (LeNet-5, ResNet-8, ResNet-20, per-architecture AS settings), tiny."""
-    tables, cfg = run_tiny("depth.yaml", tmp_path, variants=("standard", "as_high"))
+    """config/depth.yaml (LeNet-5, ResNet-8, ResNet-20, per-architecture AS settings and rates, the
+    mechanism jobs), tiny: every table keeps the architectures apart, and the depth endpoint, the
+    mechanism tables and their figures are written."""
+    tables, cfg = run_tiny("depth.yaml", tmp_path, variants=("standard", "as_g15"))
     archs = set(cfg["archs"])
     assert archs == {"lenet5", "resnet8", "resnet20"}
     for name in ("clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
-                 "fault_paired_ci", "variance_components", "sharpness", "sharpness_paired", "sharpness_correlation",
-                 "claims", "claims_by_rate", "vulnerability", "summary_bitflip", "dose_response"):
+                 "fault_paired_ci", "variance_components", "sharpness", "sharpness_paired",
+                 "claims", "claims_by_rate", "vulnerability", "summary_bitflip", "dose_response", "mechanism",
+                 "mechanism_layers", "intervention"):
         df = pd.read_csv(tables / f"{name}.csv")
         assert set(df.arch) == archs, name
     per_arch = pd.read_csv(tables / "claims.csv").groupby("arch").size()
     assert len(set(per_arch)) == 1 and per_arch.iloc[0] > 0  # the same claims for every architecture
     fa = pd.read_csv(tables / "fault_accuracy.csv")
     assert (fa.groupby(["arch", "variant", "training", "rate"]).size() == 1).all()  # never pooled across archs
-    assert (tmp_path / "figures/landscape_2d_resnet20_as_high_conventional.png").stat().st_size > 1000
-    assert (tmp_path / "figures/claims_by_depth.png").stat().st_size > 1000
+    # each architecture at its own calibrated rates
+    assert sorted(fa[fa.arch == "resnet20"].rate.unique()) == cfg["faults"]["per_arch"]["resnet20"]["rates"]["bitflip"]
+    layers = pd.read_csv(tables / "mechanism_layers.csv")
+    assert layers.input_density.between(0, 1).all() and layers.layer_fault_accuracy.notna().any()
+    iv = pd.read_csv(tables / "intervention.csv")
+    assert set(iv.rate) == {cfg["mechanism"]["rates"][a]["bitflip"] for a in archs}
+    slope = pd.read_csv(tables / "claims_slope.csv")
+    assert list(slope.columns[:5]) == ["row", "claim", "dataset", "fault", "quantity"]
+    for figure in ("landscape_2d_resnet20_as_g15_conventional", "claims_by_depth", "c1_vs_sparsity", "mechanism"):
+        assert (tmp_path / f"figures/{figure}.png").stat().st_size > 1000, figure
     # Each architecture trained with its own penalty weight (variants.<level>.per_arch).
     alphas = {a: json.loads(settings_for(tmp_path / "depth.yaml", "train", **{**MODEL_WC, "arch": a,
-                                                                           "variant": "as_high"}))["variant"]["alpha"]
+                                                                           "variant": "as_g15"}))["variant"]["alpha"]
               for a in archs}
-    assert alphas == {"lenet5": 0.3, "resnet8": 0.171, "resnet20": 0.0632}
+    assert alphas == {"lenet5": 0.105, "resnet8": 0.117, "resnet20": 0.0476}
+
+
+def test_tiny_calibration_writes_strengths_rates_and_a_config_part_it_reproduces(tmp_path):
+    """config/depth_calibration.yaml, tiny (two architectures, three strengths of its grid, one
+    fault type on a grid of rates): every target gets a value or a status, the config part
+    validates in a study config, and the command gives the same bytes again."""
+    path, cfg = tiny("depth_calibration.yaml", tmp_path / "calibration.yaml", seeds=(100,),
+                     variants=("standard", "a003", "a03", "a3"))
+    cfg["archs"] = ["lenet5", "resnet8"]
+    cfg["faults"]["rates"] = {"bitflip": [0.0, 0.003, 0.01, 0.03, 0.1, 0.3]}
+    cfg["sharpness"]["correlation_rate"] = 0.01
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(path), "--cores", "2"]
+    run(cmd + ["calibration"], timeout=1200)
+    table = pd.read_csv(tmp_path / "paper_tables/calibration.csv")
+    strength, rate = table[table.kind == "strength"], table[table.kind == "rate"]
+    assert len(strength) == 2 * 3 and len(rate) == 2 * 4  # archs x gains, archs x kept (one fault type)
+    assert set(table.status) <= {"reached", "too_costly", "outside_grid"}
+    reached = rate[rate.status == "reached"]
+    assert (reached.x_below <= reached.value).all() and (reached.value <= reached.x_above * 1.05).all()
+    part = yaml.safe_load((tmp_path / "paper_tables/calibration.yaml").read_text())
+    assert "standard" in part["variants"] and set(part["mechanism"]["rates"]) <= {"lenet5", "resnet8"}
+    study = {**cfg, **part, "faults": {**cfg["faults"], **part["faults"]}, "mechanism": {
+        "rates": {a: part["mechanism"]["rates"].get(a, {"bitflip": 0.01}) for a in cfg["archs"]}}}
+    study["variants"] = part["variants"]
+    config.validate(study, base=ROOT)
+    before = (tmp_path / "paper_tables/calibration.yaml").read_bytes()
+    run(cmd + ["calibration", "--forcerun", "calibration"], timeout=600)
+    assert (tmp_path / "paper_tables/calibration.yaml").read_bytes() == before
 
 
 def test_tiny_dose_study_has_a_row_per_strength(tmp_path):

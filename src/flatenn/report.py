@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from flatenn import io
@@ -164,7 +165,31 @@ def findings_table(studies: dict) -> str:
                          "strongest primary row": f"{best.a_variant} ({best.a_training}), {what}",
                          "effect [95 % CI]": f"{best.measured_value:+.1f}{unit} [{best.ci_low:+.1f}, {best.ci_high:+.1f}]",
                          "Holm p": f"{best.p_adjusted:.2g}"})
+        slope_csv = Path(folder) / "claims_slope.csv"
+        if slope_csv.is_file() and len(sl := pd.read_csv(slope_csv)) > 1:
+            rows += _slope_rows(name, sl)
     return pd.DataFrame(rows).to_markdown(index=False) + "\n"
+
+
+def _slope_rows(study: str, slope: pd.DataFrame) -> list[dict]:
+    """The depth endpoint's rows of the README's findings: per architecture the slope family
+    (PASS: more sparsity, less kept, the paper's direction), per pair the difference family."""
+    rows = []
+    for (row, arch, other), g in slope.fillna({"arch_b": ""}).groupby(["row", "arch", "arch_b"], sort=False):
+        best = g.loc[g.p_adjusted.idxmin()] if g.p_adjusted.notna().any() else g.iloc[0]
+        sig = ~g.verdict.isin(["no slope shown", "no difference shown"])  # decided at the plan's level
+        signs = set(np.sign(g.slope[sig]))
+        if row == "slope":
+            claim, who = "C1 slope", arch
+            verdict = "MIXED" if len(signs) > 1 else "PASS" if signs == {1} else "FAIL" if signs == {-1} else "INCONCLUSIVE"
+        else:
+            claim, who = "C1 slope, deeper minus shallower", f"{other} - {arch}"
+            verdict = "DIFFERS" if signs else "NO DIFFERENCE SHOWN"
+        rows.append({"study": study, "claim": claim, "arch": who, "verdict": verdict,
+                     "strongest primary row": f"{best.fault}, per {best.per_gain:g} sparsity gained",
+                     "effect [95 % CI]": f"{best.slope:+.1f} [{best.ci_low:+.1f}, {best.ci_high:+.1f}]",
+                     "Holm p": f"{best.p_adjusted:.2g}"})
+    return rows
 
 
 FINDINGS_START, FINDINGS_END = "<!-- findings: written by `make findings`, not by hand -->", "<!-- end of findings -->"
