@@ -200,7 +200,8 @@ def sharpness_correlation(sharp: pd.DataFrame, means: pd.DataFrame, fault: str, 
     acc = means[(means.fault == fault) & (means.rate == rate)][MODEL_COLS + ["accuracy"]]
     merged = sharp.merge(acc, on=MODEL_COLS)
     rows = []
-    for (ds, arch), g in merged.groupby(["dataset", "arch"], sort=True):
+    for (ds, arch), _ in sharp.groupby(["dataset", "arch"], sort=True):  # an arch without that rate: no rho
+        g = merged[(merged.dataset == ds) & (merged.arch == arch)]
         for m in METRICS:
             rho, p = spearmanr(g[m], g["accuracy"]) if len(g) > 2 else (float("nan"),) * 2
             rows.append({"dataset": ds, "arch": arch, "metric": m, "fault": fault, "rate": rate,

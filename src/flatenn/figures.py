@@ -162,15 +162,19 @@ def sharpness_vs_fault_accuracy(sharp: pd.DataFrame, seed_means: pd.DataFrame, c
     palette = _palette(list(dict.fromkeys(per_model["variant"])))
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.4), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], metrics):
+        if per_model.empty:  # no network was faulted at the correlation's rate (per-architecture rates)
+            ax.text(0.5, 0.5, "no network at this rate", ha="center", transform=ax.transAxes)
+            continue
         sns.scatterplot(per_model, x=m, y="accuracy", hue="variant", style="training", ax=ax, palette=palette,
                         legend=ax is axes[0][-1])
         rho = ", ".join(f"{r.arch} {r.spearman_rho:.2f}" for r in corr[corr.metric == m].itertuples())
         ax.set_title(f"{m}\nSpearman rho: {rho}", fontsize=8)
-        if (per_model[m] > 0).all():
+        if len(per_model) and (per_model[m] > 0).all():
             ax.set_xscale("log")
         if len(corr):
             ax.set_ylabel(f"accuracy, {corr.fault.iloc[0]} at {corr.rate.iloc[0]:g}")
-    axes[0][-1].legend(fontsize=6)
+    if len(per_model):
+        axes[0][-1].legend(fontsize=6)
     save(fig, outputs)
 
 
