@@ -60,6 +60,7 @@ def test_tiny_depth_study_keeps_architectures_apart_with_claims_per_architecture
     assert layers.input_density.between(0, 1).all() and layers.layer_fault_accuracy.notna().any()
     iv = pd.read_csv(tables / "intervention.csv")
     assert set(iv.rate) == {cfg["mechanism"]["rates"][a]["bitflip"] for a in archs}
+    assert (tables / "mechanism_findings.md").read_text().startswith("# Mechanism")
     slope = pd.read_csv(tables / "claims_slope.csv")
     assert list(slope.columns[:5]) == ["row", "claim", "dataset", "fault", "quantity"]
     for figure in ("landscape_2d_resnet20_as_g15_conventional", "claims_by_depth", "c1_vs_sparsity", "mechanism"):

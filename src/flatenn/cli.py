@@ -368,8 +368,10 @@ def cmd_mechanism_tables(o, s):
     con = mechanism.contrasts(net)
     report.write_table(net, o["networks"])
     report.write_table(mechanism.layer_rows(layers, _read(o["vulnerability"])), o["layer_table"])
-    report.write_table(mechanism.intervention(con, plan["level"]), o["intervention"], floatfmt=".3g")
-    report.write_table(mechanism.explained(con, plan["level"]), o["explained"], floatfmt=".3g")
+    intervention, explained = mechanism.intervention(con, plan["level"]), mechanism.explained(con, plan["level"])
+    report.write_table(intervention, o["intervention"], floatfmt=".3g")
+    report.write_table(explained, o["explained"], floatfmt=".3g")
+    io.atomic_write_text(o["findings"], report.mechanism_findings(explained, intervention))
 
 
 def cmd_calibrate(o, s):
@@ -443,7 +445,7 @@ COMMANDS = {
                                                        "out": "+"}),
     "mechanism-tables": (cmd_mechanism_tables, False, {
         "layers": "+", "trials": "+", "clean": None, "sharpness": None, "seed-means": None, "vulnerability": None,
-        "plan": None, "networks": "+", "layer-table": "+", "intervention": "+", "explained": "+"}),
+        "plan": None, "networks": "+", "layer-table": "+", "intervention": "+", "explained": "+", "findings": None}),
     "calibrate": (cmd_calibrate, True, {"evals": "+", "trials": "+", "table": "+", "settings-out": None}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
     "budget": (cmd_budget, False, {"base": None, "double": None, "plan": None, "out": "+"}),

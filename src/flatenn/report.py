@@ -131,6 +131,38 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
     return "\n".join(lines) + "\n"
 
 
+def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame) -> str:
+    """mechanism_findings.md: what explains C1's quantity across architectures and AS levels,
+    what the intervention did, and which explanations the data leave standing."""
+    lines = ["# Mechanism", "",
+             "Written by the workflow from mechanism_explained.csv and intervention.csv; not edited by hand. "
+             "C1's quantity is the share of above-chance accuracy kept, standard minus AS network, in points "
+             "(> 0: the AS network keeps less). Intervals are 95 % t intervals over seeds.", "",
+             "## What explains C1's quantity (per seed across architectures x AS levels)", ""]
+    for fault, g in explained.groupby("fault", sort=True):
+        g = g.sort_values("r2", ascending=False)
+        parts = [f"{r.candidate} r2 {r.r2:.2f}, rho {r.rho:+.2f} [{r.rho_ci_low:+.2f}, {r.rho_ci_high:+.2f}]"
+                 f" ({r.reading})" for r in g.itertuples()]
+        lines.append(f"- {fault}: " + "; ".join(parts))
+    standing = explained.groupby("candidate")["reading"].agg(lambda r: (r != "no relation shown").all())
+    if len(standing):
+        names = [c for c, ok in standing.items() if ok]
+        lines += ["", "Candidates related to C1's quantity under every fault type: "
+                  + (", ".join(names) if names else "none") + "."]
+    if len(intervention):
+        lines += ["", "## Intervention: the same number of faults on weights whose input is active", ""]
+        for r in intervention.itertuples():
+            lines.append(f"- {r.arch} {r.a_variant}, {r.fault} at rate {r.rate:g}: {r.effect:+.1f} "
+                         f"[{r.effect_ci_low:+.1f}, {r.effect_ci_high:+.1f}] points with faults anywhere, "
+                         f"{r.effect_live:+.1f} [{r.live_ci_low:+.1f}, {r.live_ci_high:+.1f}] on live weights only: "
+                         f"{r.reading} (Holm p {r.change_p_adjusted:.3g})")
+        shrinks = int((intervention.reading == "difference shrinks").sum())
+        lines += ["", f"Dead inputs as the explanation: the difference shrinks in {shrinks} of {len(intervention)} "
+                  "cells, grows in " + str(int((intervention.reading == "difference grows").sum()))
+                  + ", and shows no change in " + str(int((intervention.reading == "no change shown").sum())) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs: dict, findings_md) -> None:
     """The claims job (and `flatenn recompute`): per-seed tables in, every claims table and
     findings.md out. ``outputs`` maps claims, by_rate, interaction and explains to their paths."""

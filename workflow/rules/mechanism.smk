@@ -38,6 +38,7 @@ rule mechanism_tables:
         layers=table("mechanism_layers"),
         intervention=table("intervention"),
         explained=table("mechanism_explained"),
+        findings="paper_tables/mechanism_findings.md",
     log:
         "results/logs/paper/mechanism_tables.log",
     benchmark:
@@ -48,7 +49,8 @@ rule mechanism_tables:
         "flatenn mechanism-tables --layers {input.layers} --trials {input.trials} --clean {input.clean}"
         " --sharpness {input.sharpness} --seed-means {input.seed_means} --vulnerability {input.vulnerability}"
         " --plan {input.plan} --networks {output.networks} --layer-table {output.layers}"
-        " --intervention {output.intervention} --explained {output.explained} --log {log}"
+        " --intervention {output.intervention} --explained {output.explained} --findings {output.findings}"
+        " --log {log}"
 
 
 MECHANISM_TARGETS = (
