@@ -100,7 +100,7 @@ INTERVENTION_COLUMNS = ["dataset", "arch", "a_variant", "fault", "rate", "effect
                         "effect_live", "live_ci_low", "live_ci_high", "change", "change_ci_low", "change_ci_high",
                         "change_p", "change_p_adjusted", "reading", "n_seeds"]
 EXPLAIN_COLUMNS = ["dataset", "fault", "candidate", "rho", "rho_ci_low", "rho_ci_high", "r2", "r2_ci_low",
-                   "r2_ci_high", "n_seeds", "contrasts_per_seed", "reading"]
+                   "r2_ci_high", "r2_pooled", "n_seeds", "contrasts_per_seed", "reading"]
 
 
 def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, seed_means: pd.DataFrame,
@@ -174,7 +174,8 @@ def explained(con: pd.DataFrame, level: float) -> pd.DataFrame:
     """How much of C1's quantity each candidate explains across variants and architectures:
     per seed and fault type, over that seed's contrasts (architectures x AS levels), the
     Spearman correlation and the squared Pearson correlation (share of variance explained by a
-    line) between the candidate and the quantity; t intervals over seeds."""
+    line) between the candidate and the quantity; t intervals over seeds; and, descriptive, the
+    squared correlation over every contrast of every seed (``r2_pooled``)."""
     from flatenn.stats import seed_intervals
 
     rows = []
@@ -196,6 +197,10 @@ def explained(con: pd.DataFrame, level: float) -> pd.DataFrame:
                            contrasts_per_seed=per.groupby(keys, sort=True)["n"].min().to_numpy())
     out["reading"] = np.where(out.rho_ci_low > 0, "larger value, AS keeps less",
                               np.where(out.rho_ci_high < 0, "larger value, AS keeps more", "no relation shown"))
+    # descriptive: the share of variance a line explains over every contrast of every seed at once
+    pooled = {(ds, f, c): g[c].corr(g["effect"]) ** 2 for (ds, f), g in con.groupby(["dataset", "fault"])
+              for c in CANDIDATES}
+    out["r2_pooled"] = [pooled.get(k, np.nan) for k in zip(out.dataset, out.fault, out.candidate)]
     order = {c: i for i, c in enumerate(CANDIDATES)}
     out = out.assign(_o=out.candidate.map(order)).sort_values(["dataset", "fault", "_o"]).drop(columns="_o")
     return out.reindex(columns=EXPLAIN_COLUMNS).reset_index(drop=True)

@@ -141,7 +141,7 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame) -> s
              "## What explains C1's quantity (per seed across architectures x AS levels)", ""]
     for fault, g in explained.groupby("fault", sort=True):
         g = g.sort_values("r2", ascending=False)
-        parts = [f"{r.candidate} r2 {r.r2:.2f}, rho {r.rho:+.2f} [{r.rho_ci_low:+.2f}, {r.rho_ci_high:+.2f}]"
+        parts = [f"{r.candidate} r2 {r.r2:.2f} (pooled {r.r2_pooled:.2f}), rho {r.rho:+.2f} [{r.rho_ci_low:+.2f}, {r.rho_ci_high:+.2f}]"
                  f" ({r.reading})" for r in g.itertuples()]
         lines.append(f"- {fault}: " + "; ".join(parts))
     standing = explained.groupby("candidate")["reading"].agg(lambda r: (r != "no relation shown").all())
