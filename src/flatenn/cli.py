@@ -371,7 +371,7 @@ def cmd_mechanism_tables(o, s):
     intervention, explained = mechanism.intervention(con, plan["level"]), mechanism.explained(con, plan["level"])
     report.write_table(intervention, o["intervention"], floatfmt=".3g")
     report.write_table(explained, o["explained"], floatfmt=".3g")
-    io.atomic_write_text(o["findings"], report.mechanism_findings(explained, intervention))
+    io.atomic_write_text(o["findings"], report.mechanism_findings(explained, intervention, net))
 
 
 def cmd_calibrate(o, s):

@@ -131,7 +131,7 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
     return "\n".join(lines) + "\n"
 
 
-def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame) -> str:
+def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, networks: pd.DataFrame) -> str:
     """mechanism_findings.md: what explains C1's quantity across architectures and AS levels,
     what the intervention did, and which explanations the data leave standing."""
     lines = ["# Mechanism", "",
@@ -158,6 +158,11 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame) -> s
                          f"[{r.effect_ci_low:+.1f}, {r.effect_ci_high:+.1f}] points with faults anywhere, "
                          f"{r.effect_live:+.1f} [{r.live_ci_low:+.1f}, {r.live_ci_high:+.1f}] on live weights only: "
                          f"{r.reading} (Holm p {r.change_p_adjusted:.3g})")
+        dead = networks.drop_duplicates(["dataset", "arch", "variant", "training", "seed"]).groupby(
+            ["arch", "variant"])["dead_input_share"].mean()
+        lines += ["", "The intervention moves only the faults that fell on weights with dead inputs (never active on "
+                  "the campaign images); their mean share of the weights: "
+                  + ", ".join(f"{a} {v} {100 * x:.1f} %" for (a, v), x in dead.items()) + "."]
         shrinks = int((intervention.reading == "difference shrinks").sum())
         lines += ["", f"Dead inputs as the explanation: the difference shrinks in {shrinks} of {len(intervention)} "
                   "cells, grows in " + str(int((intervention.reading == "difference grows").sum()))
