@@ -138,3 +138,32 @@ def benchmark_files(wildcards=None):
                 pattern, **{k: values[k] for k in get_wildcard_names(pattern)}
             )
     return sorted(set(files))
+
+
+def calibration_settings():
+    """The calibration job's settings (workflow/rules/calibration.smk): targets, the grid's
+    alpha per architecture and level, its threshold and penalty, the chance level."""
+    from flatenn.catalog import NUM_CLASSES
+    from flatenn.config import variant_for
+
+    grid = [v for v in VARIANTS if v != "standard"]
+    levels = {a: {v: variant_for(config, v, a) for v in grid} for a in ARCHS}
+    thresholds = {x["threshold"] for per in levels.values() for x in per.values()}
+    penalties = {
+        x.get("penalty", "l1") for per in levels.values() for x in per.values()
+    }
+    if len(thresholds) != 1 or len(penalties) != 1:
+        sys.exit(
+            "config error: variants: a calibration grid varies alpha only (one threshold, one penalty)"
+        )
+    return settings_arg(
+        {
+            **config["calibration"],
+            "alphas": {
+                a: {v: x["alpha"] for v, x in per.items()} for a, per in levels.items()
+            },
+            "threshold": thresholds.pop(),
+            "penalty": penalties.pop(),
+            "chance": 1 / NUM_CLASSES[DATASET],
+        }
+    )
