@@ -134,9 +134,7 @@ def benchmark_files(wildcards=None):
     for r in workflow.rules:
         if r.benchmark is not None and r.name != "runtime":
             pattern = strip_wildcard_constraints(str(r.benchmark))
-            files += expand(
-                pattern, **{k: values[k] for k in get_wildcard_names(pattern)}
-            )
+            files += expand(pattern, **{k: values[k] for k in get_wildcard_names(pattern)})
     return sorted(set(files))
 
 
@@ -149,19 +147,13 @@ def calibration_settings():
     grid = [v for v in VARIANTS if v != "standard"]
     levels = {a: {v: variant_for(config, v, a) for v in grid} for a in ARCHS}
     thresholds = {x["threshold"] for per in levels.values() for x in per.values()}
-    penalties = {
-        x.get("penalty", "l1") for per in levels.values() for x in per.values()
-    }
+    penalties = {x.get("penalty", "l1") for per in levels.values() for x in per.values()}
     if len(thresholds) != 1 or len(penalties) != 1:
-        sys.exit(
-            "config error: variants: a calibration grid varies alpha only (one threshold, one penalty)"
-        )
+        sys.exit("config error: variants: a calibration grid varies alpha only (one threshold, one penalty)")
     return settings_arg(
         {
             **config["calibration"],
-            "alphas": {
-                a: {v: x["alpha"] for v, x in per.items()} for a, per in levels.items()
-            },
+            "alphas": {a: {v: x["alpha"] for v, x in per.items()} for a, per in levels.items()},
             "threshold": thresholds.pop(),
             "penalty": penalties.pop(),
             "chance": 1 / NUM_CLASSES[DATASET],

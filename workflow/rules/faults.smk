@@ -60,9 +60,7 @@ rule fault_tables:
     conda:
         "../../envs/flatenn.yaml"
     params:
-        settings=table_settings(
-            "level", "variants", "trainings", "faults", "dataset", "eval_size"
-        ),
+        settings=table_settings("level", "variants", "trainings", "faults", "dataset", "eval_size"),
     shell:
         "flatenn fault-tables --settings {params.settings:q} --trials {input.trials}"
         " --seed-means {output.seed_means} --fault-accuracy {output.fault_accuracy}"
