@@ -321,7 +321,7 @@ def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> N
     style()
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"wspace": 0.5})  # room for labels
     cands = list(dict.fromkeys(explained.candidate))
     faults = list(dict.fromkeys(explained.fault))
     colours = _palette(faults)
