@@ -33,6 +33,17 @@ def crossing(x, y, target: float):
     return None
 
 
+def bracket(x, y, target: float) -> dict | None:
+    """``crossing`` with its bracketing grid points: value (unrounded), i and j (their indices),
+    x_below, x_above, y_below, y_above; None when y never reaches ``target``."""
+    hit = crossing(x, y, target)
+    if hit is None:
+        return None
+    value, i = hit
+    j = min(i + 1, len(x) - 1)
+    return {"value": value, "i": i, "j": j, "x_below": x[i], "x_above": x[j], "y_below": y[i], "y_above": y[j]}
+
+
 def significant(value: float, digits: int) -> float:
     """``value`` rounded to ``digits`` significant digits (what goes into a config)."""
     return float(f"{value:.{digits - 1}e}")
@@ -59,18 +70,16 @@ def strengths(clean: pd.DataFrame, alphas: dict, gains: list[float], max_clean_c
         cost = float(base.accuracy.iloc[0]) - grid.accuracy.to_numpy()
         a = grid.alpha.to_numpy()
         for target in gains:
-            hit = crossing(a, gain, target)
+            b = bracket(a, gain, target)
             row = {"kind": "strength", "arch": arch, "fault": "", "target": target}
-            if hit is None:
+            if b is None:
                 rows.append({**row, "value": np.nan, "status": "outside_grid",
                              "y_below": gain.min(), "y_above": gain.max()})
                 continue
-            value, i = hit
-            j = min(i + 1, len(a) - 1)
+            i, j, value = b.pop("i"), b.pop("j"), b.pop("value")
             f = 0.0 if a[j] == a[i] else (math.log(value) - math.log(a[i])) / (math.log(a[j]) - math.log(a[i]))
             c = cost[i] + f * (cost[j] - cost[i])
-            rows.append({**row, "value": significant(value, 3), "x_below": a[i], "x_above": a[j],
-                         "y_below": gain[i], "y_above": gain[j], "clean_cost": c,
+            rows.append({**row, **b, "value": significant(value, 3), "clean_cost": c,
                          "status": "reached" if c <= max_clean_cost else "too_costly"})
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -87,17 +96,15 @@ def rates(trials: pd.DataFrame, kept: list[float], chance: float) -> pd.DataFram
         share = (mean - chance) / (mean.loc[0] - chance)
         faulty = share[share.index > 0]
         for target in kept:
-            hit = crossing(faulty.index.to_numpy(), faulty.to_numpy(), target)
+            b = bracket(faulty.index.to_numpy(), faulty.to_numpy(), target)
             row = {"kind": "rate", "arch": arch, "fault": fault, "target": target}
-            if hit is None:
+            if b is None:
                 rows.append({**row, "value": np.nan, "status": "outside_grid",
                              "y_below": faulty.max(), "y_above": faulty.min()})
                 continue
-            value, i = hit
-            j = min(i + 1, len(faulty) - 1)
-            rows.append({**row, "value": significant(value, 2), "x_below": faulty.index[i],
-                         "x_above": faulty.index[j], "y_below": faulty.iloc[i], "y_above": faulty.iloc[j],
-                         "status": "reached"})
+            value = b.pop("value")
+            del b["i"], b["j"]
+            rows.append({**row, **b, "value": significant(value, 2), "status": "reached"})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

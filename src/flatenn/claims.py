@@ -338,21 +338,25 @@ def sparsity_gained(clean: pd.DataFrame, training: str) -> pd.DataFrame:
     return g[["dataset", "arch", "seed"]].assign(a_variant=g.variant.to_numpy(), gain=gain)
 
 
-def per_seed_slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict) -> pd.DataFrame:
-    """Per (dataset, arch, fault, seed): the least-squares slope through the origin of the
-    claim's primary quantity against the sparsity gained, over that seed's AS levels (the
-    standard network is the origin: no gain, no effect), per ``plan["slope"]["per"]`` gained."""
+def effect_vs_gain(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict) -> pd.DataFrame:
+    """The slope claim's per-seed rows against the standard network, each with its AS network's
+    sparsity gained (``gain``): the points the slopes are fitted to."""
     claim = plan["slope"]["claim"]
     spec = plan["claims"][claim]
-    q = spec["primary"]
     d = _compared(seeds, FAULT_CLAIMS[claim][0], spec)
-    d = d[d.b_variant == "standard"].merge(sparsity_gained(clean, d.a_training.iloc[0] if len(d) else ""),
-                                           on=["dataset", "arch", "a_variant", "seed"])
-    d = d[d[q].notna() & d.gain.notna()]
+    return d[d.b_variant == "standard"].merge(sparsity_gained(clean, d.a_training.iloc[0] if len(d) else ""),
+                                              on=["dataset", "arch", "a_variant", "seed"])
+
+
+def per_seed_slopes(points: pd.DataFrame, q: str, per: float) -> pd.DataFrame:
+    """Per (dataset, arch, fault, seed): the least-squares slope through the origin of quantity
+    ``q`` against the sparsity gained, over that seed's AS levels (the standard network is the
+    origin: no gain, no effect), per ``per`` gained."""
+    d = points[points[q].notna() & points.gain.notna()]
     keys = ["dataset", "arch", "fault", "seed"]
     sums = d.assign(gq=d.gain * d[q], gg=d.gain ** 2).groupby(keys, sort=True).agg(
         gq=("gq", "sum"), gg=("gg", "sum"), levels=("a_variant", "nunique")).reset_index()
-    return sums.assign(slope=plan["slope"]["per"] * sums.gq / sums.gg.where(sums.gg > 0)).drop(columns=["gq", "gg"])
+    return sums.assign(slope=per * sums.gq / sums.gg.where(sums.gg > 0)).drop(columns=["gq", "gg"])
 
 
 def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict) -> dict[str, pd.DataFrame]:
@@ -363,7 +367,8 @@ def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict) ->
     claim = plan["slope"]["claim"]
     spec = plan["claims"][claim]
     q, alpha = spec["primary"], 1 - plan["level"]
-    per = per_seed_slopes(seeds, clean, plan)
+    d = effect_vs_gain(seeds, clean, plan)
+    per = per_seed_slopes(d, q, plan["slope"]["per"])
     rows = []
     if len(per):
         ci = seed_intervals(per, ["dataset", "arch", "fault"], "slope", plan["level"])
@@ -390,9 +395,6 @@ def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict) ->
     out["verdict"] = [("no slope shown" if r == "slope" else "no difference shown") if not sig
                       else words[r][0] if v > 0 else words[r][1]
                       for r, sig, v in zip(out.row, significant, out.slope)]
-    d = _compared(seeds, FAULT_CLAIMS[claim][0], spec)
-    d = d[d.b_variant == "standard"].merge(sparsity_gained(clean, d.a_training.iloc[0] if len(d) else ""),
-                                           on=["dataset", "arch", "a_variant", "seed"])
     keys = ["dataset", "arch", "fault", "a_variant"]
     if len(d):
         gain = seed_intervals(d, keys, "gain", plan["level"])

@@ -144,7 +144,8 @@ def cmd_mechanism(o, s):
     x, y = campaign.evaluation_set_of(ds, s["eval_size"], s["seed"], mid["seed"])
     activity = mechanism.input_activity(model, x)
     layers = mechanism.layer_table(image, activity)
-    io.write_json(o["out"], {"layers": layers.to_dict(orient="records"), "summary": mechanism.summary(layers)})
+    summary = mechanism.summary(layers)
+    io.write_json(o["out"], {"layers": layers.to_dict(orient="records"), "summary": summary})
     points = [{"fault": f, "rate": r, "inputs": "live"} for f, r in s["rates"].items()]
     rows = campaign.run(model, image, (x, y), points, trials=s["trials"], mode=s["mode"], base_seed=s["seed"],
                         arch=meta["arch"], seed=mid["seed"], live=mechanism.live_weights(image, activity))
@@ -152,8 +153,7 @@ def cmd_mechanism(o, s):
     for i, (k, v) in enumerate(mid.items()):
         df.insert(i, k, v)
     io.write_csv(o["trials"], df)
-    log.info("input density %.3f, dead inputs %.3f of weights", *[mechanism.summary(layers)[k] for k in
-                                                                   ("input_density", "dead_input_share")])
+    log.info("input density %.3f, dead inputs %.3f of weights", summary["input_density"], summary["dead_input_share"])
 
 
 def cmd_sharpness(o, s):
