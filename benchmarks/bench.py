@@ -312,23 +312,29 @@ def numerics_child() -> dict:
 
 
 def bench_numerics(reps: int = 5) -> dict:
-    """Pinned against native CPU numerics: each workload in a fresh process per mode (the
+    """Pinned against native CPU numerics, and against the former pins (MKL asked for its AVX2
+    branch, which it honors on Intel CPUs only): each workload in a fresh process per mode (the
     libraries read their dispatch once, at start), modes interleaved, medians."""
-    print("== CPU numerics: pinned (AVX2 paths) against native, fresh process per mode, "
+    print("== CPU numerics: pinned against native and the former pins (MKL AVX2), fresh process per mode, "
           f"{numerics.describe().split(':')[0]} here ==")
     env = {k: v for k, v in os.environ.items() if k not in numerics.PINS}
-    times = {m: {w: [] for w in NUMERICS_WORK} for m in ("native", "pinned")}
+    modes = {"native": {"FLATENN_NUMERICS": "native"}, "pinned": {"FLATENN_NUMERICS": "pinned"},
+             "former": {"FLATENN_NUMERICS": "native", **numerics.PINS, "MKL_CBWR": "AVX2,STRICT"}}
+    times = {m: {w: [] for w in NUMERICS_WORK} for m in modes}
     for _ in range(reps):
-        for m in times:
-            res = subprocess.run([sys.executable, __file__, "numerics-child"], env={**env, "FLATENN_NUMERICS": m},
+        for m, extra in modes.items():
+            res = subprocess.run([sys.executable, __file__, "numerics-child"], env={**env, **extra},
                                  capture_output=True, text=True, check=True)
             for w, t in json.loads(res.stdout.splitlines()[-1]).items():
                 times[m][w].append(t)
     med = {m: {w: statistics.median(v) for w, v in ws.items()} for m, ws in times.items()}
-    out = {f"pinned_over_native_{w}": med["pinned"][w] / med["native"][w] for w in NUMERICS_WORK}
+    out = {}
     for w in NUMERICS_WORK:
-        print(f"{w:<16} native {med['native'][w]:7.3f} s  pinned {med['pinned'][w]:7.3f} s  "
-              f"pinned / native {out['pinned_over_native_' + w]:.2f}")
+        out[f"pinned_over_native_{w}"] = med["pinned"][w] / med["native"][w]
+        out[f"pinned_over_former_{w}"] = med["pinned"][w] / med["former"][w]
+        print(f"{w:<16} native {med['native'][w]:7.3f} s  pinned {med['pinned'][w]:7.3f} s  former pins "
+              f"{med['former'][w]:7.3f} s  pinned / native {out['pinned_over_native_' + w]:.2f}  "
+              f"pinned / former {out['pinned_over_former_' + w]:.2f}")
     return out
 
 

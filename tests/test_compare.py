@@ -28,7 +28,7 @@ def test_verdicts_and_shifts_in_half_widths_of_the_reference():
     text = compare.summary(compare.claims(REF, RUN), pd.DataFrame({"identical": [True, False]}))
     assert text.splitlines()[0] == ("verdicts: 1 of 3 claims rows agree with the reference "
                                     "(1 missing from the run: another config or plan?)")
-    assert "largest shift 1.50 half-widths" in text and "tables: 1 of 2 identical" in text
+    assert "largest shift 1.50 half-widths" in text and "tables: 1 of 2 identical to the byte" in text
 
 
 def test_tables_identical_to_the_byte_or_not(tmp_path):
@@ -38,12 +38,46 @@ def test_tables_identical_to_the_byte_or_not(tmp_path):
         (d / "same.csv").write_text(text)
     (ref / "moved.csv").write_text("a\n1.0\n")
     (new / "moved.csv").write_text("a\n1.0000001\n")
+    (ref / "last_digit.csv").write_text("v,x,n\nPASS,-0.06285714285714288,3\n")
+    (new / "last_digit.csv").write_text("v,x,n\nPASS,-0.06285714285714286,3\n")
     (ref / "only_ref.csv").write_text("a\n")
     (ref / "runtime.csv").write_text("rule,seconds\n")
     rows = compare.tables(ref, new).set_index("table")
-    assert rows.to_dict("index") == {"moved.csv": {"in_run": True, "identical": False},
-                                     "only_ref.csv": {"in_run": False, "identical": False},
-                                     "same.csv": {"in_run": True, "identical": True}}
+    assert rows.to_dict("index") == {"last_digit.csv": {"in_run": True, "identical": False, "equal": True},
+                                     "moved.csv": {"in_run": True, "identical": False, "equal": False},
+                                     "only_ref.csv": {"in_run": False, "identical": False, "equal": False},
+                                     "same.csv": {"in_run": True, "identical": True, "equal": True}}
+
+
+@pytest.mark.parametrize("run_text, problem", [
+    ("v,x,n\nPASS,0.5000000001,3\n", None),                      # 2e-10 relative: summation order
+    ("v,x,n\nPASS,0.5000001,3\n", "x: 1 values differ beyond rtol 1e-09"),
+    ("v,x,n\nFAIL,0.5,3\n", "v: differs"),                       # a verdict is text: exact
+    ("v,x,n\nPASS,0.5,4\n", "n: differs"),                       # an integer: exact
+    ("v,x,n\nPASS,,3\n", "x: missing in other rows"),
+    ("v,x\nPASS,0.5\n", "columns"),
+    ("v,x,n\nPASS,0.5,3\nPASS,0.5,3\n", "rows: 1 != 2")])
+def test_table_differences_tolerate_the_last_digits_only(tmp_path, run_text, problem):
+    (tmp_path / "a.csv").write_text("v,x,n\nPASS,0.5,3\n")
+    (tmp_path / "b.csv").write_text(run_text)
+    got = compare.table_differences(tmp_path / "a.csv", tmp_path / "b.csv")
+    assert (got == []) if problem is None else (len(got) == 1 and got[0].startswith(problem)), got
+
+
+def test_a_moved_window_is_the_same_row_and_an_up_to_row_follows_its_maximum():
+    ref = REF.assign(role="primary", quantity="retained_gap", window_rates="0.03, 0.1")
+    ref = pd.concat([ref, ref.iloc[:1].assign(role="exploratory", quantity="accuracy_gap", fault="sa0")])
+    run = ref.copy()
+    run.loc[run.fault == "sa1", "window_rates"] = "0.03, 0.1, 0.2"   # one rate more: not "missing"
+    run.loc[run.role == "exploratory", "fault"] = "bitflip"          # the maximum moved to another cell
+    run.loc[run.fault == "sa0", ["measured_value", "ci_low", "ci_high", "verdict"]] = [3.0, 2.5, 3.5, "PASS"]
+    rows = compare.claims(ref, run)
+    assert (rows.run_verdict != "missing").all()
+    assert rows.window_moved.tolist() == [False, False, True, False]
+    assert rows.intervals_overlap.tolist() == [True, False, True, True]
+    text = compare.summary(rows, pd.DataFrame({"identical": [False], "equal": [True]}))
+    assert "primary INCONCLUSIVE in the reference: 1 of 2 agree, 1 of 2 intervals overlap" in text
+    assert "windows: 1 of 4 rows decided over other informative rates" in text
 
 
 def test_the_command_reports_and_writes_its_table(tmp_path):

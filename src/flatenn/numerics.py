@@ -21,7 +21,9 @@ LEVEL = "x86-64-v3 (AVX2, FMA)"
 PINS = {
     "ATEN_CPU_CAPABILITY": "avx2",        # PyTorch's vectorized kernels: elementwise, reductions, softmax
     "ONEDNN_MAX_CPU_ISA": "AVX2",         # convolutions (oneDNN's JIT kernels)
-    "MKL_CBWR": "AVX2,STRICT",            # linear layers: MKL's conditional numerical reproducibility
+    # linear layers: MKL honors no branch but COMPATIBLE (SSE2) on AMD CPUs; asked for AVX2 there it
+    # silently runs its own dispatch (MKL_VERBOSE: "CNR:AUTO"), so AVX2 would differ by vendor.
+    "MKL_CBWR": "COMPATIBLE,STRICT",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4,AVX512_ICL,AVX512_SPR",  # NumPy's AVX-512 float64 exp/log/power
 }
 _REQUIRED_FLAGS = {"avx", "avx2", "fma", "f16c"}  # what every library's AVX2 path executes
