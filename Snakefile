@@ -31,3 +31,6 @@ rule all:
     default_target: True
     input:
         ALL_TARGETS + MECHANISM_TARGETS,
+
+
+caption_footers()  # every rule is defined: each caption names its rule and rebuild command

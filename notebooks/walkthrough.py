@@ -74,12 +74,15 @@ display(Image(filename=str(figures / "sharpness_vs_fault_accuracy.png")))
 # %% [markdown]
 # ## The claims, one by one
 # Every verdict follows the analysis plan (config/analysis.yaml): a t test over trained networks
-# of the plan's primary quantity, Holm over each claim's primary rows. PASS: the adjusted test
-# rejects in the claim's direction; FAIL: in the other; INCONCLUSIVE otherwise.
+# of the plan's primary quantity, Bonferroni over each claim's primary rows for the verdict and its
+# family-wise interval (adj_ci_*). PASS: the adjusted test rejects in the claim's direction; FAIL:
+# in the other; INCONCLUSIVE otherwise. `robustness` says whether the plan's alternative windows,
+# leaving one network out or a permutation test overturn it ("fragile").
 
 # %%
 display(Image(filename=str(figures / "verdicts.png")))
 claims = pd.read_csv(tables / "claims.csv")
 display(claims.loc[claims.role == "primary", ["claim", "arch", "comparison", "fault", "quantity", "measured_value",
-                                              "ci_low", "ci_high", "p_adjusted", "verdict", "secondary_disagree"]])
+                                              "adj_ci_low", "adj_ci_high", "p_adjusted", "verdict", "robustness",
+                                              "fragile_by"]])
 display(Markdown((tables / "findings.md").read_text()))

@@ -153,6 +153,10 @@ def test_the_depth_study_takes_the_stored_calibrations_values():
         assert budget[key] == study[key], key
     assert set(budget["seeds"]) <= set(study["seeds"])
     assert all(budget["variants"][v] == study["variants"][v] for v in budget["variants"])
+    ladder = config.load(ROOT / "config/depth_ladder.yaml", base=ROOT)  # the study at budget B, pilot seed
+    assert ladder["training"] == study["training"] and not set(ladder["seeds"]) & set(study["seeds"])
+    for key in ("dataset", "archs", "quant", "faults", "sharpness", "evaluate", "variants"):
+        assert ladder[key] == study[key], key
 
 
 def test_per_architecture_rates_are_validated_with_a_one_line_error():

@@ -1,17 +1,19 @@
 """The whole DAG on config/ci.yaml, and the workflow's contracts (columns, targets, rebuilds)."""
 import hashlib
 import json
+import re
 import os
 import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from conftest import CI_CONFIG, MODEL_WC, PY, ROOT, SNAKEMAKE, run, settings_for
-from flatenn import numerics
+from flatenn import numerics, report
 
 pytestmark = pytest.mark.slow
 
@@ -86,10 +88,44 @@ def test_campaign_is_deterministic(ci_workdir, tmp_path):
     assert out.read_text() == (ci_workdir / f"results/campaign/{model}/bitflip.csv").read_text()
 
 
-def test_report_builds(ci_workdir):
+def report_part(html: str, script_id: str, name: str):
+    """One of the JSON values the report page embeds (``<script id=...> var <name> = ...;``)."""
+    start = html.index(f"var {name} = ", html.index(f'<script id="{script_id}">')) + len(f"var {name} = ")
+    return json.loads(html[start:html.index("</script>", start)].strip().rstrip(";"))
+
+
+def test_report_opens_on_the_findings_and_every_caption_says_how_to_rebuild(ci_workdir):
+    """The report's first screen holds the run's findings table (every claim and architecture of
+    claims.csv with its verdict), the verdicts figure and the provenance; every caption names its
+    rule, the command that rebuilds its file and the commit, config and CPU that made it."""
     smk(ci_workdir, "--report", str(ci_workdir / "report.html"))
     html = (ci_workdir / "report.html").read_text(errors="replace")
     assert "fault_accuracy.png" in html and "landscape_1d.png" in html
+    plain = lambda t: re.sub(r"<[^>]+>", "", t)  # noqa: E731  (the text a reader sees)
+    desc = report_part(html, "workflow-desc", "workflow_desc")
+    assert "system-message" not in desc  # docutils rendered it without complaint
+    landing = plain(desc[desc.index("Findings of this run"):desc.index("data:image/png")])
+    primary = pd.read_csv(ci_workdir / "paper_tables/claims.csv").query("role == 'primary'")
+    for (claim, arch), g in primary.groupby(["claim", "arch"]):
+        assert re.search(rf"{re.escape(claim)}\s+{arch}\s+{report.family_verdict(g.verdict)}\s+(solid|fragile|t test)",
+                         landing), (claim, arch)
+    assert "showResultInfo('figures%2Fverdicts.png')" in desc  # the verdicts figure, inline, opens it
+    prov = json.loads((ci_workdir / "results/provenance.json").read_text())
+    assert prov["cpu"] == numerics.cpu_signature() and prov["commit"] == report.commit()
+    made_by = report.provenance_line(prov, ["config/ci.yaml"])
+    assert made_by in plain(desc)
+    results = report_part(html, "results", "results")
+    assert len(results) >= 20
+    rules = {}
+    for path, item in results.items():
+        caption = plain(item["caption"])
+        m = re.search(r"Rule (\w+); rebuild: snakemake --configfile config/ci\.yaml (\S+?)(\.| \()", caption)
+        assert m and made_by in caption and "system-message" not in item["caption"], path
+        rules[path] = m.group(1)
+        target = Path(m.group(2))  # the figure's PDF (its PNG comes with it), the table itself, or a pattern
+        assert target.parent == Path(path).parent and target.stem.split("{")[0] in Path(path).stem, (path, target)
+    assert rules["paper_tables/claims.csv"] == "claims" and rules["figures/verdicts.png"] == "verdicts_figure"
+    assert rules["paper_tables/findings.md"] == "claims" and rules["figures/fault_accuracy.png"] == "fault_accuracy_figure"
 
 
 def test_default_config_lists_every_train_job(tmp_path):

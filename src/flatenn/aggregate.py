@@ -194,7 +194,8 @@ def paired_sharpness(sharp: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
 
 
 def sharpness_correlation(sharp: pd.DataFrame, means: pd.DataFrame, fault: str, rate: float) -> pd.DataFrame:
-    """Spearman correlation of each metric with accuracy under faults, per dataset and arch."""
+    """Spearman correlation of each metric with accuracy under faults, per dataset and arch, with
+    Bonferroni p over the metrics of one architecture (exploratory: networks pooled over seeds)."""
     from scipy.stats import spearmanr
 
     acc = means[(means.fault == fault) & (means.rate == rate)][MODEL_COLS + ["accuracy"]]
@@ -206,7 +207,9 @@ def sharpness_correlation(sharp: pd.DataFrame, means: pd.DataFrame, fault: str, 
             rho, p = spearmanr(g[m], g["accuracy"]) if len(g) > 2 else (float("nan"),) * 2
             rows.append({"dataset": ds, "arch": arch, "metric": m, "fault": fault, "rate": rate,
                          "spearman_rho": rho, "p_value": p, "models": len(g)})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=["dataset", "arch", "metric", "fault", "rate", "spearman_rho", "p_value", "models"])
+    m = out.groupby(["dataset", "arch"])["p_value"].transform("count").clip(lower=1)
+    return out.assign(p_adjusted=(out.p_value * m).clip(upper=1.0))
 
 
 def vulnerability(trials: pd.DataFrame, level: float) -> pd.DataFrame:

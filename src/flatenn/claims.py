@@ -2,8 +2,10 @@
 tables out (pure: no files).
 
 The trained network (seed) is the unit: every decision is a t test over per-seed values
-(``stats.seed_intervals``), with Holm's correction over the plan's family (every primary row
-of one claim and architecture: fault types x AS levels, or metrics x AS levels). Fault claims
+(``stats.seed_intervals``), with Bonferroni's correction over the plan's family (every primary
+row of one claim and architecture: fault types x AS levels, or metrics x AS levels) for the
+verdict and its interval alike; beside every primary verdict its robustness (``robustness``):
+the plan's alternative windows, the worst leave-one-out and an exact permutation p. Fault claims
 are decided on informative rates only: where the comparison's reference network keeps
 ``window`` of its above-chance accuracy (a floor rate, where both sit at chance, would turn a
 clean-accuracy gap into a robustness difference). C1 compares the *share* of above-chance
@@ -20,7 +22,7 @@ import pandas as pd
 from scipy import stats as st
 
 from flatenn import aggregate
-from flatenn.stats import holm, one_sided_p, seed_intervals, tost, welch
+from flatenn.stats import one_sided_p, relabel_p, seed_intervals, sign_flip_p, t_p, tost, welch
 
 PAPER = {  # (v1, latest version), in the paper's "%", read as accuracy points
     "C1": ("17.32", "11.13"),
@@ -51,15 +53,19 @@ SHARPNESS_CLAIMS = {  # kind, direction (+1: a sharper than b), statement
 COLUMNS = ["claim", "arch", "statement", "paper_v1", "paper_latest", "measured_value", "ci_low", "ci_high",
            "verdict", "fault", "aggregate", "n_seeds", "trials_per_seed", "method", "mde", "p_value", "p_adjusted",
            "family", "role", "dataset", "comparison", "a_variant", "a_training", "b_variant", "b_training",
-           "quantity", "adj_ci_low", "adj_ci_high", "window_rates", "rate", "secondary_disagree"]
+           "quantity", "adj_ci_low", "adj_ci_high", "window_rates", "rate", "secondary_disagree", "family_size",
+           "window_verdicts", "loo_verdict", "loo_left_out", "perm_p", "perm_p_adjusted", "robustness", "fragile_by"]
+ROBUST_COLUMNS = ["family_size", "window_verdicts", "loo_verdict", "loo_left_out", "perm_p", "perm_p_adjusted",
+                  "robustness", "fragile_by"]
 BY_RATE_COLUMNS = ["claim", "dataset", "arch", "fault", "rate", "comparison", "measured_value", "ci_low",
                    "ci_high", "verdict", "n_seeds", "trials_per_seed", "mde", "quantity", "in_window", "role"]
 INTERACTION_COLUMNS = ["claim", "dataset", "fault", "comparison", "quantity", "arch_a", "arch_b", "effect_a",
-                       "effect_b", "diff", "ci_low", "ci_high", "p_value", "p_adjusted", "verdict", "changes_sign_p",
-                       "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b"]
-EXPLAINS_COLUMNS = ["dataset", "arch", "fault", "metric", "rho", "ci_low", "ci_high", "p_value", "n_seeds",
-                    "networks_per_seed", "reading"]
-METHOD = "t test over seeds of per-seed values (maps and images nested in seeds), Holm over the family"
+                       "effect_b", "diff", "ci_low", "ci_high", "adj_ci_low", "adj_ci_high", "p_value", "p_adjusted",
+                       "family", "verdict", "changes_sign_p", "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b",
+                       *ROBUST_COLUMNS]
+EXPLAINS_COLUMNS = ["dataset", "arch", "fault", "metric", "rho", "ci_low", "ci_high", "p_value", "p_adjusted",
+                    "n_seeds", "networks_per_seed", "reading"]
+METHOD = "t test over seeds of per-seed values (maps and images nested in seeds), Bonferroni over the family"
 PAIR = ["kind", "comparison", "a_variant", "a_training", "b_variant", "b_training"]
 
 
@@ -110,26 +116,40 @@ def _compared(df: pd.DataFrame, kind: str, spec: dict) -> pd.DataFrame:
     return d[d.a_training == spec["training"]] if "training" in spec else d
 
 
+def bonferroni(p) -> np.ndarray:
+    """Bonferroni-adjusted p-values over the defined ones (NaN is not a hypothesis)."""
+    p = np.asarray(p, dtype=float)
+    return np.minimum(1.0, p * max(int(np.sum(~np.isnan(p))), 1))
+
+
+def verdict_of(p_adjusted, signed, alpha: float):
+    """PASS where the adjusted test rejects in the claim's direction, FAIL in the other, else
+    INCONCLUSIVE (arrays or scalars)."""
+    sig = np.asarray(p_adjusted, dtype=float) < alpha
+    out = np.where(sig & (np.asarray(signed) > 0), "PASS", np.where(sig & (np.asarray(signed) < 0), "FAIL",
+                                                                     "INCONCLUSIVE"))
+    return out if out.ndim else str(out)
+
+
 def _decide(rows: pd.DataFrame, alpha: float, correction: str) -> pd.DataFrame:
-    """p_adjusted within each family and role; adjusted (Bonferroni) intervals; the verdict:
-    PASS when the adjusted test rejects in the claim's direction, FAIL in the other, else
-    INCONCLUSIVE."""
+    """p_adjusted within each family and role (Bonferroni: ``correction`` is validated by the plan's
+    schema); the family-wise interval of the same correction (level 1 - alpha/m, so it excludes
+    zero exactly when the verdict decides); the verdict: PASS when the adjusted test rejects in the
+    claim's direction, FAIL in the other, else INCONCLUSIVE."""
+    assert correction == "bonferroni", correction
     rows = rows.copy()
-    rows["p_adjusted"] = np.nan
+    rows["p_adjusted"], rows["family_size"] = np.nan, 0
     rows["adj_ci_low"], rows["adj_ci_high"] = np.nan, np.nan
     for _, idx in rows.groupby(["family", "role"], sort=False).groups.items():
         p = rows.loc[idx, "p_value"].to_numpy(dtype=float)
-        m = int(np.sum(~np.isnan(p)))
-        rows.loc[idx, "p_adjusted"] = holm(p) if correction == "holm" else np.minimum(1, p * max(m, 1))
+        m = max(int(np.sum(~np.isnan(p))), 1)
+        rows.loc[idx, "p_adjusted"], rows.loc[idx, "family_size"] = bonferroni(p), m
         n = rows.loc[idx, "n_seeds"].to_numpy(dtype=float)
-        crit = st.t.ppf(1 - alpha / (2 * max(m, 1)), np.maximum(n - 1, 1))
-        half = np.where(n > 1, crit * rows.loc[idx, "std"].to_numpy() / np.sqrt(n), np.inf)
+        crit = st.t.ppf(1 - alpha / (2 * m), np.maximum(n - 1, 1))
+        half = np.where(n > 1, crit * rows.loc[idx, "std"].to_numpy() / np.sqrt(np.maximum(n, 1)), np.inf)
         rows.loc[idx, "adj_ci_low"] = rows.loc[idx, "measured_value"].to_numpy() - half
         rows.loc[idx, "adj_ci_high"] = rows.loc[idx, "measured_value"].to_numpy() + half
-    signed = rows["measured_value"] * rows["direction"]
-    significant = rows["p_adjusted"] < alpha
-    rows["verdict"] = np.where(significant & (signed > 0), "PASS", np.where(significant & (signed < 0), "FAIL",
-                                                                           "INCONCLUSIVE"))
+    rows["verdict"] = verdict_of(rows["p_adjusted"], rows["measured_value"] * rows["direction"], alpha)
     return rows
 
 
@@ -281,50 +301,212 @@ def by_rate(effects: pd.DataFrame, plan: dict) -> pd.DataFrame:
     return out.reindex(columns=BY_RATE_COLUMNS)
 
 
-def interaction(seeds: pd.DataFrame, plan: dict, depth: dict) -> pd.DataFrame:
-    """C1's primary quantity between architectures: per fault type and AS level, the deeper minus
-    the shallower architecture's mean (Welch), Holm over the family (fault types x levels x pairs
-    within a dataset). "Changes sign" is an intersection-union test (one architecture's effect
-    below zero and the other's above, one-sided t tests, the larger p; x2 for the two
-    orientations), Holm over the same family."""
-    spec = plan["interaction"]
-    claim = spec["claim"]
-    kind = FAULT_CLAIMS[claim][0]
+def _interaction_rows(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict) -> list[dict]:
+    """Every between-architecture contrast of a study, unadjusted, with each side's per-network
+    values (``values_a``, ``values_b``: Series by seed): C1's primary quantity per fault type and
+    AS level, deeper minus shallower; and, where both architectures have two or more AS levels,
+    the difference of their slopes (``slopes``)."""
+    claim = plan["interaction"]["claim"]
     q = plan["claims"][claim]["primary"]
-    d = _compared(seeds, kind, plan["claims"][claim])
+    d = _compared(seeds, FAULT_CLAIMS[claim][0], plan["claims"][claim])
+    parts = [(comp, q, g) for (comp,), g in d.groupby(["comparison"], sort=True)]
+    if "slope" in plan and plan["slope"]["claim"] == claim and len(d):
+        per = per_seed_slopes(effect_vs_gain(seeds, clean, plan), q, plan["slope"]["per"])
+        per = per[per.levels >= 2]
+        if len(per):
+            parts.append((f"slope per {plan['slope']['per']:g} sparsity gained", "slope",
+                          per.rename(columns={"slope": "slope_value"})))
     rows = []
+    for comp, quantity, g in parts:
+        col = "slope_value" if quantity == "slope" else q
+        for (ds, fault), h in g.groupby(["dataset", "fault"], sort=True):
+            archs = sorted(h.arch.unique(), key=lambda a: (depth.get(a, 999), a))
+            for a, b in itertools.combinations(archs, 2):
+                va, vb = (h[h.arch == x].set_index("seed")[col].dropna() for x in (a, b))
+                rows.append({"claim": claim, "dataset": ds, "fault": fault, "comparison": comp, "quantity": quantity,
+                             "arch_a": a, "arch_b": b, "values_a": va, "values_b": vb})
+    return rows
+
+
+def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFrame | None = None,
+                alt_seeds: dict | None = None) -> pd.DataFrame:
+    """Between architectures, one family per dataset (``_interaction_rows``: every pair x fault
+    type x AS level, and slope differences): deeper minus shallower (Welch), Bonferroni over the
+    family for the verdict and its interval. "Changes sign" is an intersection-union test (one
+    architecture's effect below zero and the other's above, one-sided t tests, the larger p; x2
+    for the two orientations) under the same correction. Robustness (``robustness``): the
+    plan's alternative windows (``alt_seeds``: window label -> per-seed table), each network
+    left out in turn, and an exact relabelling permutation p."""
     alpha = 1 - plan["level"]
-    for (ds, fault, comp), g in d.groupby(["dataset", "fault", "comparison"], sort=True):
-        archs = sorted(g.arch.unique(), key=lambda a: (depth.get(a, 999), a))
-        for a, b in itertools.combinations(archs, 2):
-            va, vb = g.loc[g.arch == a, q].dropna().to_numpy(), g.loc[g.arch == b, q].dropna().to_numpy()
-            w = welch(vb, va, plan["level"])
-            one = {(x, s): one_sided_p(float(v.mean()) if len(v) else math.nan, float(v.std(ddof=1)) if len(v) > 1
-                                       else math.nan, len(v), greater=s) for x, v in (("a", va), ("b", vb))
-                   for s in (True, False)}
-            iut = min(1.0, 2 * min(max(one[("a", False)], one[("b", True)]), max(one[("a", True)], one[("b", False)])))
-            rows.append({"claim": claim, "dataset": ds, "fault": fault, "comparison": comp, "quantity": q,
-                         "arch_a": a, "arch_b": b, "effect_a": va.mean() if len(va) else math.nan,
-                         "effect_b": vb.mean() if len(vb) else math.nan, "diff": w["diff"], "ci_low": w["ci_low"],
-                         "ci_high": w["ci_high"], "p_value": w["p_value"], "changes_sign_p": iut,
-                         "n_a": len(va), "n_b": len(vb)})
-    out = pd.DataFrame(rows, columns=[c for c in INTERACTION_COLUMNS if c not in
-                                      ("p_adjusted", "verdict", "changes_sign_p_adjusted", "changes_sign")])
-    if out.empty:
-        return out.reindex(columns=INTERACTION_COLUMNS)
-    for ds, idx in out.groupby("dataset").groups.items():
-        out.loc[idx, "p_adjusted"] = holm(out.loc[idx, "p_value"])
-        out.loc[idx, "changes_sign_p_adjusted"] = holm(out.loc[idx, "changes_sign_p"])
-    out["verdict"] = np.where(out.p_adjusted < alpha, np.where(out["diff"] > 0, "deeper loses more",
-                                                                 "deeper loses less"), "no difference shown")
+    clean = clean if clean is not None else pd.DataFrame(columns=["dataset", "arch", "variant", "training", "seed",
+                                                                   "activation_sparsity"])
+    rows = _interaction_rows(seeds, clean, plan, depth)
+    if not rows:
+        return pd.DataFrame(columns=INTERACTION_COLUMNS)
+    out = pd.DataFrame(rows)
+    tests = [welch(r.values_b, r.values_a, plan["level"]) for r in out.itertuples()]
+    out["diff"], out["ci_low"], out["ci_high"], out["p_value"] = ([t[k] for t in tests] for k in
+                                                                  ("diff", "ci_low", "ci_high", "p_value"))
+    out["effect_a"] = [v.mean() if len(v) else math.nan for v in out.values_a]
+    out["effect_b"] = [v.mean() if len(v) else math.nan for v in out.values_b]
+    out["n_a"], out["n_b"] = [len(v) for v in out.values_a], [len(v) for v in out.values_b]
+    out["changes_sign_p"] = [_iut(va, vb) for va, vb in zip(out.values_a, out.values_b)]
+    out["family"] = plan["interaction"]["claim"] + " between architectures " + out.dataset
+    for _, idx in out.groupby("family").groups.items():
+        m = max(int(out.loc[idx, "p_value"].notna().sum()), 1)
+        out.loc[idx, "family_size"] = m
+        out.loc[idx, "p_adjusted"] = bonferroni(out.loc[idx, "p_value"])
+        out.loc[idx, "changes_sign_p_adjusted"] = bonferroni(out.loc[idx, "changes_sign_p"])
+        adj = [welch(out.at[i, "values_b"], out.at[i, "values_a"], 1 - alpha / m) for i in idx]
+        out.loc[idx, "adj_ci_low"], out.loc[idx, "adj_ci_high"] = [t["ci_low"] for t in adj], [t["ci_high"] for t in adj]
+    out["verdict"] = [_words(v) for v in verdict_of(out.p_adjusted, out["diff"], alpha)]
     out["changes_sign"] = out.changes_sign_p_adjusted < alpha
+    if not plan.get("robustness"):  # a plan without robustness (the alternative windows' own runs)
+        return out.reindex(columns=INTERACTION_COLUMNS)
+    windows = {}
+    for label, alt in (alt_seeds or {}).items():
+        w = interaction(alt, {**plan, "robustness": None}, depth, clean) if len(alt) else pd.DataFrame()
+        windows[label] = {} if w.empty else dict(zip(zip(w.dataset, w.fault, w.comparison, w.arch_a, w.arch_b),
+                                                       w.verdict))
+    perm = _perm_settings(plan)
+    rob = []
+    for r in out.itertuples():
+        m = int(r.family_size)
+
+        def decide(va, vb, m=m):
+            return _words(verdict_of(min(1.0, welch(vb, va)["p_value"] * m), vb.mean() - va.mean(), alpha))
+        loo = _loo_two(r.values_a, r.values_b, decide, r.verdict, r.arch_a, r.arch_b) \
+            if plan["robustness"].get("leave_one_out", True) else (r.verdict, "")
+        pp, minp = relabel_p(r.values_b, r.values_a, **perm)
+        attainable = minp * m < alpha
+        pv = _words(verdict_of(min(1.0, pp * m), r.diff, alpha)) if attainable else None
+        key = (r.dataset, r.fault, r.comparison, r.arch_a, r.arch_b)
+        wv = {label: w.get(key, "not decided") for label, w in windows.items()}
+        rob.append({**_status(r.verdict, wv, loo, pv), "perm_p": pp, "perm_p_adjusted": min(1.0, pp * m)})
+    out = pd.concat([out.reset_index(drop=True), pd.DataFrame(rob)], axis=1)
     return out.reindex(columns=INTERACTION_COLUMNS)
 
 
-SLOPE_COLUMNS = ["row", "claim", "dataset", "fault", "quantity", "per_gain", "arch", "arch_b", "slope", "ci_low", "ci_high",
-                 "p_value", "p_adjusted", "family", "verdict", "n_seeds", "n_b", "levels"]
+def _words(verdict: str) -> str:
+    return {"PASS": "deeper loses more", "FAIL": "deeper loses less"}.get(str(verdict), "no difference shown")
+
+
+def _iut(va: pd.Series, vb: pd.Series) -> float:
+    one = {(x, s): one_sided_p(float(v.mean()) if len(v) else math.nan, float(v.std(ddof=1)) if len(v) > 1
+                               else math.nan, len(v), greater=s) for x, v in (("a", va), ("b", vb))
+           for s in (True, False)}
+    return min(1.0, 2 * min(max(one[("a", False)], one[("b", True)]), max(one[("a", True)], one[("b", False)])))
+
+
+# ---------------------------------------------------------------- robustness
+
+def _perm_settings(plan: dict) -> dict:
+    perm = (plan.get("robustness") or {}).get("permutation") or {"exact_up_to": 4096, "resamples": 20000, "seed": 0}
+    return {"exact_up_to": perm["exact_up_to"], "resamples": perm["resamples"], "seed": perm["seed"]}
+
+
+def _loo_one(values: pd.Series, decide, full: str) -> tuple[str, str]:
+    """A verdict with one network (seed) left out that differs from ``full``, and which; else
+    ``full`` and ""."""
+    for label in values.index:
+        v = decide(values.drop(label))
+        if v != full:
+            return v, f"seed {label}"
+    return full, ""
+
+
+def _loo_two(va: pd.Series, vb: pd.Series, decide, full: str, arch_a: str, arch_b: str) -> tuple[str, str]:
+    for label in va.index:
+        v = decide(va.drop(label), vb)
+        if v != full:
+            return v, f"{arch_a} seed {label}"
+    for label in vb.index:
+        v = decide(va, vb.drop(label))
+        if v != full:
+            return v, f"{arch_b} seed {label}"
+    return full, ""
+
+
+def _status(full: str, windows: dict, loo: tuple, perm_verdict) -> dict:
+    """The robustness columns of one verdict: "fragile" where an alternative window, leaving one
+    network out or the permutation test (where it can reach the level) gives another verdict;
+    "t test only" where it holds but the permutation cannot reach the level at this n; else
+    "solid"."""
+    by = [f"at window {label}" for label, v in windows.items() if v != full]
+    if loo[0] != full:
+        by.append(f"without {loo[1]}")
+    if perm_verdict is not None and perm_verdict != full:
+        by.append("under the permutation test")
+    decided = full not in UNDECIDED
+    status = "fragile" if by else "t test only" if perm_verdict is None and decided else "solid"
+    return {"window_verdicts": "; ".join(f"{label}: {v}" for label, v in windows.items()),
+            "loo_verdict": loo[0], "loo_left_out": loo[1], "robustness": status, "fragile_by": ", ".join(by)}
+
+
+UNDECIDED = ("INCONCLUSIVE", "no difference shown", "no slope shown")
+
+
+def _window_label(w: dict) -> str:
+    return f"{w['low']:g}-{w['high']:g}"
+
+
+def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFrame, clean: pd.DataFrame,
+               alt_tables: dict, plan: dict) -> pd.DataFrame:
+    """The robustness columns (ROBUST_COLUMNS) of every primary row of the claims table: its
+    verdict under each alternative window (``alt_tables``: label -> the claims table decided at
+    that window; fault claims only), with one seed left out, and by an exact sign-flip
+    permutation test over seeds adjusted as the verdict (C5-clean, an equivalence test: no
+    permutation)."""
+    alpha, perm = 1 - plan["level"], _perm_settings(plan)
+    keys = ["claim", "dataset", "arch", "fault", "comparison", "quantity", "role"]
+    alt = {label: dict(zip(map(tuple, t[keys].fillna("").to_numpy()), t.verdict)) for label, t in alt_tables.items()}
+    margin = plan["claims"]["C5-clean"]["margin"]
+    out = []
+    for r in table.itertuples():
+        if r.role != "primary":
+            out.append({})
+            continue
+        m = int(r.family_size)
+        if r.claim in FAULT_CLAIMS:
+            g = seeds[(seeds.dataset == r.dataset) & (seeds.arch == r.arch) & (seeds.fault == r.fault)
+                      & (seeds.comparison == r.comparison)]
+            values, direction = g.set_index("seed")[r.quantity].dropna(), 1
+        elif r.claim in SHARPNESS_CLAIMS:
+            g = paired_sharp[(paired_sharp.dataset == r.dataset) & (paired_sharp.arch == r.arch)
+                             & (paired_sharp.comparison == r.comparison) & (paired_sharp.metric == r.quantity)]
+            values, direction = 100 * g.set_index("seed").rel_diff.dropna(), SHARPNESS_CLAIMS[r.claim][1]
+        else:
+            c = clean[(clean.dataset == r.dataset) & (clean.arch == r.arch) & (clean.variant == r.a_variant)]
+            e = c.pivot(index="seed", columns="training", values="accuracy")
+            values, direction = (100 * (e["saq"] - e["conventional"])).dropna(), 1
+
+        if r.claim == "C5-clean":
+            def decide(v, m=m):
+                res = tost(v, margin, alpha) if len(v) > 1 else {"p_value": math.nan, "verdict": "INCONCLUSIVE"}
+                return "PASS" if min(1.0, res["p_value"] * m) < alpha else \
+                    "FAIL" if res["verdict"] == "FAIL" else "INCONCLUSIVE"
+            pp, pv = math.nan, None
+        else:
+            def decide(v, m=m, direction=direction):
+                return verdict_of(min(1.0, t_p(v) * m), v.mean() * direction if len(v) else 0.0, alpha)
+            pp, minp = sign_flip_p(values, **perm)
+            pv = verdict_of(min(1.0, pp * m), values.mean() * direction, alpha) if minp * m < alpha else None
+        key = tuple("" if isinstance(x, float) and math.isnan(x) else x for x in (getattr(r, k) for k in keys))
+        windows = {label: a.get(key, "not decided") for label, a in alt.items()} if r.claim in FAULT_CLAIMS else {}
+        loo = _loo_one(values, decide, r.verdict) if (plan.get("robustness") or {}).get("leave_one_out", True) \
+            else (r.verdict, "")
+        out.append({**_status(r.verdict, windows, loo, pv), "perm_p": pp,
+                    "perm_p_adjusted": min(1.0, pp * m) if not math.isnan(pp) else math.nan})
+    rob = pd.DataFrame(out, index=table.index).reindex(columns=[c for c in ROBUST_COLUMNS if c != "family_size"])
+    return table.assign(**{c: rob[c] for c in rob.columns})
+
+
+SLOPE_COLUMNS = ["row", "claim", "dataset", "fault", "quantity", "per_gain", "arch", "slope", "ci_low", "ci_high",
+                 "adj_ci_low", "adj_ci_high", "p_value", "p_adjusted", "family", "verdict", "n_seeds", "levels",
+                 *ROBUST_COLUMNS]
 BY_GAIN_COLUMNS = ["claim", "dataset", "arch", "fault", "a_variant", "quantity", "gain", "gain_ci_low",
                    "gain_ci_high", "effect", "effect_ci_low", "effect_ci_high", "n_seeds"]
+ONE_LEVEL = "not estimated: one AS level (a ratio to a noisy gain, no dose-response; see C1's gap)"
 
 
 def sparsity_gained(clean: pd.DataFrame, training: str) -> pd.DataFrame:
@@ -359,42 +541,66 @@ def per_seed_slopes(points: pd.DataFrame, q: str, per: float) -> pd.DataFrame:
     return sums.assign(slope=per * sums.gq / sums.gg.where(sums.gg > 0)).drop(columns=["gq", "gg"])
 
 
-def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict) -> dict[str, pd.DataFrame]:
-    """The depth endpoint: per architecture and fault type, the seed-level interval of the
-    per-seed slope (``per_seed_slopes``), Holm over fault types within the architecture; between
-    architectures, the slope difference, deeper minus shallower (Welch), Holm over fault types
-    within each pair. Also the points the slopes are fitted to, per AS level (``by_gain``)."""
+def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict,
+           alt_seeds: dict | None = None) -> dict[str, pd.DataFrame]:
+    """The dose-response endpoint: per architecture with two or more AS levels and fault type,
+    the seed-level interval of the per-seed slope (``per_seed_slopes``), Bonferroni over the
+    architecture's fault types for the verdict and its interval, with its robustness. An
+    architecture with one AS level gets a row per fault type that says the slope is not
+    estimated. (Slope differences between architectures are in the between-architecture family:
+    ``interaction``.) Also the points the slopes would be fitted to, per AS level (``by_gain``)."""
     claim = plan["slope"]["claim"]
     spec = plan["claims"][claim]
     q, alpha = spec["primary"], 1 - plan["level"]
     d = effect_vs_gain(seeds, clean, plan)
     per = per_seed_slopes(d, q, plan["slope"]["per"])
-    rows = []
+    rows, values = [], []
     if len(per):
         ci = seed_intervals(per, ["dataset", "arch", "fault"], "slope", plan["level"])
         lv = per.groupby(["dataset", "arch", "fault"], sort=True)["levels"].min().to_numpy()
         for r, levels in zip(ci.itertuples(), lv):
-            rows.append({"row": "slope", "dataset": r.dataset, "fault": r.fault, "arch": r.arch, "arch_b": "",
-                         "slope": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value,
-                         "family": f"{claim} slope {r.dataset} {r.arch}", "n_seeds": r.n, "levels": levels})
-        for (ds, fault), g in per.groupby(["dataset", "fault"], sort=True):
-            archs = sorted(g.arch.unique(), key=lambda a: (depth.get(a, 999), a))
-            for a, b in itertools.combinations(archs, 2):
-                va, vb = (g.loc[g.arch == x, "slope"].dropna().to_numpy() for x in (a, b))
-                w = welch(vb, va, plan["level"])
-                rows.append({"row": "difference", "dataset": ds, "fault": fault, "arch": a, "arch_b": b,
-                             "slope": w["diff"], "ci_low": w["ci_low"], "ci_high": w["ci_high"],
-                             "p_value": w["p_value"], "family": f"{claim} slope difference {ds} {b} - {a}",
-                             "n_seeds": len(va), "n_b": len(vb)})
-    out = pd.DataFrame(rows, columns=SLOPE_COLUMNS).assign(claim=claim, quantity=q, per_gain=plan["slope"]["per"])
-    for _, idx in out.groupby("family").groups.items():
-        out.loc[idx, "p_adjusted"] = holm(out.loc[idx, "p_value"])
-    significant = out.p_adjusted < alpha
-    words = {"slope": ("more sparsity, less kept", "more sparsity, more kept"),
-             "difference": ("deeper: steeper loss with sparsity", "deeper: less loss with sparsity")}
-    out["verdict"] = [("no slope shown" if r == "slope" else "no difference shown") if not sig
-                      else words[r][0] if v > 0 else words[r][1]
-                      for r, sig, v in zip(out.row, significant, out.slope)]
+            base = {"row": "slope", "dataset": r.dataset, "fault": r.fault, "arch": r.arch, "n_seeds": r.n,
+                    "levels": levels, "family": f"{claim} slope {r.dataset} {r.arch}"}
+            if levels < 2:
+                rows.append({**base, "verdict": ONE_LEVEL})
+                values.append(None)
+                continue
+            rows.append({**base, "slope": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value,
+                         "std": r.std})
+            values.append(per[(per.dataset == r.dataset) & (per.arch == r.arch) & (per.fault == r.fault)]
+                          .set_index("seed").slope.dropna())
+    out = pd.DataFrame(rows, columns=[*SLOPE_COLUMNS, "std"]).assign(claim=claim, quantity=q,
+                                                                      per_gain=plan["slope"]["per"])
+    out = out.astype({c: object for c in ("verdict", "window_verdicts", "loo_verdict", "loo_left_out", "robustness",
+                                          "fragile_by")})
+    est = out.levels >= 2
+    if est.any():
+        e = out[est].assign(measured_value=out.slope, direction=1, role="primary")
+        e = _decide(e.drop(columns=["p_adjusted", "adj_ci_low", "adj_ci_high", "family_size"]), alpha,
+                    plan["correction"])
+        for c in ("p_adjusted", "adj_ci_low", "adj_ci_high", "family_size"):
+            out.loc[est, c] = e[c]
+        words = {"PASS": "more sparsity, less kept", "FAIL": "more sparsity, more kept"}
+        out.loc[est, "verdict"] = [words.get(v, "no slope shown") for v in e.verdict]
+        alt = {}
+        for label, a in (alt_seeds or {}).items():
+            s = slopes(a, clean, {**plan, "robustness": None}, depth)["slope"]
+            alt[label] = dict(zip(zip(s.dataset, s.arch, s.fault), s.verdict))
+        perm = _perm_settings(plan)
+        for i in (out.index[est] if plan.get("robustness") else []):
+            v, m = values[i], int(out.at[i, "family_size"])
+
+            def decide(x, m=m):
+                return words.get(verdict_of(min(1.0, t_p(x) * m), x.mean() if len(x) else 0.0, alpha),
+                                 "no slope shown")
+            pp, minp = sign_flip_p(v, **perm)
+            pv = words.get(verdict_of(min(1.0, pp * m), v.mean(), alpha), "no slope shown") \
+                if minp * m < alpha else None
+            key = (out.at[i, "dataset"], out.at[i, "arch"], out.at[i, "fault"])
+            st_ = _status(out.at[i, "verdict"], {lab: a.get(key, "not decided") for lab, a in alt.items()},
+                          _loo_one(v, decide, out.at[i, "verdict"]), pv)
+            for c, x in {**st_, "perm_p": pp, "perm_p_adjusted": min(1.0, pp * m)}.items():
+                out.at[i, c] = x
     keys = ["dataset", "arch", "fault", "a_variant"]
     if len(d):
         gain = seed_intervals(d, keys, "gain", plan["level"])
@@ -424,8 +630,11 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
              metrics) -> pd.DataFrame:
     """How well each sharpness metric predicts a network's fault robustness, within an
     architecture: per seed, the Spearman correlation across that seed's networks (variants x
-    trainings) between the metric and the share of above-chance accuracy kept over the
-    informative rates (set by the standard conventional networks); t interval over seeds."""
+    trainings, at least 3) between the metric and the share of above-chance accuracy kept over
+    the informative rates (set by the standard conventional networks). Averaged over seeds on
+    Fisher's z scale (a t interval of the mean z, mapped back: the interval stays inside
+    [-1, 1]; a per-seed rho of +-1 counts as +-0.999); p of mean z = 0, Bonferroni over the
+    metrics x fault types of one architecture."""
     kept = kept_over_window(seed_means, chance, window)
     cols = [c for c in metrics if c in sharp.columns]
     long = sharp.melt(id_vars=["dataset", "arch", "variant", "training", "seed"], value_vars=cols,
@@ -440,22 +649,23 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
     rho = j.groupby(keys).apply(lambda g: g.rv.corr(g.rr), include_groups=False).rename("rho").reset_index()
     per = j.groupby(keys).size().rename("networks_per_seed").reset_index()
     rho = rho.merge(per, on=keys)
-    ci = seed_intervals(rho, ["dataset", "arch", "fault", "metric"], "rho", level)
-    npn = rho.groupby(["dataset", "arch", "fault", "metric"])["networks_per_seed"].min().reset_index()
-    ci = ci.merge(npn, on=["dataset", "arch", "fault", "metric"]).rename(columns={"mean": "rho", "n": "n_seeds"})
-    ci["reading"] = np.where(ci.ci_high < 0, "sharper networks keep less", np.where(
-        ci.ci_low > 0, "sharper networks keep more", "no relation shown"))
+    rho["z"] = np.arctanh(rho.rho.clip(-0.999, 0.999))
+    group = ["dataset", "arch", "fault", "metric"]
+    ci = seed_intervals(rho, group, "z", level)
+    npn = rho.groupby(group)["networks_per_seed"].min().reset_index()
+    mean_rho = rho.groupby(group)["rho"].mean().reset_index()
+    ci = ci.merge(npn, on=group).merge(mean_rho, on=group).rename(columns={"n": "n_seeds"})
+    ci["ci_low"], ci["ci_high"] = np.tanh(ci.ci_low), np.tanh(ci.ci_high)
+    ci["p_adjusted"] = ci.groupby(["dataset", "arch"])["p_value"].transform(lambda p: bonferroni(p.to_numpy()))
+    sig = ci.p_adjusted < 1 - level
+    ci["reading"] = np.where(sig & (ci.rho < 0), "sharper networks keep less", np.where(
+        sig & (ci.rho > 0), "sharper networks keep more", "no relation shown"))
     return ci.reindex(columns=EXPLAINS_COLUMNS)
 
 
-def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame, plan: dict, chance: dict,
-             depth: dict | None = None) -> dict[str, pd.DataFrame]:
-    """Every claims table from the per-seed tables (fault_accuracy_by_seed, sharpness,
-    clean_accuracy) under ``plan``: {"claims", "by_rate", "interaction", "explains"}."""
-    variants = sorted(set(clean.variant), key=lambda v: (v != "standard", v))
-    trainings = [t for t in ("conventional", "saq") if t in set(clean.training)]
-    comps = aggregate.comparisons(variants, trainings)
-    window = (plan["window"]["low"], plan["window"]["high"])
+def _decided_claims(seed_means, sharp, clean, comps, plan, chance, window) -> tuple:
+    """The primary and secondary rows of every claim decided at one informative window, with the
+    per-seed tables they came from: (table, effects, seeds, paired_sharp)."""
     alpha = 1 - plan["level"]
     effects = fault_effects(seed_means, comps, chance, window)
     seeds = per_seed(effects)
@@ -469,6 +679,24 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
         decided.loc[tost_rows, "verdict"] = np.where(decided.loc[tost_rows, "p_adjusted"] < alpha, "PASS",
                                                      np.where(decided.loc[tost_rows, "tost"] == "FAIL", "FAIL",
                                                               "INCONCLUSIVE"))
+    return decided, effects, seeds, paired_sharp
+
+
+def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame, plan: dict, chance: dict,
+             depth: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Every claims table from the per-seed tables (fault_accuracy_by_seed, sharpness,
+    clean_accuracy) under ``plan``: {"claims", "by_rate", "interaction", "slope", "by_gain",
+    "explains"}, each primary verdict with its robustness under the plan's alternative windows."""
+    variants = sorted(set(clean.variant), key=lambda v: (v != "standard", v))
+    trainings = [t for t in ("conventional", "saq") if t in set(clean.training)]
+    comps = aggregate.comparisons(variants, trainings)
+    window = (plan["window"]["low"], plan["window"]["high"])
+    decided, effects, seeds, paired_sharp = _decided_claims(seed_means, sharp, clean, comps, plan, chance, window)
+    alt_tables, alt_seeds = {}, {}
+    for w in (plan.get("robustness") or {}).get("windows", []):
+        t, _, sd, _ = _decided_claims(seed_means, sharp, clean, comps, plan, chance, (w["low"], w["high"]))
+        alt_tables[_window_label(w)], alt_seeds[_window_label(w)] = t, sd
+    decided = robustness(decided, seeds, paired_sharp, clean, alt_tables, plan)
     explore = up_to(effects, plan)
     if len(explore):
         explore = explore.assign(family=explore.claim + " " + explore.dataset + " " + explore.arch + " up to",
@@ -476,7 +704,7 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
                                  verdict=np.where(explore.ci_low > 0, "PASS", np.where(explore.ci_high < 0, "FAIL",
                                                                                       "INCONCLUSIVE")))
     table = pd.concat([decided, explore], ignore_index=True)
-    table["method"] = np.where(table.claim == "C5-clean", "TOST over seeds, Holm over the family", METHOD)
+    table["method"] = np.where(table.claim == "C5-clean", "TOST over seeds, Bonferroni over the family", METHOD)
     table["method"] = np.where(table.role == "exploratory", "t interval over seeds, Bonferroni over cells searched",
                                table.method)
     order = {c: i for i, c in enumerate(["C1", "C2", "C3", "C4", "C5", "C5-clean"])}
@@ -484,10 +712,11 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
     table = table.assign(_c=table.claim.map(order), _r=table.role.map(roles)).sort_values(
         ["_c", "dataset", "arch", "_r", "quantity", "fault", "comparison"], kind="stable").drop(columns=["_c", "_r"])
     table = table.reindex(columns=COLUMNS).reset_index(drop=True)
-    table["secondary_disagree"] = table.secondary_disagree.fillna("")
+    for c in ("secondary_disagree", "window_verdicts", "loo_verdict", "loo_left_out", "robustness", "fragile_by"):
+        table[c] = table[c].fillna("")
     metrics = plan["claims"]["C2"]["primary"] + plan["claims"]["C2"].get("secondary", [])
-    slope = slopes(seeds, clean, plan, depth or {}) if "slope" in plan else {
+    slope = slopes(seeds, clean, plan, depth or {}, alt_seeds) if "slope" in plan else {
         "slope": pd.DataFrame(columns=SLOPE_COLUMNS), "by_gain": pd.DataFrame(columns=BY_GAIN_COLUMNS)}
     return {"claims": table, "by_rate": by_rate(effects, plan),
-            "interaction": interaction(seeds, plan, depth or {}), **slope,
+            "interaction": interaction(seeds, plan, depth or {}, clean, alt_seeds), **slope,
             "explains": explains(seed_means, sharp, chance, window, plan["level"], metrics)}

@@ -234,7 +234,17 @@ def cmd_recompute(o, s):
     names = {"claims": "claims", "by_rate": "claims_by_rate", "interaction": "claims_interaction",
              "explains": "sharpness_explains", "slope": "claims_slope", "by_gain": "c1_vs_sparsity"}
     outputs = {k: [str(out / f"{v}.{ext}") for ext in ("csv", "md", "tex")] for k, v in names.items()}
-    report.claims_tables(*inputs, config.load_plan(o["plan"]), outputs, out / "findings.md")
+    plan = config.load_plan(o["plan"])
+    report.claims_tables(*inputs, plan, outputs, out / "findings.md")
+    if (study / "mechanism.csv").is_file():  # the mechanism's per-network table: its inference again
+        from flatenn import io, mechanism
+
+        net = _read(study / "mechanism.csv")
+        con = mechanism.contrasts(net)
+        intervention, explained = mechanism.intervention(con, plan["level"]), mechanism.explained(con, plan["level"])
+        report.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
+        report.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
+        io.atomic_write_text(out / "mechanism_findings.md", report.mechanism_findings(explained, intervention, net))
     print(f"claims and findings.md of {study} under {o['plan']} written to {out}")
 
 
@@ -270,6 +280,46 @@ def cmd_budget(o, s):
     chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(runs["base"]["clean"].dataset)}
     table = compare.budget(runs["base"], runs["double"], chance, (plan["window"]["low"], plan["window"]["high"]))
     report.write_table(table, o["out"], floatfmt=".3g")
+
+
+def cmd_ladder(o, s):
+    import re
+
+    from flatenn import compare, config, figures, report
+    from flatenn.catalog import NUM_CLASSES
+
+    runs = {}
+    for folder in map(Path, o["rungs"]):
+        m = re.fullmatch(r"x(\d+)", folder.name)
+        if not m:
+            raise ValueError(f"--rungs: {folder} is not a rung folder named x<multiple of the budget>")
+        for name in ("clean_accuracy", "fault_accuracy_by_seed"):
+            if not (folder / f"{name}.csv").is_file():
+                raise FileNotFoundError(f"--rungs: {folder / name}.csv is missing")
+        runs[int(m.group(1))] = {"clean": _read(folder / "clean_accuracy.csv"),
+                                 "seed_means": _read(folder / "fault_accuracy_by_seed.csv")}
+    plan = config.load_plan(o["plan"])
+    if "convergence" not in plan:
+        raise ValueError(f"--plan: {o['plan']} declares no convergence rule")
+    first = next(iter(runs.values()))["clean"]
+    chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(first.dataset)}
+    table = compare.ladder(runs, chance, (plan["window"]["low"], plan["window"]["high"]))
+    conv = compare.convergence(table, plan["convergence"]["clean_points"], plan["convergence"]["gain"])
+    report.write_table(table, o["out"], floatfmt=".3g")
+    report.write_table(conv, o["convergence"], floatfmt=".3g")
+    figures.budget_ladder(table, o["figure"])
+
+
+def cmd_provenance(o, s):
+    from flatenn import io, report
+
+    io.write_json(o["out"], report.provenance(dict(s)))
+
+
+def cmd_report_landing(o, s):
+    from flatenn import io, report
+
+    io.atomic_write_text(o["out"], report.report_landing(Path(o["claims"]).parent, o["verdicts"]))
 
 
 def cmd_dose_response(o, s):
@@ -449,6 +499,9 @@ COMMANDS = {
     "calibrate": (cmd_calibrate, True, {"evals": "+", "trials": "+", "table": "+", "settings-out": None}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
     "budget": (cmd_budget, False, {"base": None, "double": None, "plan": None, "out": "+"}),
+    "provenance": (cmd_provenance, True, {"out": None}),
+    "report-landing": (cmd_report_landing, False, {"claims": None, "verdicts": None, "out": None}),
+    "ladder": (cmd_ladder, False, {"rungs": "+", "plan": None, "out": "+", "convergence": "+", "figure": "+"}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),
     "recompute": (cmd_recompute, False, {"study": None, "plan": None, "out": "?"}),
     "notebook": (cmd_notebook, False, {"source": None, "out": None}),

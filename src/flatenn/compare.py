@@ -176,3 +176,61 @@ def budget(base: dict, double: dict, chance: dict, window: tuple) -> pd.DataFram
     out["change"] = out.double - out.base
     out["same_sign"] = np.where(out.quantity == "c1_retained_gap", np.sign(out.base) == np.sign(out.double), pd.NA)
     return out.reindex(columns=BUDGET_COLUMNS).sort_values(["quantity", "arch", "variant", "fault"], ignore_index=True)
+
+
+LADDER_COLUMNS = ["dataset", "arch", "variant", "seed", "budget", "quantity", "fault", "value"]
+CONVERGENCE_COLUMNS = ["dataset", "arch", "seed", "budget", "next_budget", "clean_change_standard",
+                       "clean_change_as", "gain_change", "converged", "chosen"]
+
+
+def ladder(runs: dict, chance: dict, window: tuple) -> pd.DataFrame:
+    """The budget ladder: ``runs`` maps a budget (a multiple of the study's) to that rung's
+    clean_accuracy and fault_accuracy_by_seed tables (conventional training). Long table: per
+    network and budget its clean accuracy and activation sparsity; per AS network its sparsity
+    gained over the standard network of its seed and C1's quantity per fault type (share kept over
+    its rung's informative window, standard minus AS, points)."""
+    from flatenn.claims import kept_over_window, sparsity_gained
+
+    model = ["dataset", "arch", "variant", "seed"]
+    rows = []
+    for budget, run in sorted(runs.items()):
+        clean = run["clean"][run["clean"].training == "conventional"]
+        for q in ("accuracy", "activation_sparsity"):
+            rows.append(clean[model].assign(budget=budget, quantity=q, fault="", value=clean[q]))
+        g = sparsity_gained(clean, "conventional")
+        rows.append(g[["dataset", "arch", "seed"]].assign(variant=g.a_variant, budget=budget, quantity="sparsity_gained",
+                                                          fault="", value=g.gain))
+        sm = run["seed_means"][run["seed_means"].training == "conventional"]
+        kept = kept_over_window(sm, chance, window)
+        std = kept[kept.variant == "standard"].drop(columns=["variant", "training"])
+        j = kept[kept.variant != "standard"].merge(std, on=["dataset", "arch", "seed", "fault"], suffixes=("", "_std"))
+        rows.append(j[model + ["fault"]].assign(budget=budget, quantity="c1_retained_gap",
+                                                value=100 * (j.retained_std - j.retained)))
+    out = pd.concat(rows, ignore_index=True).reindex(columns=LADDER_COLUMNS)
+    return out.sort_values(["dataset", "arch", "quantity", "variant", "fault", "seed", "budget"], ignore_index=True)
+
+
+def convergence(table: pd.DataFrame, clean_points: float, gain: float) -> pd.DataFrame:
+    """The plan's convergence rule on a ladder (``ladder``): per architecture and seed, for each
+    budget with a rung at twice it, whether doubling adds less than ``clean_points`` of clean
+    accuracy to the standard and to the AS network (points) and moves the sparsity gained by less
+    than ``gain``; the chosen budget is the smallest converged one (none: not converged on the
+    ladder)."""
+    rows = []
+    for (ds, arch, seed), g in table.groupby(["dataset", "arch", "seed"], sort=True):
+        acc = g[g.quantity == "accuracy"]
+        std = acc[acc.variant == "standard"].set_index("budget").value
+        as_ = acc[acc.variant != "standard"].groupby("budget").value.min()
+        gn = g[g.quantity == "sparsity_gained"].groupby("budget").value.mean()
+        for b in sorted(std.index):
+            if 2 * b not in std.index:
+                continue
+            cs, ca = 100 * (std[2 * b] - std[b]), 100 * (as_.get(2 * b, np.nan) - as_.get(b, np.nan))
+            dg = gn.get(2 * b, np.nan) - gn.get(b, np.nan)
+            ok = bool(cs < clean_points and (np.isnan(ca) or ca < clean_points) and (np.isnan(dg) or abs(dg) < gain))
+            rows.append({"dataset": ds, "arch": arch, "seed": seed, "budget": b, "next_budget": 2 * b,
+                         "clean_change_standard": cs, "clean_change_as": ca, "gain_change": dg, "converged": ok})
+    out = pd.DataFrame(rows, columns=CONVERGENCE_COLUMNS[:-1])
+    first = out[out.converged].groupby(["dataset", "arch", "seed"]).budget.min()
+    out["chosen"] = [first.get((d, a, s)) == b for d, a, s, b in zip(out.dataset, out.arch, out.seed, out.budget)]
+    return out.reindex(columns=CONVERGENCE_COLUMNS)

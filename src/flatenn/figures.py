@@ -278,7 +278,7 @@ def verdicts(claims: pd.DataFrame, outputs) -> None:
         ax.tick_params(axis="x", labelsize=7)
     handles = [Line2D([], [], color=c, marker="o", lw=1.6, label=v) for v, c in VERDICT_COLOURS.items()]
     axes[0, 0].legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.suptitle("Every primary endpoint: effect and Holm/Bonferroni family-wise interval", fontsize=9)
+    fig.suptitle("Every primary endpoint: effect and its Bonferroni family-wise interval", fontsize=9)
     save(fig, outputs)
 
 
@@ -298,7 +298,7 @@ def c1_vs_sparsity(by_gain: pd.DataFrame, slope: pd.DataFrame, outputs) -> None:
     for ax, fault in zip(axes[0], faults):
         for a in archs:
             d = by_gain[(by_gain.fault == fault) & (by_gain.arch == a)].sort_values("gain")
-            s = slope[(slope.row == "slope") & (slope.fault == fault) & (slope.arch == a)]
+            s = slope[(slope.row == "slope") & (slope.fault == fault) & (slope.arch == a) & slope.slope.notna()]
             label = a if s.empty else (f"{a}: {s.slope.iloc[0]:+.1f} [{s.ci_low.iloc[0]:+.1f}, "
                                        f"{s.ci_high.iloc[0]:+.1f}] per {s.per_gain.iloc[0]:g}")
             ax.errorbar(np.r_[0, d.gain], np.r_[0, d.effect], xerr=[np.r_[0, d.gain - d.gain_ci_low],
@@ -315,8 +315,8 @@ def c1_vs_sparsity(by_gain: pd.DataFrame, slope: pd.DataFrame, outputs) -> None:
 
 
 def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> None:
-    """Left: how well each candidate explains C1's quantity across architectures and AS levels
-    (Spearman rho per seed, mean and CI), one marker per fault type. Right: C1's quantity at the
+    """Left: each candidate's correlation with C1's quantity within architectures (architecture
+    fixed effects; hollow where not identifiable: one AS level), one marker per fault type. Right: C1's quantity at the
     intervention's rate with faults anywhere and with the same faults on live weights only."""
     style()
     import matplotlib.pyplot as plt
@@ -328,12 +328,13 @@ def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> N
     for i, f in enumerate(faults):
         d = explained[explained.fault == f].set_index("candidate").reindex(cands)
         y = np.arange(len(cands)) + (i - (len(faults) - 1) / 2) * 0.2
-        left.errorbar(d.rho, y, xerr=[d.rho - d.rho_ci_low, d.rho_ci_high - d.rho], fmt="o", ms=3, capsize=2,
-                      color=colours[f], label=f)
+        ident = d.identifiable.fillna(False).astype(bool).to_numpy()
+        left.scatter(d.r_within, y, s=12, label=f, edgecolors=colours[f],
+                     facecolors=[colours[f] if i else "none" for i in ident])
     left.set_yticks(np.arange(len(cands)), [c.replace("_", " ") for c in cands], fontsize=7)
     left.axvline(0, color="grey", lw=0.8)
     left.set_xlim(-1.05, 1.05)
-    left.set_xlabel("Spearman rho with C1's quantity (AS vs standard contrasts)")
+    left.set_xlabel("r with C1's quantity within architectures (hollow: not identifiable)")
     left.legend(fontsize=7)
     iv = intervention.assign(name=intervention.arch + " " + intervention.a_variant + " " + intervention.fault)
     y = np.arange(len(iv))
@@ -346,4 +347,42 @@ def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> N
     right.set_xlabel("share kept, standard minus AS (points)")
     right.legend(fontsize=7)
     fig.suptitle("Mechanism: what explains C1's quantity, and the intervention")
+    save(fig, outputs)
+
+
+def budget_ladder(table: pd.DataFrame, outputs) -> None:
+    """The budget ladder: per architecture, against the budget (multiples of the study's), clean
+    accuracy of each network, the AS network's sparsity gained, and C1's quantity per fault type."""
+    style()
+    import matplotlib.pyplot as plt
+
+    from flatenn.catalog import DEPTH
+
+    archs = sorted(set(table.arch), key=lambda a: (DEPTH.get(a, 999), a))
+    colours = _palette(archs)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    marks = {"bitflip": "o", "sa0": "s", "sa1": "^"}
+    for a in archs:
+        t = table[table.arch == a]
+        for v, g in t[t.quantity == "accuracy"].groupby("variant"):
+            g = g.groupby("budget").value.mean()
+            axes[0].plot(g.index, 100 * g.values, "o-" if v == "standard" else "o--", color=colours[a], ms=3,
+                         label=f"{a} {v}")
+        g = t[t.quantity == "sparsity_gained"].groupby("budget").value.mean()
+        axes[1].plot(g.index, g.values, "o-", color=colours[a], ms=3, label=a)
+        for f, h in t[t.quantity == "c1_retained_gap"].groupby("fault"):
+            h = h.groupby("budget").value.mean()
+            axes[2].plot(h.index, h.values, marker=marks.get(f, "o"), color=colours[a], ms=4, lw=1,
+                         label=f"{a} {f}")
+    titles = ("clean accuracy (%)", "activation sparsity gained by the AS network",
+              "C1: share kept, standard minus AS (points)")
+    budgets = sorted(set(table.budget))
+    for ax, title in zip(axes, titles):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(budgets, [f"{b:g}B" for b in budgets])
+        ax.set_xlabel("training budget (B: the depth study's 30,000 image passes)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=6)
+    axes[2].axhline(0, color="grey", lw=0.8)
+    fig.suptitle("Budget ladder (pilot seed): what moves with the training budget")
     save(fig, outputs)

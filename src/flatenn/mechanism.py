@@ -99,8 +99,10 @@ NETWORK_COLUMNS = MODEL + ["fault", "accuracy", "activation_sparsity", *SUMMARY[
 INTERVENTION_COLUMNS = ["dataset", "arch", "a_variant", "fault", "rate", "effect", "effect_ci_low", "effect_ci_high",
                         "effect_live", "live_ci_low", "live_ci_high", "change", "change_ci_low", "change_ci_high",
                         "change_p", "change_p_adjusted", "reading", "n_seeds"]
-EXPLAIN_COLUMNS = ["dataset", "fault", "candidate", "rho", "rho_ci_low", "rho_ci_high", "r2", "r2_ci_low",
-                   "r2_ci_high", "r2_pooled", "n_seeds", "contrasts_per_seed", "reading"]
+EXPLAIN_COLUMNS = ["dataset", "fault", "candidate", "r_within", "p_perm", "p_adjusted", "contrasts", "architectures",
+                   "min_levels", "n_seeds", "identifiable", "reading"]
+NOT_IDENTIFIABLE = ("not identifiable: one AS level per architecture, so within an architecture only seed-to-seed "
+                    "noise varies")
 
 
 def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, seed_means: pd.DataFrame,
@@ -170,39 +172,52 @@ def intervention(con: pd.DataFrame, level: float) -> pd.DataFrame:
     return out.reindex(columns=INTERVENTION_COLUMNS)
 
 
-def explained(con: pd.DataFrame, level: float) -> pd.DataFrame:
-    """How much of C1's quantity each candidate explains across variants and architectures:
-    per seed and fault type, over that seed's contrasts (architectures x AS levels), the
-    Spearman correlation and the squared Pearson correlation (share of variance explained by a
-    line) between the candidate and the quantity; t intervals over seeds; and, descriptive, the
-    squared correlation over every contrast of every seed (``r2_pooled``)."""
-    from flatenn.stats import seed_intervals
+def _within(v: pd.Series, groups: pd.Series) -> np.ndarray:
+    return (v - v.groupby(groups).transform("mean")).to_numpy(dtype=float)
 
+
+def explained(con: pd.DataFrame, level: float, resamples: int = 4999, seed: int = 0) -> pd.DataFrame:
+    """Does a candidate explain C1's quantity *within* an architecture? Per fault type and
+    candidate, the correlation over every AS-vs-standard contrast after removing each
+    architecture's mean from both (architecture fixed effects: an architecture's identity explains
+    nothing here), with a permutation p that shuffles the candidate within each architecture
+    (``resamples`` Monte-Carlo shuffles, fixed ``seed``), Bonferroni over candidates x fault types.
+    Identifiable only where every architecture has two or more AS levels: with one, the variation
+    within an architecture is seed-to-seed noise of one treatment, and the row says so (its
+    correlation is descriptive only and no candidate is ranked)."""
     rows = []
-    for (ds, fault, seed), g in con.groupby(["dataset", "fault", "seed"], sort=True):
+    rng = np.random.default_rng(seed)
+    for (ds, fault), g in con.groupby(["dataset", "fault"], sort=True):
+        min_levels = int(g.groupby("arch")["a_variant"].nunique().min())
         for cand in CANDIDATES:
-            x, y = g[cand], g["effect"]
-            ok = x.notna() & y.notna()
-            if ok.sum() < 3 or x[ok].nunique() < 2 or y[ok].nunique() < 2:
-                continue
-            rows.append({"dataset": ds, "fault": fault, "seed": seed, "candidate": cand, "n": int(ok.sum()),
-                         "rho": x[ok].rank().corr(y[ok].rank()), "r2": x[ok].corr(y[ok]) ** 2})
-    per = pd.DataFrame(rows, columns=["dataset", "fault", "seed", "candidate", "n", "rho", "r2"])
-    if per.empty:
+            d = g[g[cand].notna() & g["effect"].notna()]
+            x, y = _within(d[cand], d.arch), _within(d["effect"], d.arch)
+            ok = len(d) >= 4 and x.std() > 0 and y.std() > 0
+            r = float(np.corrcoef(x, y)[0, 1]) if ok else np.nan
+            if ok:
+                idx = [np.flatnonzero((d.arch == a).to_numpy()) for a in d.arch.unique()]
+                null = np.empty(resamples)
+                for k in range(resamples):
+                    xp = x.copy()
+                    for i in idx:
+                        xp[i] = x[rng.permutation(i)]
+                    null[k] = np.corrcoef(xp, y)[0, 1]
+                p = float((1 + np.sum(np.abs(null) >= abs(r) - 1e-12)) / (resamples + 1))
+            else:
+                p = np.nan
+            rows.append({"dataset": ds, "fault": fault, "candidate": cand, "r_within": r, "p_perm": p,
+                         "contrasts": len(d), "architectures": d.arch.nunique(), "min_levels": min_levels,
+                         "n_seeds": d.seed.nunique(), "identifiable": min_levels >= 2})
+    out = pd.DataFrame(rows, columns=[c for c in EXPLAIN_COLUMNS if c not in ("p_adjusted", "reading")])
+    if out.empty:
         return pd.DataFrame(columns=EXPLAIN_COLUMNS)
-    keys = ["dataset", "fault", "candidate"]
-    rho, r2 = seed_intervals(per, keys, "rho", level), seed_intervals(per, keys, "r2", level)
-    out = rho[keys].assign(rho=rho["mean"], rho_ci_low=rho.ci_low, rho_ci_high=rho.ci_high, r2=r2["mean"],
-                           r2_ci_low=r2.ci_low, r2_ci_high=r2.ci_high, n_seeds=rho.n,
-                           contrasts_per_seed=per.groupby(keys, sort=True)["n"].min().to_numpy())
-    out["reading"] = np.where(out.rho_ci_low > 0, "larger value, AS keeps less",
-                              np.where(out.rho_ci_high < 0, "larger value, AS keeps more", "no relation shown"))
-    # descriptive: the share of variance a line explains over every contrast of every seed at once
-    pooled = {(ds, f, c): g[c].corr(g["effect"]) ** 2 for (ds, f), g in con.groupby(["dataset", "fault"])
-              for c in CANDIDATES}
-    out["r2_pooled"] = [pooled.get(k, np.nan) for k in zip(out.dataset, out.fault, out.candidate)]
-    order = {c: i for i, c in enumerate(CANDIDATES)}
-    out = out.assign(_o=out.candidate.map(order)).sort_values(["dataset", "fault", "_o"]).drop(columns="_o")
+    for _, idx in out.groupby("dataset").groups.items():
+        p = out.loc[idx, "p_perm"].to_numpy(dtype=float)
+        out.loc[idx, "p_adjusted"] = np.minimum(1.0, p * max(int(np.sum(~np.isnan(p))), 1))
+    sig = out.p_adjusted < 1 - level
+    out["reading"] = np.where(~out.identifiable.astype(bool), NOT_IDENTIFIABLE, np.where(
+        sig & (out.r_within > 0), "within architectures: larger value, AS keeps less", np.where(
+            sig & (out.r_within < 0), "within architectures: larger value, AS keeps more", "no relation shown")))
     return out.reindex(columns=EXPLAIN_COLUMNS).reset_index(drop=True)
 
 

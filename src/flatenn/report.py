@@ -79,11 +79,24 @@ def family_verdict(verdicts) -> str:
     return "PASS" if "PASS" in v else "FAIL" if "FAIL" in v else "INCONCLUSIVE"
 
 
+ROBUST_MARK = {"fragile": " (fragile)", "t test only": " (t test only)"}
+
+
+def _robust(r) -> str:
+    """A verdict's robustness in words: what overturns it, or what it rests on."""
+    if r.robustness == "fragile":
+        return f"; fragile: the verdict changes {r.fragile_by}"
+    if r.robustness == "t test only":
+        return "; rests on the t test (an exact permutation test cannot reach the level at this many seeds)"
+    return "; solid under the plan's windows, leaving one network out and the permutation test" \
+        if r.robustness == "solid" else ""
+
+
 def _effect(r) -> str:
     unit = "%" if r.claim in ("C2", "C5") else " points"
     what = f"{r.fault} faults, " if isinstance(r.fault, str) and r.fault else ""
     return (f"{r.comparison} ({what}{r.quantity}): {r.measured_value:+.1f}{unit} "
-            f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}], Holm p {r.p_adjusted:.3g}")
+            f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}], Bonferroni p {r.p_adjusted:.3g}, {r.verdict}{_robust(r)}")
 
 
 def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame,
@@ -92,8 +105,10 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
     primary row, what it means), the comparison between architectures, and the mechanism."""
     lines = ["# Findings", "",
              "Written by the workflow from claims.csv, claims_interaction.csv, claims_slope.csv and sharpness_explains.csv "
-             "(analysis plan: claims.plan); not edited by hand. Effects are means over trained networks "
-             "with 95 % t intervals; Holm p is adjusted over each claim's primary rows.", "",
+             "(analysis plan: claims.plan); not edited by hand. Effects are means over trained networks with "
+             "family-wise (Bonferroni) intervals, the same correction as the verdict beside them: each claim and "
+             "architecture's primary rows are one family, every between-architecture contrast of the study another. "
+             "Robustness: the plan's alternative windows, one network left out, an exact permutation test.", "",
              "## Claims", ""]
     primary = claims[claims.role == "primary"]
     for (claim, ds, arch), g in primary.groupby(["claim", "dataset", "arch"], sort=False):
@@ -106,50 +121,70 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
                               else "rows decide both ways")
         disagree = set(", ".join(g.secondary_disagree.fillna("")).replace(" ", "").split(",")) - {""}
         note = f" Secondary metrics that disagree in sign: {', '.join(sorted(disagree))}." if disagree else ""
+        fragile = int((g.robustness == "fragile").sum())
+        frag = f" {fragile} of {len(g)} primary verdicts are fragile." if fragile else ""
         lines.append(f"- **{claim}, {arch} ({ds}): {verdict}** ({counts} of {len(g)} primary rows). "
-                     f"Strongest: {_effect(best)}. {meaning[0].upper() + meaning[1:]}.{note}")
+                     f"Strongest: {_effect(best)}. {meaning[0].upper() + meaning[1:]}.{frag}{note}")
     if len(interaction):
-        lines += ["", "## Between architectures", ""]
+        lines += ["", f"## Between architectures (one family of {len(interaction)} contrasts)", ""]
         for r in interaction.itertuples():
             sign = "changes sign" if r.changes_sign else "no change of sign shown"
             lines.append(f"- {r.claim} {r.comparison}, {r.fault}: {r.arch_b} minus {r.arch_a} {r.diff:+.1f} "
-                         f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}] points, Holm p {r.p_adjusted:.3g}: {r.verdict}; "
-                         f"{sign} (intersection-union Holm p {r.changes_sign_p_adjusted:.3g})")
+                         f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}] ({r.quantity}), Bonferroni p {r.p_adjusted:.3g}: "
+                         f"{r.verdict}{_robust(r)}; {sign} (intersection-union, Bonferroni p "
+                         f"{r.changes_sign_p_adjusted:.3g})")
     if slope is not None and len(slope):
-        lines += ["", f"## Sparsity and depth: C1's quantity per {slope.per_gain.iloc[0]:g} of activation sparsity "
+        lines += ["", f"## Dose-response: C1's quantity per {slope.per_gain.iloc[0]:g} of activation sparsity "
                   "gained (claims_slope.csv)", ""]
-        for r in slope.itertuples():
-            who = r.arch if r.row == "slope" else f"{r.arch_b} minus {r.arch}"
-            lines.append(f"- {who}, {r.fault}: {r.slope:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] points, "
-                         f"Holm p {r.p_adjusted:.3g}: {r.verdict}")
+        one = slope[slope.levels < 2]
+        if len(one):
+            lines.append(f"- {', '.join(sorted(set(one.arch)))}: one AS level each, so no slope is estimated (a ratio "
+                         "to one noisy sparsity gain is not a dose-response); C1's gap above is the contrast.")
+        for r in slope[slope.levels >= 2].itertuples():
+            lines.append(f"- {r.arch}, {r.fault}: {r.slope:+.2f} [{r.adj_ci_low:+.2f}, {r.adj_ci_high:+.2f}] points, "
+                         f"Bonferroni p {r.p_adjusted:.3g}: {r.verdict}{_robust(r)}")
+    lines += ["", "## Mechanism: does curvature along the faults predict what a network keeps?", ""]
     curv = explains[explains.metric == explains.fault.radd("fault_curvature_")] if len(explains) else explains
     if len(curv):
-        lines += ["", "## Mechanism: does curvature along the faults predict what a network keeps?", ""]
         for r in curv.itertuples():
             lines.append(f"- {r.arch}, {r.fault}: Spearman rho {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
-                         f"over {r.n_seeds} seeds of {r.networks_per_seed} networks: {r.reading}")
+                         f"(Fisher z interval) over {r.n_seeds} seeds of {r.networks_per_seed} networks, Bonferroni p "
+                         f"{r.p_adjusted:.3g} over the architecture's metrics and fault types: {r.reading}")
+    else:
+        lines.append("- Not computed (sharpness_explains.csv is empty): a seed needs at least 3 networks of one "
+                     "architecture (variants x trainings) for a rank correlation, and this run has fewer.")
     return "\n".join(lines) + "\n"
 
 
 def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, networks: pd.DataFrame) -> str:
-    """mechanism_findings.md: what explains C1's quantity across architectures and AS levels,
-    what the intervention did, and which explanations the data leave standing."""
+    """mechanism_findings.md: what explains C1's quantity within architectures (or why nothing can
+    be identified), what the intervention did, and which explanations the data leave standing."""
     lines = ["# Mechanism", "",
              "Written by the workflow from mechanism_explained.csv and intervention.csv; not edited by hand. "
              "C1's quantity is the share of above-chance accuracy kept, standard minus AS network, in points "
-             "(> 0: the AS network keeps less). Intervals are 95 % t intervals over seeds. Candidates are "
-             "ranked by r2 pooled over every contrast; a seed's own r2 over its few contrasts is inflated.", "",
-             "## What explains C1's quantity (per seed across architectures x AS levels)", ""]
-    for fault, g in explained.groupby("fault", sort=True):
-        g = g.sort_values("r2_pooled", ascending=False)  # a seed's few contrasts inflate its own r2
-        parts = [f"{r.candidate} r2 pooled {r.r2_pooled:.2f} (per seed {r.r2:.2f}), "
-                 f"rho {r.rho:+.2f} [{r.rho_ci_low:+.2f}, {r.rho_ci_high:+.2f}]"
-                 f" ({r.reading})" for r in g.itertuples()]
-        lines.append(f"- {fault}: " + "; ".join(parts))
-    standing = explained.groupby("candidate")["reading"].agg(lambda r: (r != "no relation shown").all())
-    if len(standing):
+             "(> 0: the AS network keeps less). A candidate explains it only from variation within an "
+             "architecture: the correlation after removing each architecture's mean (architecture fixed "
+             "effects), a permutation p that shuffles the candidate within each architecture, Bonferroni over "
+             "candidates x fault types. Across architectures alone, any candidate that differs by architecture "
+             "would 'explain' it, and so would the architecture's name.", "",
+             "## What explains C1's quantity within architectures", ""]
+    if len(explained) and not explained.identifiable.astype(bool).all():
+        levels = int(explained.min_levels.min())
+        lines += [f"Not identifiable in this study: {levels} AS level per architecture, so within an architecture "
+                  "only seed-to-seed noise of one treatment varies. It can show whether C1's quantity differs by "
+                  "architecture (the between-architecture family of findings.md); it cannot show which property of "
+                  "the AS networks causes it, and no candidate is ranked. The within-architecture correlations over "
+                  "seeds are in mechanism_explained.csv, descriptive only. Two or more AS levels per architecture "
+                  "would identify it.", ""]
+    elif len(explained):
+        for fault, g in explained.groupby("fault", sort=True):
+            g = g.sort_values("p_adjusted")
+            parts = [f"{r.candidate} r {r.r_within:+.2f}, Bonferroni p {r.p_adjusted:.3g} ({r.reading})"
+                     for r in g.itertuples()]
+            lines.append(f"- {fault}: " + "; ".join(parts))
+        standing = explained.groupby("candidate")["reading"].agg(lambda r: (r != "no relation shown").all())
         names = [c for c, ok in standing.items() if ok]
-        lines += ["", "Candidates related to C1's quantity under every fault type: "
+        lines += ["", "Candidates related to C1's quantity within architectures under every fault type: "
                   + (", ".join(names) if names else "none") + "."]
     if len(intervention):
         lines += ["", "## Intervention: the same number of faults on weights whose input is active", ""]
@@ -183,14 +218,19 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
     tables = claims.evaluate(seed_means, sharp, clean, plan, chance, DEPTH)
     for name, paths in outputs.items():
-        write_table(tables[name], paths, floatfmt=".3g" if name == "explains" else ".2f")
+        write_table(tables[name], paths, floatfmt=".3g" if name in ("explains", "interaction") else ".2f")
     io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"],
                                                tables["slope"]))
 
 
-def findings_table(studies: dict) -> str:
+def findings_table(studies: dict, fmt: str = "pipe") -> str:
     """The README's findings: per study, claim and architecture, the family's verdict and its
-    strongest primary row, from each study's claims.csv (``studies``: name -> folder)."""
+    strongest primary row, from each study's claims.csv (``studies``: name -> folder); ``fmt``
+    "grid" gives a reStructuredText grid table (the report's landing page)."""
+    return findings_rows(studies).to_markdown(index=False, tablefmt=fmt) + "\n"
+
+
+def findings_rows(studies: dict) -> pd.DataFrame:
     rows = []
     for name, folder in studies.items():
         c = pd.read_csv(Path(folder) / "claims.csv")
@@ -200,34 +240,52 @@ def findings_table(studies: dict) -> str:
             unit = "%" if claim in ("C2", "C5") else ""
             what = best.fault if isinstance(best.fault, str) and best.fault else best.quantity.replace(
                 "fault_curvature_", "curvature ")
+            fragile = int((g.robustness == "fragile").sum())
             rows.append({"study": name, "claim": claim, "arch": arch, "verdict": family_verdict(g.verdict),
                          "strongest primary row": f"{best.a_variant} ({best.a_training}), {what}",
-                         "effect [95 % CI]": f"{best.measured_value:+.1f}{unit} [{best.ci_low:+.1f}, {best.ci_high:+.1f}]",
-                         "Holm p": f"{best.p_adjusted:.2g}"})
+                         "effect [family-wise CI]": f"{best.measured_value:+.1f}{unit} [{best.adj_ci_low:+.1f}, "
+                                                    f"{best.adj_ci_high:+.1f}]",
+                         "Bonferroni p": f"{best.p_adjusted:.2g}",
+                         "robustness": f"{best.robustness}" + (f"; {fragile} of {len(g)} rows fragile" if fragile
+                                                                 else "")})
+        inter_csv = Path(folder) / "claims_interaction.csv"
+        if inter_csv.is_file() and len(it := pd.read_csv(inter_csv)):
+            rows += _interaction_rows(name, it)
         slope_csv = Path(folder) / "claims_slope.csv"
-        if slope_csv.is_file() and len(sl := pd.read_csv(slope_csv)) > 1:
-            rows += _slope_rows(name, sl)
-    return pd.DataFrame(rows).to_markdown(index=False) + "\n"
+        if slope_csv.is_file() and len(sl := pd.read_csv(slope_csv)) and (sl.levels >= 2).any():
+            rows += _slope_rows(name, sl[sl.levels >= 2])
+    return pd.DataFrame(rows)
+
+
+def _interaction_rows(study: str, inter: pd.DataFrame) -> list[dict]:
+    """The between-architecture family's rows of the README's findings: per pair of
+    architectures, the family's verdict over its fault types (and levels) and the strongest row."""
+    rows = []
+    for (a, b), g in inter.groupby(["arch_a", "arch_b"], sort=False):
+        best = g.loc[g.p_adjusted.idxmin()] if g.p_adjusted.notna().any() else g.iloc[0]
+        decided = g[g.verdict != "no difference shown"]
+        verdict = "DIFFERS" if len(decided) else "NO DIFFERENCE SHOWN"
+        fragile = int((g.robustness == "fragile").sum())
+        rows.append({"study": study, "claim": "C1, deeper minus shallower", "arch": f"{b} - {a}", "verdict": verdict,
+                     "strongest primary row": f"{best.fault}, {best.comparison}",
+                     "effect [family-wise CI]": f"{best['diff']:+.1f} [{best.adj_ci_low:+.1f}, {best.adj_ci_high:+.1f}]",
+                     "Bonferroni p": f"{best.p_adjusted:.2g}",
+                     "robustness": f"{best.robustness}" + (f"; {fragile} of {len(g)} rows fragile" if fragile else "")})
+    return rows
 
 
 def _slope_rows(study: str, slope: pd.DataFrame) -> list[dict]:
-    """The depth endpoint's rows of the README's findings: per architecture the slope family
-    (PASS: more sparsity, less kept, the paper's direction), per pair the difference family."""
+    """The dose-response rows of the README's findings (architectures with two or more AS levels):
+    per architecture the slope family (PASS: more sparsity, less kept, the paper's direction)."""
     rows = []
-    for (row, arch, other), g in slope.fillna({"arch_b": ""}).groupby(["row", "arch", "arch_b"], sort=False):
+    for arch, g in slope.groupby("arch", sort=False):
         best = g.loc[g.p_adjusted.idxmin()] if g.p_adjusted.notna().any() else g.iloc[0]
-        sig = ~g.verdict.isin(["no slope shown", "no difference shown"])  # decided at the plan's level
-        signs = set(np.sign(g.slope[sig]))
-        if row == "slope":
-            claim, who = "C1 slope", arch
-            verdict = "MIXED" if len(signs) > 1 else "PASS" if signs == {1} else "FAIL" if signs == {-1} else "INCONCLUSIVE"
-        else:
-            claim, who = "C1 slope, deeper minus shallower", f"{other} - {arch}"
-            verdict = "DIFFERS" if signs else "NO DIFFERENCE SHOWN"
-        rows.append({"study": study, "claim": claim, "arch": who, "verdict": verdict,
+        signs = set(np.sign(g.slope[g.verdict != "no slope shown"]))
+        verdict = "MIXED" if len(signs) > 1 else "PASS" if signs == {1} else "FAIL" if signs == {-1} else "INCONCLUSIVE"
+        rows.append({"study": study, "claim": "C1 slope", "arch": arch, "verdict": verdict,
                      "strongest primary row": f"{best.fault}, per {best.per_gain:g} sparsity gained",
-                     "effect [95 % CI]": f"{best.slope:+.1f} [{best.ci_low:+.1f}, {best.ci_high:+.1f}]",
-                     "Holm p": f"{best.p_adjusted:.2g}"})
+                     "effect [family-wise CI]": f"{best.slope:+.1f} [{best.adj_ci_low:+.1f}, {best.adj_ci_high:+.1f}]",
+                     "Bonferroni p": f"{best.p_adjusted:.2g}", "robustness": best.robustness})
     return rows
 
 
@@ -240,3 +298,70 @@ def readme_with_findings(readme: str, table: str) -> str:
         raise ValueError("README: the findings markers are missing")
     head, rest = readme.split(FINDINGS_START, 1)
     return head + FINDINGS_START + "\n" + table + rest[rest.index(FINDINGS_END):]
+
+
+# ---------------------------------------------------------------- the report's landing page
+
+def provenance_line(prov: dict, configfiles: list) -> str:
+    """One sentence naming what made a run (``flatenn provenance``'s record and its config files)."""
+    return (f"Made by commit {prov['commit']}, config {prov['config_digest']} ({', '.join(configfiles)}), "
+            f"numerics {prov['numerics']}, CPU {prov['cpu']}, on {prov['date']}.")
+
+
+def rebuild_prefix(configfiles: list) -> str:
+    """The command that rebuilds one target of a run made with ``configfiles``."""
+    return " ".join(["snakemake", *(f"--configfile {f}" for f in configfiles if f != "config/default.yaml")])
+
+
+def report_landing(tables_dir, verdicts_png) -> str:
+    """The report's first screen (reStructuredText), short enough for one screen (the report
+    centres it beside the rule graph): per claim and architecture the family's verdict and its
+    robustness, the verdicts figure as a thumbnail that opens it, and a line per category
+    (workflow/report/workflow.rst adds the provenance)."""
+    import base64
+
+    rows = findings_rows({"this run": tables_dir})
+    rows = rows.assign(robustness=rows.robustness.str.replace(r"; (\d+) of (\d+) rows fragile", r" (\1 of \2 fragile)",
+                                                              regex=True))
+    table = rows[["claim", "arch", "verdict", "robustness"]].to_markdown(index=False, tablefmt="grid")
+    image = base64.b64encode(Path(verdicts_png).read_bytes()).decode()
+    return "\n".join([
+        "Findings of this run", "--------------------", "",
+        "The verdict of each claim's primary rows under the declared analysis plan, and its robustness "
+        "(paper_tables/findings.md says what each means; Claims has every table).", "", table, "",
+        # inline, as raw HTML: docutils refuses a line as long as the image; a URL parser drops newlines
+        ".. raw:: html", "",
+        "   <a href=\"javascript:app.showResultInfo('figures%2Fverdicts.png')\" title=\"open the verdicts figure\">"
+        '<img alt="every primary endpoint and its verdict" style="max-height:240px;max-width:100%" '
+        'src="data:image/png;base64,',
+        *(f"   {image[i:i + 76]}" for i in range(0, len(image), 76)), '   "></a>', "",
+        "**Claims**: verdicts, their tables and figure. **Dose-response**: robustness against sparsity gained. "
+        "**Faults**: accuracy against fault rate, by layer and bit. **Sharpness**: landscapes, sharpness against "
+        "robustness. **Tables**: the paper's tables and the per-network tables. Every caption names its rule, "
+        "the command that rebuilds its file and this run's provenance:", ""])
+
+
+def commit() -> str:
+    """The commit of the code that runs (this package's checkout), marked where tracked files differ."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True)  # noqa: E731
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head.returncode:
+        return "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + (" with local changes" if dirty else "")
+
+
+def provenance(settings: dict) -> dict:
+    """The run's record: what the workflow passed (config digest, numerics mode) and what the job
+    sees (the commit of the code it runs, CPU signature, date, PyTorch)."""
+    import datetime
+
+    import torch
+
+    from flatenn import numerics
+
+    return {**settings, "commit": commit(), "cpu": numerics.cpu_signature(), "numerics_detail": numerics.describe(),
+            "torch": torch.__version__, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

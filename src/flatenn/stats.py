@@ -156,3 +156,60 @@ def tost(values, margin: float, alpha: float = 0.05) -> dict:
     p = max(one_sided_p(float(v.mean()) + margin, ci["std"], ci["n"], greater=True),
             one_sided_p(float(v.mean()) - margin, ci["std"], ci["n"], greater=False))
     return {**ci, "p_value": p, "verdict": equivalence_verdict(ci["ci_low"], ci["ci_high"], margin)}
+
+
+def t_p(values) -> float:
+    """Two-sided p of the one-sample t test of mean = 0 (NaN below 2 values)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) < 2:
+        return math.nan
+    return min(one_sided_p(float(v.mean()), float(v.std(ddof=1)), len(v), greater=True),
+               one_sided_p(float(v.mean()), float(v.std(ddof=1)), len(v), greater=False)) * 2
+
+
+def _tail(null: np.ndarray, observed: float) -> np.ndarray:
+    return null >= observed - 1e-12 * max(1.0, abs(observed))  # ties by rounding count as as extreme
+
+
+def sign_flip_p(values, exact_up_to: int = 4096, resamples: int = 20000, seed: int = 0) -> tuple[float, float]:
+    """Permutation test of mean = 0 over seeds: the two-sided p of |mean| under random signs of
+    the per-seed values (exact over all 2^n sign patterns where 2^n <= ``exact_up_to``, else
+    ``resamples`` Monte-Carlo patterns), and the smallest p this n can give (the observed
+    pattern and its mirror: 2 / 2^n)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    if n < 2:
+        return math.nan, math.nan
+    observed = abs(float(v.mean()))
+    if 2 ** n <= exact_up_to:
+        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+        return float(_tail(np.abs(signs @ v) / n, observed).mean()), 2 / 2 ** n
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, n))
+    return float((1 + _tail(np.abs(signs @ v) / n, observed).sum()) / (resamples + 1)), 1 / (resamples + 1)
+
+
+def relabel_p(a, b, exact_up_to: int = 4096, resamples: int = 20000, seed: int = 0) -> tuple[float, float]:
+    """Permutation test of equal means of two independent samples: the two-sided p of
+    |mean(a) - mean(b)| over relabellings of the pooled values (exact where their count is at
+    most ``exact_up_to``), and the smallest p attainable."""
+    import itertools
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    pooled, na = np.concatenate([a, b]), len(a)
+    total = pooled.sum()
+    observed = abs(float(a.mean() - b.mean()))
+    count = math.comb(len(pooled), na)
+    if count <= exact_up_to:
+        idx = np.array(list(itertools.combinations(range(len(pooled)), na)))
+        sa = pooled[idx].sum(axis=1)
+        null = np.abs(sa / na - (total - sa) / len(b))
+        return float(_tail(null, observed).mean()), (2 if na == len(b) else 1) / count
+    rng = np.random.default_rng(seed)
+    sa = np.array([pooled[rng.permutation(len(pooled))[:na]].sum() for _ in range(resamples)])
+    null = np.abs(sa / na - (total - sa) / len(b))
+    return float((1 + _tail(null, observed).sum()) / (resamples + 1)), 1 / (resamples + 1)

@@ -39,6 +39,20 @@ shell.prefix(
 REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d elsewhere
 PLAN = str(REPO / config["claims"]["plan"])  # the analysis plan: an input of the claims
 
+
+# What made this run, written once per config by rule `provenance` (results/provenance.json: the
+# config's digest and numerics; the job adds the commit of the code it runs and the CPU) and read by
+# the report: its landing page and every caption name them, with the config files of the report's
+# own invocation (the run's, when the report is made as documented).
+PROVENANCE_SETTINGS = {
+    "config_digest": __import__("hashlib").sha256(settings_arg(config).encode()).hexdigest()[:12],
+    "numerics": config["numerics"],
+}
+CONFIG_FILES = [
+    str(Path(f).resolve().relative_to(REPO)) if Path(f).resolve().is_relative_to(REPO) else str(f)
+    for f in (workflow.config_settings.configfiles or [REPO / "config" / "default.yaml"])
+]
+
 DATASET = config["dataset"]["name"]
 ARCHS = config["archs"]
 VARIANTS = list(config["variants"])
@@ -115,6 +129,62 @@ def table(name, caption=None, category="Tables"):
             labels={"table": name},
         )
     return [csv, f"paper_tables/{name}.md", f"paper_tables/{name}.tex"]
+
+
+def caption_footers():
+    """Give every report caption a footer naming the rule that makes its file, the command that
+    rebuilds it and the run's provenance: composed captions under .snakemake/report_captions/,
+    once every rule is defined. (A caption's own ``snakemake.rule`` and ``snakemake.output`` are
+    those of one job for all captions in Snakemake 9.27, so they cannot say it.)"""
+    from snakemake.io import is_flagged
+
+    from flatenn.io import atomic_write_text
+
+    folder = Path(".snakemake/report_captions").resolve()
+    for r in workflow.rules:
+        for i, item in enumerate(r.output):
+            obj = item.flags.get("report") if is_flagged(item, "report") else None
+            if obj is None or obj.caption is None:
+                continue
+            text = workflow.sourcecache.open(obj.caption).read().rstrip("\n")
+            pdf = f"{str(item).removesuffix('.png')}.pdf"  # a figure's PDF comes with its PNG
+            target = pdf if pdf in map(str, r.output) else str(item)
+            each = " (one file per wildcard value)" if "{" in target else ""
+            footer = (
+                f"Rule ``{r.name}``; rebuild: ``{{{{ snakemake.config._report.rebuild }}}} {target}``{each}. "
+                "{{ snakemake.config._report.made_by }}"
+            )
+            path = folder / f"{r.name}-{i}.rst"
+            atomic_write_text(path, f"{text}\n\n{footer}\n")
+            item.flags["report"] = obj._replace(caption=workflow.current_basedir.join(str(path)))
+
+
+def _report_record():
+    """What the report shows that only a finished run knows: the provenance rule's record and the
+    landing page (read when `snakemake --report` parses the workflow; placeholders before)."""
+    import json
+
+    prov = Path("results/provenance.json")
+    record = json.loads(prov.read_text()) if prov.is_file() else None
+    landing = Path("results/report_landing.rst")
+    from flatenn.report import provenance_line, rebuild_prefix
+
+    return {
+        "made_by": (
+            provenance_line(record, CONFIG_FILES)
+            if record
+            else "Provenance not recorded: run `snakemake results/provenance.json`."
+        ),
+        "rebuild": rebuild_prefix(CONFIG_FILES),
+        "landing": (
+            landing.read_text()
+            if landing.is_file()
+            else "The findings appear here once the run has finished (`snakemake results/report_landing.rst`)."
+        ),
+    }
+
+
+config["_report"] = _report_record()  # read by workflow/report/*.rst (never by a job: not in any settings)
 
 
 def benchmark_files(wildcards=None):

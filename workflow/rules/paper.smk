@@ -3,7 +3,7 @@ NOTEBOOKS = ["walkthrough"]
 FIGURES = (
     fig("fault_accuracy")
     + fig("vulnerability")
-    + LANDSCAPE_FIGURES
+    + [str(f) for f in LANDSCAPE_FIGURES]  # plain paths: the report flags belong to the rule that makes them
     + fig("sharpness_vs_fault_accuracy")
     + fig("dose_response")
     + fig("verdicts")
@@ -38,7 +38,47 @@ TABLES = [
     for t in table(name)
 ]
 NOTEBOOK_TARGETS = expand("results/notebooks/{nb}.ipynb", nb=NOTEBOOKS)
-ALL_TARGETS = TABLES + ["paper_tables/findings.md"] + FIGURES + NOTEBOOK_TARGETS + ["paper_tables/runtime.csv"]
+ALL_TARGETS = (
+    TABLES
+    + ["paper_tables/findings.md"]
+    + FIGURES
+    + NOTEBOOK_TARGETS
+    + ["paper_tables/runtime.csv", "results/provenance.json", "results/report_landing.rst"]
+)
+
+
+rule provenance:
+    # Once per config: its digest and numerics, and the commit and CPU the job sees (flatenn.report.provenance).
+    output:
+        "results/provenance.json",
+    log:
+        "results/logs/paper/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    params:
+        settings=settings_arg(PROVENANCE_SETTINGS),
+    shell:
+        "flatenn provenance --settings {params.settings:q} --out {output} --log {log}"
+
+
+rule report_landing:
+    # The report's first screen: the run's findings and the verdicts figure (workflow/report/workflow.rst).
+    input:
+        claims="paper_tables/claims.csv",
+        interaction="paper_tables/claims_interaction.csv",
+        verdicts="figures/verdicts.png",
+    output:
+        "results/report_landing.rst",
+    log:
+        "results/logs/paper/report_landing.log",
+    benchmark:
+        "results/benchmarks/report_landing.tsv"
+    conda:
+        "../../envs/flatenn.yaml"
+    shell:
+        "flatenn report-landing --claims {input.claims} --verdicts {input.verdicts} --out {output} --log {log}"
 
 
 rule claims:
