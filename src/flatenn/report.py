@@ -166,7 +166,8 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
              "architecture: the correlation after removing each architecture's mean (architecture fixed "
              "effects), a permutation p that shuffles the candidate within each architecture, Bonferroni over "
              "candidates x fault types. Across architectures alone, any candidate that differs by architecture "
-             "would 'explain' it, and so would the architecture's name.", "",
+             "would 'explain' it, and so would the architecture's name. Intervention: effects with 95 % intervals, "
+             "the change with its family-wise interval and Bonferroni p over the table.", "",
              "## What explains C1's quantity within architectures", ""]
     if len(explained) and not explained.identifiable.astype(bool).all():
         levels = int(explained.min_levels.min())
@@ -191,8 +192,9 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
         for r in intervention.itertuples():
             lines.append(f"- {r.arch} {r.a_variant}, {r.fault} at rate {r.rate:g}: {r.effect:+.1f} "
                          f"[{r.effect_ci_low:+.1f}, {r.effect_ci_high:+.1f}] points with faults anywhere, "
-                         f"{r.effect_live:+.1f} [{r.live_ci_low:+.1f}, {r.live_ci_high:+.1f}] on live weights only: "
-                         f"{r.reading} (Holm p {r.change_p_adjusted:.3g})")
+                         f"{r.effect_live:+.1f} [{r.live_ci_low:+.1f}, {r.live_ci_high:+.1f}] on live weights only; "
+                         f"change {r.change:+.1f} [{r.change_ci_low:+.1f}, {r.change_ci_high:+.1f}] (family-wise), "
+                         f"Bonferroni p {r.change_p_adjusted:.3g}: {r.reading}")
         dead = networks.drop_duplicates(["dataset", "arch", "variant", "training", "seed"]).groupby(
             ["arch", "variant"])["dead_input_share"].mean()
         lines += ["", "The intervention moves only the faults that fell on weights with dead inputs (never active on "
