@@ -40,7 +40,7 @@ REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d e
 PLAN = str(REPO / config["claims"]["plan"])  # the analysis plan: an input of the claims
 
 
-# What made this run, written once per config by rule `provenance` (results/provenance.json: the
+# What made this run, written once per config by the provenance job (results/provenance.json, the
 # config's digest and numerics; the job adds the commit of the code it runs and the CPU) and read by
 # the report: its landing page and every caption name them, with the config files of the report's
 # own invocation (the run's, when the report is made as documented).
