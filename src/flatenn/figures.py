@@ -380,7 +380,7 @@ def budget_ladder(table: pd.DataFrame, outputs) -> None:
     for ax, title in zip(axes, titles):
         ax.set_xscale("log", base=2)
         ax.set_xticks(budgets, [f"{b:g}B" for b in budgets])
-        ax.set_xlabel("training budget (B: the depth study's 30,000 image passes)")
+        ax.set_xlabel("budget (B = 30,000 image passes)")
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=6)
     axes[2].axhline(0, color="grey", lw=0.8)
