@@ -378,8 +378,7 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFram
         loo = _loo_two(r.values_a, r.values_b, decide, r.verdict, r.arch_a, r.arch_b) \
             if plan["robustness"].get("leave_one_out", True) else (r.verdict, "")
         pp, minp = relabel_p(r.values_b, r.values_a, **perm)
-        attainable = minp * m < alpha
-        pv = _words(verdict_of(min(1.0, pp * m), r.diff, alpha)) if attainable else None
+        pv = _perm_verdict(pp, minp, m, r.diff, alpha, _words)
         key = (r.dataset, r.fault, r.comparison, r.arch_a, r.arch_b)
         wv = {label: w.get(key, "not decided") for label, w in windows.items()}
         rob.append({**_status(r.verdict, wv, loo, pv), "perm_p": pp, "perm_p_adjusted": min(1.0, pp * m)})
@@ -403,6 +402,12 @@ def _iut(va: pd.Series, vb: pd.Series) -> float:
 def _perm_settings(plan: dict) -> dict:
     perm = (plan.get("robustness") or {}).get("permutation") or {"exact_up_to": 4096, "resamples": 20000, "seed": 0}
     return {"exact_up_to": perm["exact_up_to"], "resamples": perm["resamples"], "seed": perm["seed"]}
+
+
+def _perm_verdict(p: float, min_p: float, m: int, signed: float, alpha: float, name=str):
+    """The verdict of the permutation test adjusted like the row's (``name`` words it), or None
+    where even its most extreme arrangement cannot reach the level (``min_p`` x m >= alpha)."""
+    return name(verdict_of(min(1.0, p * m), signed, alpha)) if min_p * m < alpha else None
 
 
 def _loo_one(values: pd.Series, decide, full: str) -> tuple[str, str]:
@@ -490,7 +495,7 @@ def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFr
             def decide(v, m=m, direction=direction):
                 return verdict_of(min(1.0, t_p(v) * m), v.mean() * direction if len(v) else 0.0, alpha)
             pp, minp = sign_flip_p(values, **perm)
-            pv = verdict_of(min(1.0, pp * m), values.mean() * direction, alpha) if minp * m < alpha else None
+            pv = _perm_verdict(pp, minp, m, values.mean() * direction, alpha)
         key = tuple("" if isinstance(x, float) and math.isnan(x) else x for x in (getattr(r, k) for k in keys))
         windows = {label: a.get(key, "not decided") for label, a in alt.items()} if r.claim in FAULT_CLAIMS else {}
         loo = _loo_one(values, decide, r.verdict) if (plan.get("robustness") or {}).get("leave_one_out", True) \
@@ -594,8 +599,7 @@ def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict,
                 return words.get(verdict_of(min(1.0, t_p(x) * m), x.mean() if len(x) else 0.0, alpha),
                                  "no slope shown")
             pp, minp = sign_flip_p(v, **perm)
-            pv = words.get(verdict_of(min(1.0, pp * m), v.mean(), alpha), "no slope shown") \
-                if minp * m < alpha else None
+            pv = _perm_verdict(pp, minp, m, v.mean(), alpha, lambda x: words.get(x, "no slope shown"))
             key = (out.at[i, "dataset"], out.at[i, "arch"], out.at[i, "fault"])
             st_ = _status(out.at[i, "verdict"], {lab: a.get(key, "not decided") for lab, a in alt.items()},
                           _loo_one(v, decide, out.at[i, "verdict"]), pv)

@@ -145,6 +145,18 @@ def summary(claim_rows: pd.DataFrame, table_rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def c1_gaps(seed_means: pd.DataFrame, chance: dict, window: tuple) -> pd.DataFrame:
+    """C1's quantity per AS network and fault type of one run: the share of above-chance accuracy
+    kept over the run's informative window, standard minus AS network of the same seed, points
+    (columns dataset, arch, variant, seed, fault, gap)."""
+    from flatenn.claims import kept_over_window
+
+    kept = kept_over_window(seed_means, chance, window)
+    std = kept[kept.variant == "standard"].drop(columns=["variant", "training"])
+    j = kept[kept.variant != "standard"].merge(std, on=["dataset", "arch", "seed", "fault"], suffixes=("", "_std"))
+    return j.assign(gap=100 * (j.retained_std - j.retained))[["dataset", "arch", "variant", "seed", "fault", "gap"]]
+
+
 BUDGET_COLUMNS = ["dataset", "arch", "variant", "seed", "quantity", "fault", "base", "double", "change", "same_sign"]
 
 
@@ -154,7 +166,6 @@ def budget(base: dict, double: dict, chance: dict, window: tuple) -> pd.DataFram
     clean_accuracy and fault_accuracy_by_seed tables. Per network: clean accuracy and activation
     sparsity; per AS network and fault type: C1's quantity (share kept over its run's window,
     standard minus AS, points), and whether its sign holds."""
-    from flatenn.claims import kept_over_window
 
     model = ["dataset", "arch", "variant", "seed"]
     conv = {k: {n: t[t.training == "conventional"] for n, t in run.items()} for k, run in (("base", base),
@@ -166,10 +177,7 @@ def budget(base: dict, double: dict, chance: dict, window: tuple) -> pd.DataFram
         rows.append(j[model].assign(quantity=q, fault="", base=j[f"{q}_b"], double=j[f"{q}_d"]))
     gaps = {}
     for k, run in conv.items():
-        kept = kept_over_window(run["seed_means"], chance, window)
-        std = kept[kept.variant == "standard"].drop(columns=["variant", "training"])
-        j = kept[kept.variant != "standard"].merge(std, on=["dataset", "arch", "seed", "fault"], suffixes=("", "_std"))
-        gaps[k] = j.assign(gap=100 * (j.retained_std - j.retained))[model + ["fault", "gap"]]
+        gaps[k] = c1_gaps(run["seed_means"], chance, window)
     j = gaps["base"].merge(gaps["double"], on=model + ["fault"], suffixes=("_b", "_d"))
     rows.append(j[model + ["fault"]].assign(quantity="c1_retained_gap", base=j.gap_b, double=j.gap_d))
     out = pd.concat(rows, ignore_index=True)
@@ -189,7 +197,7 @@ def ladder(runs: dict, chance: dict, window: tuple) -> pd.DataFrame:
     network and budget its clean accuracy and activation sparsity; per AS network its sparsity
     gained over the standard network of its seed and C1's quantity per fault type (share kept over
     its rung's informative window, standard minus AS, points)."""
-    from flatenn.claims import kept_over_window, sparsity_gained
+    from flatenn.claims import sparsity_gained
 
     model = ["dataset", "arch", "variant", "seed"]
     rows = []
@@ -201,11 +209,8 @@ def ladder(runs: dict, chance: dict, window: tuple) -> pd.DataFrame:
         rows.append(g[["dataset", "arch", "seed"]].assign(variant=g.a_variant, budget=budget, quantity="sparsity_gained",
                                                           fault="", value=g.gain))
         sm = run["seed_means"][run["seed_means"].training == "conventional"]
-        kept = kept_over_window(sm, chance, window)
-        std = kept[kept.variant == "standard"].drop(columns=["variant", "training"])
-        j = kept[kept.variant != "standard"].merge(std, on=["dataset", "arch", "seed", "fault"], suffixes=("", "_std"))
-        rows.append(j[model + ["fault"]].assign(budget=budget, quantity="c1_retained_gap",
-                                                value=100 * (j.retained_std - j.retained)))
+        g = c1_gaps(sm, chance, window)
+        rows.append(g[model + ["fault"]].assign(budget=budget, quantity="c1_retained_gap", value=g.gap))
     out = pd.concat(rows, ignore_index=True).reindex(columns=LADDER_COLUMNS)
     return out.sort_values(["dataset", "arch", "quantity", "variant", "fault", "seed", "budget"], ignore_index=True)
 
