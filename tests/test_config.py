@@ -168,3 +168,31 @@ def test_per_architecture_rates_are_validated_with_a_one_line_error():
     cfg["faults"]["per_arch"] = {"vgg": {"rates": {"bitflip": [0.0]}}}
     with pytest.raises(config.ConfigError, match="faults.per_arch.vgg"):
         config.validate(cfg, base=ROOT)
+
+
+def test_each_architecture_trains_on_its_own_budget_and_a_study_runs_one_architecture_at_a_time():
+    """training.per_arch sets an architecture's budget over training; settings of a known
+    architecture that a run does not select are kept and unused (a study in parts), while an
+    unknown name in any per-architecture table is a one-line error."""
+    cfg = config.load(ROOT / "config/depth.yaml", base=ROOT)
+    cfg["training"]["per_arch"] = {"resnet20": {"epochs": 24, "ramp_epochs": 8}}
+    config.validate(cfg, base=ROOT)
+    wc = {"dataset": "fashion_mnist", "variant": "as_g15", "training": "conventional", "seed": "0"}
+    r20, l5 = (config.job_settings(cfg, "train", arch=a, **wc)["training"] for a in ("resnet20", "lenet5"))
+    assert (r20["epochs"], r20["ramp_epochs"], l5["epochs"], l5["ramp_epochs"]) == (24, 8, 3, 1)
+    assert "per_arch" not in r20 and {k: v for k, v in r20.items() if "epochs" not in k} == {
+        k: v for k, v in l5.items() if "epochs" not in k}
+    one = {**cfg, "archs": ["lenet5"]}  # resnet8's and resnet20's rates, alphas and budgets stay unused
+    config.validate(one, base=ROOT)
+    for where in ("training", "variants.as_g15", "faults"):
+        bad = yaml.safe_load(yaml.safe_dump(cfg))
+        target = bad
+        for k in where.split("."):
+            target = target[k]
+        target["per_arch"] = {**target["per_arch"], "vgg": {"rates": {"bitflip": [0.0]}} if where == "faults" else {}}
+        with pytest.raises(config.ConfigError, match=rf"^{where}.per_arch.vgg: unknown architecture"):
+            config.validate(bad, base=ROOT)
+    # the sparsity switch: an AS network without its threshold, a standard one with the AS threshold
+    assert config.job_settings(cfg, "mechanism", arch="resnet8", **wc)["switch_thresholds"] == [0.0]
+    std = {**wc, "variant": "standard"}
+    assert config.job_settings(cfg, "mechanism", arch="resnet8", **std)["switch_thresholds"] == [0.1]

@@ -322,6 +322,79 @@ def test_a_candidate_that_only_names_the_architecture_is_not_an_explanation():
 
 
 def test_intervention_reads_a_difference_that_shrinks():
-    iv = mechanism.intervention(contrast_rows(range(6)), 0.95)
-    assert (iv.effect < 0).all() and iv.effect_live.abs().max() < 1.5
+    iv = mechanism.intervention(contrast_rows(range(6)).assign(dead_inputs=True), 0.95)
+    assert set(iv.condition) == {"faults_on_live_weights"}
+    assert (iv.effect < 0).all() and iv.effect_changed.abs().max() < 1.5
     assert set(iv.reading) <= {"difference shrinks", "no change shown"} and (iv.reading == "difference shrinks").any()
+    # without dead inputs the live-weights intervention moves nothing by construction: not reported
+    assert mechanism.intervention(contrast_rows(range(6)).assign(dead_inputs=False), 0.95).empty
+
+
+def switch_study(seeds=range(6), as_off=0.80, std_on=0.62):
+    """One architecture, a standard and an AS network per seed, kept at the rate 0.80 and 0.60
+    (C1's quantity +20 points), and their sparsity switch: the AS network without its threshold
+    keeps ``as_off``, the standard one with the AS threshold keeps ``std_on``."""
+    rng = np.random.default_rng(11)
+    net, sw = [], []
+    for s in seeds:
+        noise = rng.normal(0, 0.01, 4)
+        for variant, kept, sparsity, t in (("standard", 0.80, 0.45, 0.0), ("as1", 0.60, 0.80, 0.1)):
+            model = {"dataset": "d", "arch": "lenet5", "variant": variant, "training": "conventional", "seed": s}
+            net.append({**model, "fault": "bitflip", "rate": 0.01, "kept": kept, "kept_at_rate": kept,
+                        "kept_live": np.nan, "dead_input_share": 0.0, "activation_sparsity": sparsity,
+                        **{c: rng.normal() for c in mechanism.NETWORK_COLUMNS if c not in model and c not in (
+                            "fault", "rate", "kept", "kept_at_rate", "kept_live", "dead_input_share",
+                            "activation_sparsity")}})
+            switched = (as_off + noise[0], 0.47) if variant == "as1" else (std_on + noise[1], 0.78)
+            sw += [{**model, "fault": "bitflip", "threshold": t, "own": True, "rate": 0.01,
+                    "activation_sparsity": sparsity, "kept": kept},
+                   {**model, "fault": "bitflip", "threshold": 0.0 if t else 0.1, "own": False, "rate": 0.01,
+                    "activation_sparsity": switched[1], "kept": switched[0]}]
+    return pd.DataFrame(net), pd.DataFrame(sw)
+
+
+def test_the_sparsity_switch_attributes_c1_to_sparsity_at_inference_or_to_the_weights():
+    """Known answers: where the AS network without its threshold keeps what the standard one keeps
+    (and the standard one with it keeps what the AS one keeps), C1's quantity shrinks to zero under
+    both switches: sparsity at inference carries it. Where the switch leaves each network's share
+    as it was, nothing changes: the trained weights carry it."""
+    net, sw = switch_study()
+    con = mechanism.contrasts(net, sw)
+    assert con.effect_at_rate.to_numpy() == pytest.approx(20.0)
+    iv = mechanism.intervention(con, 0.95).set_index("condition")
+    assert set(iv.index) == {"as_threshold_removed", "standard_threshold_applied"}  # no dead inputs: no live rows
+    assert iv.loc["as_threshold_removed", "effect_changed"] == pytest.approx(0.0, abs=1.0)
+    assert iv.loc["standard_threshold_applied", "effect_changed"] == pytest.approx(2.0, abs=1.0)
+    assert (iv.reading == "difference shrinks").all() and (iv.change_p_adjusted < 0.05).all()
+    assert iv.loc["as_threshold_removed", "sparsity_gained"] == pytest.approx(0.35)
+    assert iv.loc["as_threshold_removed", "sparsity_gained_changed"] == pytest.approx(0.02)
+    assert iv.loc["standard_threshold_applied", "sparsity_gained_changed"] == pytest.approx(0.02)
+    text = report.mechanism_findings(mechanism.explained(con, 0.95), iv.reset_index(), net)
+    assert "evaluated without its threshold" in text and "sparsity at inference carries" in text
+    net, sw = switch_study(as_off=0.60, std_on=0.80)  # the switch changes no network's share
+    iv = mechanism.intervention(mechanism.contrasts(net, sw), 0.95)
+    assert (iv.reading == "no change shown").all() and iv.effect_changed.to_numpy() == pytest.approx(20.0, abs=1.0)
+
+
+def test_the_switch_evaluates_the_campaigns_maps_with_only_the_threshold_changed():
+    """The switch runs the campaign's maps with the weights unchanged: at the network's own
+    threshold it gives the campaign's numbers bit for bit; with a threshold above every
+    activation nothing passes (sparsity 1) and every map gives the same constant prediction."""
+    from flatenn import evaluation, models, sparsity
+    from flatenn.quant import export_memory_image
+
+    torch.manual_seed(0)
+    model = models.build("lenet5", (1, 28, 28), 10, {"weight_bits": 8, "act_bits": 8}).eval()
+    image = export_memory_image(model)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=gen)
+    y = torch.randint(0, 10, (64,), generator=gen)
+    points = [{"fault": "bitflip", "rate": 0.0}, {"fault": "bitflip", "rate": 0.02}]
+    kw = dict(trials=3, mode="exact", base_seed=2023, arch="lenet5", seed=0, progress=False)
+    before = campaign.run(model, image, (x, y), points, **kw)
+    sparsity.set_threshold(model, 0.0)
+    assert campaign.run(model, image, (x, y), points, **kw) == before
+    sparsity.set_threshold(model, 1e9)
+    assert sparsity.measure(model, evaluation.batches(x, y, 32))["overall"] == 1.0
+    dead = {r["accuracy"] for r in campaign.run(model, image, (x, y), points, **kw)}
+    assert len(dead) == 1 and dead.pop() in {float((y == c).float().mean()) for c in range(10)}

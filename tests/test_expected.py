@@ -14,6 +14,7 @@ STUDIES = sorted(p.parent for p in (ROOT / "expected").glob("*/findings.md"))
 
 RECOMPUTED = ("claims.csv", "claims_by_rate.csv", "claims_interaction.csv", "sharpness_explains.csv",
               "claims_slope.csv", "c1_vs_sparsity.csv")
+MECHANISM = ("intervention.csv", "mechanism_explained.csv")  # where a study keeps mechanism.csv
 PER_SEED = ("fault_accuracy_by_seed.csv", "sharpness.csv", "clean_accuracy.csv")
 KEYS = {"rate"}  # a float that identifies a row: the same in every table, never perturbed
 
@@ -23,7 +24,8 @@ def recompute_and_compare(study, per_seed_dir, out):
     stored claims tables beyond summation order (compare.table_differences), findings.md exact."""
     subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(per_seed_dir), "--plan",
                     str(ROOT / "config/analysis.yaml"), "--out", str(out)], check=True, capture_output=True)
-    diffs = {name: compare.table_differences(study / name, out / name) for name in RECOMPUTED}
+    names = RECOMPUTED + tuple(n for n in MECHANISM if (study / n).is_file())
+    diffs = {name: compare.table_differences(study / name, out / name) for name in names}
     diffs["findings.md"] = [] if (out / "findings.md").read_text() == (study / "findings.md").read_text() else ["text"]
     return {k: v for k, v in diffs.items() if v}
 
@@ -69,3 +71,66 @@ def test_each_study_keeps_its_per_seed_tables():
     for s in STUDIES:
         for name, key in (("clean_accuracy", "seed"), ("fault_accuracy_by_seed", "seed"), ("sharpness", "seed")):
             assert key in pd.read_csv(s / f"{name}.csv").columns, (s.name, name)
+
+
+def split_by_arch(study, root):
+    """The study's per-seed tables cut into one folder per architecture: a study run in parts."""
+    parts = []
+    for arch in sorted(pd.read_csv(study / "clean_accuracy.csv").arch.unique()):
+        part = root / arch
+        part.mkdir(parents=True)
+        for name in PER_SEED + ("mechanism.csv",):
+            df = pd.read_csv(study / name)
+            df[df.arch == arch].to_csv(part / name, index=False)
+        parts.append(part)
+    return parts
+
+
+def test_a_study_run_in_parts_recomputes_from_its_parts_to_the_same_claims(tmp_path):
+    """expected/depth cut into one part per architecture: `flatenn recompute` over the parts gives
+    the stored claims and mechanism inference; parts that share a network are a one-line error."""
+    study = ROOT / "expected/depth"
+    parts = split_by_arch(study, tmp_path / "parts")
+    out = tmp_path / "out"
+    subprocess.run([PY, "-m", "flatenn", "recompute", "--study", *map(str, parts), "--plan",
+                    str(ROOT / "config/analysis.yaml"), "--out", str(out)], check=True, capture_output=True)
+    assert {n: d for n in RECOMPUTED + MECHANISM if (d := compare.table_differences(study / n, out / n))} == {}
+    assert (out / "findings.md").read_text() == (study / "findings.md").read_text()
+    bad = subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(parts[0]), str(parts[0]), "--plan",
+                          str(ROOT / "config/analysis.yaml"), "--out", str(tmp_path / "bad")],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith(
+        "flatenn recompute: error: clean: network lenet5 as_g15 conventional seed 0 appears in two parts")
+
+
+def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_moves():
+    """Known answers on expected/depth: C1 decided from the fault and clean tables alone is the
+    claims table's C1 (verdicts and adjusted p); the same networks as their own half budget move
+    no verdict and keep every sign; a half budget whose AS and standard networks trade places
+    (C1's quantity negated on every network, up to its window) moves every decided verdict."""
+    from flatenn import claims, config
+
+    study = ROOT / "expected/depth"
+    plan = config.load_plan(ROOT / "config/analysis.yaml")
+    sm, clean = pd.read_csv(study / "fault_accuracy_by_seed.csv"), pd.read_csv(study / "clean_accuracy.csv")
+    chance = {"fashion_mnist": 0.1}
+    c1 = claims.fault_claim(sm, clean, plan, chance)
+    stored = pd.read_csv(study / "claims.csv")
+    stored = stored[(stored.claim == "C1") & stored.role.isin(["primary", "secondary"])]
+    keys = ["arch", "fault", "comparison", "role", "quantity"]
+    j = c1.merge(stored, on=keys, suffixes=("", "_stored"))
+    assert len(j) == len(stored) == len(c1)
+    assert (j.verdict == j.verdict_stored).all() and np.allclose(j.p_adjusted, j.p_adjusted_stored, rtol=1e-9)
+    same = compare.budget_stability({"seed_means": sm, "clean": clean}, {"seed_means": sm, "clean": clean}, plan, chance)
+    assert len(same) == len(stored[stored.role == "primary"]) and not same.depends_on_budget.any()
+    assert (same.seeds_same_sign == same.seeds).all() and (same.seeds == 6).all()
+    swap = {"standard": "as_g15", "as_g15": "standard"}
+    flipped = {"seed_means": sm.assign(variant=sm.variant.map(swap)), "clean": clean.assign(variant=clean.variant.map(swap))}
+    moved = compare.budget_stability({"seed_means": sm, "clean": clean}, flipped, plan, chance)
+    decided = moved.converged_verdict != "INCONCLUSIVE"
+    assert decided.any() and moved[decided].depends_on_budget.all()
+    assert (moved[decided].half_verdict == moved[decided].converged_verdict.map({"PASS": "FAIL", "FAIL": "PASS"})).all()
+    # the swap negates C1's quantity up to each network's own window of rates: few signs survive
+    assert moved.seeds_same_sign.sum() <= same.seeds_same_sign.sum() / 10
+    text = report.findings(stored.iloc[:0].assign(role="primary"), pd.DataFrame(), pd.DataFrame(), None, moved)
+    assert "depend on the budget" in text

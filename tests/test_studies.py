@@ -47,7 +47,7 @@ def test_tiny_depth_study_keeps_architectures_apart_with_claims_per_architecture
     for name in ("clean_accuracy", "fault_accuracy", "fault_accuracy_by_seed", "fault_paired_by_seed",
                  "fault_paired_ci", "variance_components", "sharpness", "sharpness_paired",
                  "claims", "claims_by_rate", "vulnerability", "summary_bitflip", "dose_response", "mechanism",
-                 "mechanism_layers", "intervention"):
+                 "mechanism_layers", "mechanism_switch", "intervention"):
         df = pd.read_csv(tables / f"{name}.csv")
         assert set(df.arch) == archs, name
     per_arch = pd.read_csv(tables / "claims.csv").groupby("arch").size()
@@ -60,6 +60,20 @@ def test_tiny_depth_study_keeps_architectures_apart_with_claims_per_architecture
     assert layers.input_density.between(0, 1).all() and layers.layer_fault_accuracy.notna().any()
     iv = pd.read_csv(tables / "intervention.csv")
     assert set(iv.rate) == {cfg["mechanism"]["rates"][a]["bitflip"] for a in archs}
+    switched = iv[iv.condition != "faults_on_live_weights"]
+    assert set(switched.arch) == archs and set(switched.condition) == {"as_threshold_removed",
+                                                                       "standard_threshold_applied"}
+    # the live-weights intervention only where some network has dead inputs
+    nets = pd.read_csv(tables / "mechanism.csv")
+    dead = set(nets[nets.dead_input_share > 0].arch)
+    assert set(iv[iv.condition == "faults_on_live_weights"].arch) == dead
+    switch = pd.read_csv(tables / "mechanism_switch.csv").set_index(["arch", "variant", "seed", "own"])
+    assert set(switch.threshold) == {0.0, 0.1} and switch.activation_sparsity.between(0, 1).all()
+    for arch in archs:  # the threshold makes zeros: removed, sparsity falls; applied, it rises
+        for seed in cfg["seeds"]:
+            as_net, std = switch.loc[(arch, "as_g15", seed)], switch.loc[(arch, "standard", seed)]
+            assert (as_net.loc[False].activation_sparsity < as_net.loc[True].activation_sparsity).all()
+            assert (std.loc[False].activation_sparsity > std.loc[True].activation_sparsity).all()
     assert (tables / "mechanism_findings.md").read_text().startswith("# Mechanism")
     slope = pd.read_csv(tables / "claims_slope.csv")
     assert list(slope.columns[:5]) == ["row", "claim", "dataset", "fault", "quantity"]

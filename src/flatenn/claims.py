@@ -686,6 +686,18 @@ def _decided_claims(seed_means, sharp, clean, comps, plan, chance, window) -> tu
     return decided, effects, seeds, paired_sharp
 
 
+def fault_claim(seed_means: pd.DataFrame, clean: pd.DataFrame, plan: dict, chance: dict, claim: str = "C1") -> pd.DataFrame:
+    """One fault claim's rows decided as ``evaluate`` decides them (its families hold that claim's
+    rows only), from the fault and clean tables alone: the budget check needs no sharpness."""
+    variants = sorted(set(clean.variant), key=lambda v: (v != "standard", v))
+    trainings = [t for t in ("conventional", "saq") if t in set(clean.training)]
+    effects = fault_effects(seed_means, aggregate.comparisons(variants, trainings), chance,
+                            (plan["window"]["low"], plan["window"]["high"]))
+    rows = fault_claims(per_seed(effects), plan)
+    rows = rows[rows.claim == claim].assign(family=lambda d: d.claim + " " + d.dataset + " " + d.arch)
+    return _decide(rows, 1 - plan["level"], plan["correction"]).reset_index(drop=True)
+
+
 def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame, plan: dict, chance: dict,
              depth: dict | None = None) -> dict[str, pd.DataFrame]:
     """Every claims table from the per-seed tables (fault_accuracy_by_seed, sharpness,

@@ -128,12 +128,14 @@ def cmd_vulnerability(o, s):
 
 
 def cmd_mechanism(o, s):
-    """The network's fault-relevant structure on its campaign images (flatenn.mechanism), and
-    the intervention: faults at the campaign's seeds moved onto weights whose input is active."""
+    """The network's fault-relevant structure on its campaign images (flatenn.mechanism), and two
+    interventions at the campaign's maps: faults moved onto weights whose input is active (where
+    some input is dead), and the sparsity switch: the network evaluated with the inference
+    thresholds of ``switch_thresholds`` (weights unchanged), its activation sparsity measured."""
     import pandas as pd
     import torch
 
-    from flatenn import campaign, io, mechanism, models
+    from flatenn import campaign, evaluation, io, mechanism, models, sparsity
     from flatenn.quant import export_memory_image
 
     mid = io.model_id(o["model"])
@@ -145,15 +147,36 @@ def cmd_mechanism(o, s):
     activity = mechanism.input_activity(model, x)
     layers = mechanism.layer_table(image, activity)
     summary = mechanism.summary(layers)
-    io.write_json(o["out"], {"layers": layers.to_dict(orient="records"), "summary": summary})
-    points = [{"fault": f, "rate": r, "inputs": "live"} for f, r in s["rates"].items()]
-    rows = campaign.run(model, image, (x, y), points, trials=s["trials"], mode=s["mode"], base_seed=s["seed"],
-                        arch=meta["arch"], seed=mid["seed"], live=mechanism.live_weights(image, activity))
-    df = pd.DataFrame(rows)
+    run = dict(image=image, images=(x, y), trials=s["trials"], mode=s["mode"], base_seed=s["seed"],
+               arch=meta["arch"], seed=mid["seed"])
+    frames = []
+    if summary["dead_input_share"] > 0:  # elsewhere faults on live weights are faults anywhere
+        points = [{"fault": f, "rate": r, "inputs": "live"} for f, r in s["rates"].items()]
+        frames.append(pd.DataFrame(campaign.run(model, points=points, live=mechanism.live_weights(image, activity),
+                                                **run)))
+    trained = [a.threshold for a in sparsity.act_layers(model)]
+    own = max(trained, default=0.0)
+    switch = [{"threshold": own, "own": True}] + [{"threshold": t, "own": False} for t in s["switch_thresholds"]]
+    points = [{"fault": f, "rate": r} for f, rate in s["rates"].items() for r in (0.0, rate)]  # the campaign's maps
+    try:
+        for entry in switch:
+            sparsity.set_threshold(model, entry["threshold"])
+            entry["activation_sparsity"] = sparsity.measure(model, evaluation.batches(x, y, 256))["overall"]
+            if not entry["own"]:
+                frames.append(pd.DataFrame(campaign.run(model, points=points, **run)).assign(
+                    inputs="all", threshold=entry["threshold"]))
+    finally:
+        for a, t in zip(sparsity.act_layers(model), trained):
+            a.threshold = t
+    io.write_json(o["out"], {"layers": layers.to_dict(orient="records"), "summary": {**summary, "switch": switch}})
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["fault", "rate", "inputs", "trial", "accuracy", "threshold"])
     for i, (k, v) in enumerate(mid.items()):
         df.insert(i, k, v)
     io.write_csv(o["trials"], df)
-    log.info("input density %.3f, dead inputs %.3f of weights", summary["input_density"], summary["dead_input_share"])
+    log.info("input density %.3f, dead inputs %.3f of weights; activation sparsity %s", summary["input_density"],
+             summary["dead_input_share"], ", ".join(f"{e['activation_sparsity']:.3f} at threshold {e['threshold']:g}"
+                                                    for e in switch))
 
 
 def cmd_sharpness(o, s):
@@ -223,29 +246,45 @@ def cmd_claims(o, s):
 
 
 def cmd_recompute(o, s):
-    from flatenn import config, report
+    """A study's claims, findings and mechanism inference from its per-seed tables, without
+    training; a study run in parts gives each part's folder (its networks must not overlap) and
+    an --out. A part with a half/ folder (the same networks at half the budget) adds the budget
+    stability endpoint."""
+    from flatenn import config, io, mechanism, report
 
-    study, out = Path(o["study"]), Path(o["out"] or o["study"])
-    inputs = [study / f"{n}.csv" for n in ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")]
-    for f in inputs:
-        if not f.is_file():
-            raise FileNotFoundError(f"--study: {f} is missing (a study keeps its per-seed tables)")
+    studies = [Path(d) for d in o["study"]]
+    if len(studies) > 1 and not o["out"]:
+        raise ValueError("--out: a study in parts needs one folder for its claims")
+    out = Path(o["out"] or studies[0])
+    names = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
+    for study in studies:
+        for n in names:
+            if not (study / f"{n}.csv").is_file():
+                raise FileNotFoundError(f"--study: {study / f'{n}.csv'} is missing (a study keeps its per-seed tables)")
+    inputs = [[study / f"{n}.csv" for study in studies] for n in names]
+    halves = [study / "half" for study in studies if (study / "half").is_dir()]
+    if halves and len(halves) != len(studies):
+        raise FileNotFoundError(f"--study: {len(halves)} of {len(studies)} parts have a half/ folder (all or none)")
+    half = {"seed_means": [h / "fault_accuracy_by_seed.csv" for h in halves],
+            "clean": [h / "clean_accuracy.csv" for h in halves]} if halves else None
     out.mkdir(parents=True, exist_ok=True)
     names = {"claims": "claims", "by_rate": "claims_by_rate", "interaction": "claims_interaction",
              "explains": "sharpness_explains", "slope": "claims_slope", "by_gain": "c1_vs_sparsity"}
+    if half:
+        names["stability"] = "budget_stability"
     outputs = {k: [str(out / f"{v}.{ext}") for ext in ("csv", "md", "tex")] for k, v in names.items()}
     plan = config.load_plan(o["plan"])
-    report.claims_tables(*inputs, plan, outputs, out / "findings.md")
-    if (study / "mechanism.csv").is_file():  # the mechanism's per-network table: its inference again
-        from flatenn import io, mechanism
-
-        net = _read(study / "mechanism.csv")
-        con = mechanism.contrasts(net)
+    report.claims_tables(*inputs, plan, outputs, out / "findings.md", half=half)
+    nets = [study / "mechanism.csv" for study in studies if (study / "mechanism.csv").is_file()]
+    if nets:  # the mechanism's per-network tables: their inference again
+        net = report.read_tables(nets)
+        switches = [study / "mechanism_switch.csv" for study in studies if (study / "mechanism_switch.csv").is_file()]
+        con = mechanism.contrasts(net, report.read_tables(switches) if switches else None)
         intervention, explained = mechanism.intervention(con, plan["level"]), mechanism.explained(con, plan["level"])
         report.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
         report.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
         io.atomic_write_text(out / "mechanism_findings.md", report.mechanism_findings(explained, intervention, net))
-    print(f"claims and findings.md of {study} under {o['plan']} written to {out}")
+    print(f"claims and findings.md of {', '.join(map(str, studies))} under {o['plan']} written to {out}")
 
 
 def cmd_compare(o, s):
@@ -413,10 +452,14 @@ def cmd_mechanism_tables(o, s):
     clean = _read(o["clean"])
     plan = config.read_plan(o["plan"])
     chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
-    net = mechanism.networks(pd.DataFrame(summaries), clean, _read(o["sharpness"]), _read(o["seed_means"]),
-                             aggregate.read_trials(o["trials"]), chance, (plan["window"]["low"], plan["window"]["high"]))
-    con = mechanism.contrasts(net)
+    trials = aggregate.read_trials(o["trials"])
+    seed_means = _read(o["seed_means"])
+    net = mechanism.networks(pd.DataFrame(summaries), clean, _read(o["sharpness"]), seed_means, trials, chance,
+                             (plan["window"]["low"], plan["window"]["high"]))
+    switch = mechanism.switch_table(pd.DataFrame(summaries), trials, seed_means, chance)
+    con = mechanism.contrasts(net, switch)
     report.write_table(net, o["networks"])
+    report.write_table(switch, o["switch"])
     report.write_table(mechanism.layer_rows(layers, _read(o["vulnerability"])), o["layer_table"])
     intervention, explained = mechanism.intervention(con, plan["level"]), mechanism.explained(con, plan["level"])
     report.write_table(intervention, o["intervention"], floatfmt=".3g")
@@ -495,7 +538,8 @@ COMMANDS = {
                                                        "out": "+"}),
     "mechanism-tables": (cmd_mechanism_tables, False, {
         "layers": "+", "trials": "+", "clean": None, "sharpness": None, "seed-means": None, "vulnerability": None,
-        "plan": None, "networks": "+", "layer-table": "+", "intervention": "+", "explained": "+", "findings": None}),
+        "plan": None, "networks": "+", "switch": "+", "layer-table": "+", "intervention": "+", "explained": "+",
+        "findings": None}),
     "calibrate": (cmd_calibrate, True, {"evals": "+", "trials": "+", "table": "+", "settings-out": None}),
     "runtime": (cmd_runtime, False, {"benchmarks": "*", "out": None}),
     "budget": (cmd_budget, False, {"base": None, "double": None, "plan": None, "out": "+"}),
@@ -503,7 +547,7 @@ COMMANDS = {
     "report-landing": (cmd_report_landing, False, {"claims": None, "verdicts": None, "out": None}),
     "ladder": (cmd_ladder, False, {"rungs": "+", "plan": None, "out": "+", "convergence": "+", "figure": "+"}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),
-    "recompute": (cmd_recompute, False, {"study": None, "plan": None, "out": "?"}),
+    "recompute": (cmd_recompute, False, {"study": "+", "plan": None, "out": "?"}),
     "notebook": (cmd_notebook, False, {"source": None, "out": None}),
 }
 

@@ -186,6 +186,37 @@ def budget(base: dict, double: dict, chance: dict, window: tuple) -> pd.DataFram
     return out.reindex(columns=BUDGET_COLUMNS).sort_values(["quantity", "arch", "variant", "fault"], ignore_index=True)
 
 
+STABILITY_COLUMNS = ["claim", "dataset", "arch", "fault", "a_variant", "role", "converged_value",
+                     "converged_ci_low", "converged_ci_high", "converged_verdict", "half_value", "half_ci_low",
+                     "half_ci_high", "half_verdict", "depends_on_budget", "seeds", "seeds_same_sign"]
+
+
+def budget_stability(converged: dict, half: dict, plan: dict, chance: dict) -> pd.DataFrame:
+    """Budget stability as an endpoint: C1 decided as the claims decide it (``claims.fault_claim``:
+    its family, correction and family-wise interval) on the same seeds trained at the converged
+    budget and at half of it (each a dict of clean_accuracy and fault_accuracy_by_seed tables),
+    per architecture, fault type and AS level; ``depends_on_budget`` where the verdicts differ,
+    and on how many seeds the per-network C1 quantity keeps its sign."""
+    from flatenn.claims import fault_claim
+
+    keys = ["claim", "dataset", "arch", "fault", "a_variant", "role"]
+    cols = ["measured_value", "adj_ci_low", "adj_ci_high", "verdict"]
+    runs = {}
+    for name, run in (("converged", converged), ("half", half)):
+        d = fault_claim(run["seed_means"], run["clean"], plan, chance)
+        d = d[(d.role == "primary") & (d.a_training == "conventional")]
+        runs[name] = d[keys + cols].rename(columns={c: f"{name}_{c.replace('measured_', '').replace('adj_', '')}"
+                                                    for c in cols})
+    out = runs["converged"].merge(runs["half"], on=keys, how="outer")
+    out["depends_on_budget"] = out.converged_verdict != out.half_verdict
+    per_net = budget(half, converged, chance, (plan["window"]["low"], plan["window"]["high"]))
+    per_net = per_net[per_net.quantity == "c1_retained_gap"].rename(columns={"variant": "a_variant"})
+    signs = per_net.groupby(["dataset", "arch", "fault", "a_variant"]).agg(
+        seeds=("seed", "nunique"), seeds_same_sign=("same_sign", lambda v: int(v.astype(bool).sum()))).reset_index()
+    out = out.merge(signs, on=["dataset", "arch", "fault", "a_variant"], how="left")
+    return out.reindex(columns=STABILITY_COLUMNS).sort_values(keys, ignore_index=True)
+
+
 LADDER_COLUMNS = ["dataset", "arch", "variant", "seed", "budget", "quantity", "fault", "value"]
 CONVERGENCE_COLUMNS = ["dataset", "arch", "seed", "budget", "next_budget", "clean_change_standard",
                        "clean_change_as", "gain_change", "converged", "chosen"]

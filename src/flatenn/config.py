@@ -73,10 +73,20 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH, base=None) -> dict:
             hint = (" (install it with 'apt-get install dataset-fashion-mnist' or point dataset.root "
                     "at a torchvision data root)") if ds["name"] == "fashion_mnist" else ""
             raise ConfigError(f"dataset.root: path {root} does not exist{hint}")
+    # Settings of a known architecture that this run does not select are kept and unused, so one
+    # study config can run one architecture at a time (--config archs=[...]); unknown names fail.
+    known = schema["properties"]["archs"]["items"]["enum"]
+    per_arch = [("faults.per_arch", cfg["faults"]["per_arch"]), ("training.per_arch", cfg["training"]["per_arch"]),
+                ("mechanism.rates", cfg["mechanism"]["rates"] or {})]
+    per_arch += [(f"variants.{v}.per_arch", x.get("per_arch", {})) for v, x in cfg["variants"].items()]
+    for key, entries in per_arch:
+        for arch in entries:
+            if arch not in known:
+                raise ConfigError(f"{key}.{arch}: unknown architecture (known: {', '.join(known)})")
     rate_sets = {"faults.rates": cfg["faults"]["rates"]}
     for arch, entry in cfg["faults"]["per_arch"].items():
         if arch not in cfg["archs"]:
-            raise ConfigError(f"faults.per_arch.{arch}: not one of archs ({', '.join(cfg['archs'])})")
+            continue
         rate_sets[f"faults.per_arch.{arch}.rates"] = {**cfg["faults"]["rates"], **entry["rates"]}
     for key, rates in rate_sets.items():
         for name in cfg["faults"]["types"]:
@@ -85,9 +95,6 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH, base=None) -> dict:
             if 0 not in rates[name]:
                 raise ConfigError(f"{key}.{name}: must include 0 (the clean reference of each model)")
     mech = cfg["mechanism"]["rates"]
-    for arch in mech if mech else ():
-        if arch not in cfg["archs"]:
-            raise ConfigError(f"mechanism.rates.{arch}: not one of archs ({', '.join(cfg['archs'])})")
     for arch in cfg["archs"] if mech else ():
         for name in cfg["faults"]["types"]:
             if name not in mech.get(arch, {}):
@@ -180,9 +187,23 @@ def variant_for(cfg: dict, variant: str, arch: str) -> dict:
     return {**{k: x for k, x in v.items() if k != "per_arch"}, **v.get("per_arch", {}).get(arch, {})}
 
 
+def training_for(cfg: dict, arch: str) -> dict:
+    """An architecture's training settings: training, with its per_arch budget on top."""
+    t = cfg["training"]
+    return {**{k: v for k, v in t.items() if k != "per_arch"}, **t.get("per_arch", {}).get(arch, {})}
+
+
 def rates_for(cfg: dict, arch: str) -> dict:
     """An architecture's faulty rates per fault type: faults.rates, with its per_arch entry on top."""
     return {**cfg["faults"]["rates"], **cfg["faults"]["per_arch"].get(arch, {}).get("rates", {})}
+
+
+def switch_thresholds(cfg: dict, variant: str, arch: str) -> list[float]:
+    """The sparsity switch's inference thresholds for one network: an AS network (threshold > 0)
+    without its threshold; a standard one with each threshold its architecture's AS networks use."""
+    if variant_for(cfg, variant, arch)["threshold"] > 0:
+        return [0.0]
+    return sorted({t for v in cfg["variants"] if (t := variant_for(cfg, v, arch)["threshold"]) > 0})
 
 
 def job_settings(cfg: dict, rule: str, **wc) -> dict:
@@ -196,7 +217,7 @@ def _job_settings(cfg: dict, rule: str, **wc) -> dict:
     if rule == "prepare_data":
         return {"dataset": cfg["dataset"]}
     if rule == "train":
-        training = dict(cfg["training"])
+        training = training_for(cfg, wc["arch"])
         training["rho"] = training["rho"] if wc["training"] == "saq" else 0.0  # conventional QAT = SAQ at rho 0
         return {"dataset": cfg["dataset"], "quant": cfg["quant"], "variant": variant_for(cfg, wc["variant"], wc["arch"]),
                 "training": training, "device": cfg["device"]}
@@ -208,7 +229,8 @@ def _job_settings(cfg: dict, rule: str, **wc) -> dict:
     if rule == "mechanism":
         mc = cfg["mechanism"]
         return {"rates": {f: mc["rates"][wc["arch"]][f] for f in fc["types"]}, "trials": mc["trials"],
-                "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"]}
+                "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"],
+                "switch_thresholds": switch_thresholds(cfg, wc["variant"], wc["arch"])}
     if rule == "vulnerability":
         return {**cfg["vulnerability"], "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"],
                 "device": cfg["device"]}

@@ -317,11 +317,12 @@ def c1_vs_sparsity(by_gain: pd.DataFrame, slope: pd.DataFrame, outputs) -> None:
 def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> None:
     """Left: each candidate's correlation with C1's quantity within architectures (architecture
     fixed effects; hollow where not identifiable: one AS level), one marker per fault type. Right: C1's quantity at the
-    intervention's rate with faults anywhere and with the same faults on live weights only."""
+    intervention's rate as measured and under each intervention (faults on live weights, the sparsity switch)."""
     style()
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"wspace": 0.5})  # room for labels
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, max(4.2, 1.5 + 0.16 * len(intervention))),
+                                      gridspec_kw={"wspace": 0.6})  # room for labels
     cands = list(dict.fromkeys(explained.candidate))
     faults = list(dict.fromkeys(explained.fault))
     colours = _palette(faults)
@@ -336,12 +337,14 @@ def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> N
     left.set_xlim(-1.05, 1.05)
     left.set_xlabel("r with C1's quantity within architectures (hollow: not identifiable)")
     left.legend(fontsize=7)
-    iv = intervention.assign(name=intervention.arch + " " + intervention.a_variant + " " + intervention.fault)
+    iv = intervention.assign(name=intervention.arch + " " + intervention.a_variant + " " + intervention.fault + " "
+                             + intervention.condition.str.replace("_", " "))
     y = np.arange(len(iv))
     right.errorbar(iv.effect, y - 0.12, xerr=[iv.effect - iv.effect_ci_low, iv.effect_ci_high - iv.effect], fmt="o",
-                   ms=3, capsize=2, color="tab:blue", label="faults anywhere")
-    right.errorbar(iv.effect_live, y + 0.12, xerr=[iv.effect_live - iv.live_ci_low, iv.live_ci_high - iv.effect_live],
-                   fmt="s", ms=3, capsize=2, color="tab:red", label="same faults, live weights only")
+                   ms=3, capsize=2, color="tab:blue", label="as measured")
+    right.errorbar(iv.effect_changed, y + 0.12, xerr=[iv.effect_changed - iv.changed_ci_low,
+                                                      iv.changed_ci_high - iv.effect_changed],
+                   fmt="s", ms=3, capsize=2, color="tab:red", label="with the intervention")
     right.set_yticks(y, iv.name, fontsize=6)
     right.axvline(0, color="grey", lw=0.8)
     right.set_xlabel("share kept, standard minus AS (points)")

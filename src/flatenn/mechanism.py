@@ -96,9 +96,16 @@ CANDIDATES = {"sparsity_gained": ("activation_sparsity", "diff"), "input_density
 NETWORK_COLUMNS = MODEL + ["fault", "accuracy", "activation_sparsity", *SUMMARY[:4], "max_over_rms", "fault_move_rel",
                            "fault_curvature", "fault_sharpness", "hessian_trace_normalized", "kept", "rate",
                            "kept_at_rate", "kept_live"]
-INTERVENTION_COLUMNS = ["dataset", "arch", "a_variant", "fault", "rate", "effect", "effect_ci_low", "effect_ci_high",
-                        "effect_live", "live_ci_low", "live_ci_high", "change", "change_ci_low", "change_ci_high",
-                        "change_p", "change_p_adjusted", "reading", "n_seeds"]
+# The interventions, each changing one thing with the weights and fault maps unchanged: C1's
+# quantity at the intervention's rate as measured, and with the change (``effect_changed``).
+CONDITIONS = {"faults_on_live_weights": "effect_live",  # the same count of faults, on live weights only
+              "as_threshold_removed": "effect_as_off",  # the AS network evaluated without its threshold
+              "standard_threshold_applied": "effect_std_on"}  # the standard network with the AS threshold
+INTERVENTION_COLUMNS = ["dataset", "arch", "a_variant", "fault", "condition", "rate", "effect", "effect_ci_low",
+                        "effect_ci_high", "effect_changed", "changed_ci_low", "changed_ci_high", "sparsity_gained",
+                        "sparsity_gained_changed", "change", "change_ci_low", "change_ci_high", "change_p",
+                        "change_p_adjusted", "reading", "n_seeds"]
+SWITCH_COLUMNS = MODEL + ["fault", "threshold", "own", "rate", "activation_sparsity", "clean", "accuracy", "kept"]
 EXPLAIN_COLUMNS = ["dataset", "fault", "candidate", "r_within", "p_perm", "p_adjusted", "contrasts", "architectures",
                    "min_levels", "n_seeds", "identifiable", "reading"]
 NOT_IDENTIFIABLE = ("not identifiable: one AS level per architecture, so within an architecture only seed-to-seed "
@@ -106,15 +113,15 @@ NOT_IDENTIFIABLE = ("not identifiable: one AS level per architecture, so within 
 
 
 def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, seed_means: pd.DataFrame,
-             live_trials: pd.DataFrame, chance: dict, window: tuple) -> pd.DataFrame:
+             trials: pd.DataFrame, chance: dict, window: tuple) -> pd.DataFrame:
     """One row per network and fault type: its mechanism summaries, clean accuracy and sparsity,
     sharpness along that fault type, the share it keeps over the informative window (``kept``),
-    at the intervention's rate (``kept_at_rate``) and with the same faults on live weights only
-    (``kept_live``)."""
+    at the intervention's rate (the faulty rate of its mechanism ``trials``; ``kept_at_rate``) and
+    with the same faults on live weights only (``kept_live``; none where no input is dead)."""
     from flatenn.claims import _retained, kept_over_window
 
     rows = []
-    for fault in sorted(live_trials.fault.unique()):
+    for fault in sorted(trials.fault.unique()):
         s = sharp[MODEL].assign(fault=fault, fault_curvature=sharp[f"fault_curvature_{fault}"],
                                 fault_sharpness=sharp.fault_sharpness,
                                 hessian_trace_normalized=sharp.hessian_trace_normalized)
@@ -123,56 +130,132 @@ def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, 
     d = pd.concat(rows, ignore_index=True).merge(clean[MODEL + ["accuracy", "activation_sparsity"]], on=MODEL)
     d = d.merge(kept_over_window(seed_means, chance, window).rename(columns={"retained": "kept"}),
                 on=MODEL + ["fault"], how="left")
-    live = live_trials.groupby(MODEL + ["fault", "rate"], as_index=False)["accuracy"].mean()
-    normal = seed_means.merge(live[MODEL + ["fault", "rate"]], on=MODEL + ["fault", "rate"])
-    ch = live.dataset.map(chance).astype(float)
-    live = live.merge(normal[MODEL + ["fault", "rate", "accuracy", "clean"]], on=MODEL + ["fault", "rate"],
-                      suffixes=("_live", ""))
-    live = live.assign(kept_at_rate=_retained(live.accuracy, live.clean, ch),
-                       kept_live=_retained(live.accuracy_live, live.clean, ch))
-    d = d.merge(live[MODEL + ["fault", "rate", "kept_at_rate", "kept_live"]], on=MODEL + ["fault"], how="left")
+    at = trials[trials.rate > 0].groupby(MODEL + ["fault"], as_index=False)["rate"].max()
+    at = at.merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]], on=MODEL + ["fault", "rate"])
+    ch = at.dataset.map(chance).astype(float)
+    at = at.assign(kept_at_rate=_retained(at.accuracy, at.clean, ch))
+    live = trials[trials.inputs == "live"] if "inputs" in trials else trials
+    live = live.groupby(MODEL + ["fault"], as_index=False)["accuracy"].mean().rename(columns={"accuracy": "live"})
+    at = at.merge(live, on=MODEL + ["fault"], how="left")
+    at["kept_live"] = _retained(at.live, at.clean, ch)
+    d = d.merge(at[MODEL + ["fault", "rate", "kept_at_rate", "kept_live"]], on=MODEL + ["fault"], how="left")
     return d.reindex(columns=NETWORK_COLUMNS).sort_values(MODEL + ["fault"], ignore_index=True)
 
 
-def contrasts(net: pd.DataFrame, training: str = "conventional") -> pd.DataFrame:
+def switch_table(summaries: pd.DataFrame, trials: pd.DataFrame, seed_means: pd.DataFrame,
+                 chance: dict) -> pd.DataFrame:
+    """The sparsity switch, per network, fault type and inference threshold (SWITCH_COLUMNS): its
+    activation sparsity on the campaign images and the share it keeps at the intervention's rate,
+    with the weights and fault maps unchanged. ``own`` marks the threshold it was trained with
+    (its campaign's numbers); the others are the switch (``inputs == "all"`` rows of ``trials``;
+    ``summaries`` has one ``switch`` list of {threshold, activation_sparsity, own} per network)."""
+    from flatenn.claims import _retained
+
+    sw = trials[trials.inputs == "all"] if "inputs" in trials else trials.iloc[:0]
+    sparsity = pd.DataFrame([{**{k: s[k] for k in MODEL}, **x} for s in summaries.to_dict("records")
+                             for x in (s.get("switch") if isinstance(s.get("switch"), list) else [])])
+    if sw.empty or sparsity.empty:
+        return pd.DataFrame(columns=SWITCH_COLUMNS)
+    keys = MODEL + ["fault", "threshold"]
+    mean = sw.groupby(keys + ["rate"], as_index=False)["accuracy"].mean()
+    switched = mean[mean.rate > 0].merge(mean[mean.rate == 0].drop(columns="rate").rename(
+        columns={"accuracy": "clean"}), on=keys)
+    at = trials[trials.rate > 0].groupby(MODEL + ["fault"], as_index=False)["rate"].max()
+    own = at.merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]], on=MODEL + ["fault", "rate"])
+    own = own.merge(sparsity[sparsity.own.astype(bool)][MODEL + ["threshold"]], on=MODEL)
+    out = pd.concat([own.assign(own=True), switched.assign(own=False)], ignore_index=True)
+    out = out.merge(sparsity[MODEL + ["threshold", "activation_sparsity"]], on=MODEL + ["threshold"], how="left")
+    out["kept"] = _retained(out.accuracy, out.clean, out.dataset.map(chance).astype(float))
+    return out.reindex(columns=SWITCH_COLUMNS).sort_values(MODEL + ["fault", "own", "threshold"], ignore_index=True)
+
+
+def contrasts(net: pd.DataFrame, switch: pd.DataFrame | None = None, training: str = "conventional") -> pd.DataFrame:
     """Per AS network and fault type, against the standard network of its seed: C1's quantity
-    (share kept, standard minus AS, points: over the window, at the intervention's rate, and with
-    the faults on live weights) and every candidate's value (CANDIDATES)."""
+    (share kept, standard minus AS, points: over the window, at the intervention's rate, and under
+    each intervention of CONDITIONS that ran) and every candidate's value (CANDIDATES). With the
+    sparsity ``switch`` (``switch_table``): the AS network without its threshold against the
+    standard one as trained, and the standard network with the AS network's threshold against the
+    AS one as trained, with the sparsity gained in each pairing."""
     n = net[net.training == training]
     base = n[n.variant == "standard"].drop(columns=["variant", "training"])
     keys = ["dataset", "arch", "seed", "fault"]
     j = n[n.variant != "standard"].merge(base, on=keys, suffixes=("", "_std"))
     out = j[keys].assign(a_variant=j.variant, rate=j.rate, effect=100 * (j.kept_std - j.kept),
                          effect_at_rate=100 * (j.kept_at_rate_std - j.kept_at_rate),
-                         effect_live=100 * (j.kept_live_std - j.kept_live))
+                         effect_live=100 * (j.kept_live_std - j.kept_live),
+                         dead_inputs=(j.dead_input_share > 0) | (j.dead_input_share_std > 0))
     for name, (col, how) in CANDIDATES.items():
         a, b = j[col].astype(float), j[f"{col}_std"].astype(float)
         out[name] = a - b if how == "diff" else np.log(a.where(a > 0) / b.where(b > 0))
-    return out
+    if switch is None or switch.empty:
+        return out
+    sw = switch[switch.training == training]
+    own = sw[sw.own.astype(bool)].drop(columns=["training", "own", "rate"])
+    other = sw[~sw.own.astype(bool)].drop(columns=["training", "own", "rate"])
+    as_own = own[own.variant != "standard"].rename(columns={"variant": "a_variant"})
+    # the AS network as trained, against itself without its threshold and against the standard
+    # network as trained and with the AS threshold
+    as_off = other[other.variant != "standard"].rename(columns={"variant": "a_variant"}).drop(columns="threshold")
+    std_own = own[own.variant == "standard"].drop(columns=["variant", "threshold"])
+    std_on = other[other.variant == "standard"].drop(columns="variant")
+    m = as_own.merge(as_off, on=keys + ["a_variant"], suffixes=("", "_off")).merge(
+        std_own.add_suffix("_std").rename(columns={f"{k}_std": k for k in keys}), on=keys).merge(
+        std_on.add_suffix("_on").rename(columns={f"{k}_on": k for k in keys}).rename(columns={"threshold_on": "threshold"}),
+        on=keys + ["threshold"], how="left")
+    m = m.assign(effect_as_off=100 * (m.kept_std - m.kept_off), effect_std_on=100 * (m.kept_on - m.kept),
+                 gained=m.activation_sparsity - m.activation_sparsity_std,
+                 gained_as_off=m.activation_sparsity_off - m.activation_sparsity_std,
+                 gained_std_on=m.activation_sparsity - m.activation_sparsity_on)
+    cols = ["effect_as_off", "effect_std_on", "gained", "gained_as_off", "gained_std_on"]
+    return out.merge(m[keys + ["a_variant"] + cols], on=keys + ["a_variant"], how="left")
 
 
 def intervention(con: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Does moving the faults onto live weights change C1's quantity? Per architecture, AS level
-    and fault type, seed-level 95 % intervals of the effect at the rate and with live-only faults,
-    and of the change the family-wise interval and Bonferroni p over the table (the reading's
-    correction). Reading: the AS network's difference shrinks (toward zero) or grows, where the
-    change is significant."""
+    """Does an intervention (CONDITIONS) change C1's quantity at the intervention's rate? Per
+    architecture, AS level, fault type and intervention that ran: seed-level 95 % intervals of the
+    effect as measured and as changed, and of the change the family-wise interval and Bonferroni p
+    over the table (one family: every intervention). Reading: the AS network's difference shrinks
+    (toward zero) or grows, where the change is significant. The live-weights intervention is
+    kept only where some network has dead inputs: elsewhere it moves nothing by construction."""
     from flatenn.stats import seed_intervals
 
     keys = ["dataset", "arch", "a_variant", "fault"]
-    d = con.assign(change=con.effect_live - con.effect_at_rate)
-    a, b = (seed_intervals(d, keys, v, level) for v in ("effect_at_rate", "effect_live"))
-    m = max(len(a), 1)
-    c = seed_intervals(d, keys, "change", 1 - (1 - level) / m)
-    out = a[keys].assign(rate=d.groupby(keys, sort=True)["rate"].first().to_numpy(), effect=a["mean"],
-                         effect_ci_low=a.ci_low, effect_ci_high=a.ci_high, effect_live=b["mean"],
-                         live_ci_low=b.ci_low, live_ci_high=b.ci_high, change=c["mean"], change_ci_low=c.ci_low,
-                         change_ci_high=c.ci_high, change_p=c.p_value, n_seeds=c.n)
+    parts = []
+    for condition, col in CONDITIONS.items():
+        if col not in con or con[col].isna().all():
+            continue
+        d = con
+        if condition == "faults_on_live_weights" and "dead_inputs" in d:
+            d = d[d.groupby(keys)["dead_inputs"].transform("any").astype(bool)]
+        if d.empty:
+            continue
+        d = d.assign(change=d[col] - d.effect_at_rate)
+        gained = {"effect_as_off": "gained_as_off", "effect_std_on": "gained_std_on"}.get(col)
+        part = d.groupby(keys, sort=True).agg(rate=("rate", "first")).reset_index()
+        a, b = (seed_intervals(d, keys, v, level) for v in ("effect_at_rate", col))
+        part = part.assign(condition=condition, effect=a["mean"], effect_ci_low=a.ci_low, effect_ci_high=a.ci_high,
+                           effect_changed=b["mean"], changed_ci_low=b.ci_low, changed_ci_high=b.ci_high)
+        if gained:
+            g = d.groupby(keys, sort=True)
+            part = part.assign(sparsity_gained=g["gained"].mean().to_numpy(),
+                               sparsity_gained_changed=g[gained].mean().to_numpy())
+        parts.append((part, d))
+    if not parts:
+        return pd.DataFrame(columns=INTERVENTION_COLUMNS)
+    m = sum(len(p) for p, _ in parts)
+    out = []
+    for part, d in parts:
+        c = seed_intervals(d, keys, "change", 1 - (1 - level) / m)
+        out.append(part.assign(change=c["mean"], change_ci_low=c.ci_low, change_ci_high=c.ci_high, change_p=c.p_value,
+                               n_seeds=c.n))
+    out = pd.concat(out, ignore_index=True)
     out["change_p_adjusted"] = (out.change_p * out.change_p.notna().sum()).clip(upper=1.0)
     toward = np.sign(out.change) == -np.sign(out.effect)
     sig = out.change_p_adjusted < 1 - level
     out["reading"] = np.where(~sig, "no change shown", np.where(toward, "difference shrinks", "difference grows"))
-    return out.reindex(columns=INTERVENTION_COLUMNS)
+    order = {c: i for i, c in enumerate(CONDITIONS)}
+    out = out.assign(_c=out.condition.map(order)).sort_values(["dataset", "arch", "a_variant", "fault", "_c"])
+    return out.drop(columns="_c").reindex(columns=INTERVENTION_COLUMNS).reset_index(drop=True)
 
 
 def _within(v: pd.Series, groups: pd.Series) -> np.ndarray:

@@ -100,7 +100,7 @@ def _effect(r) -> str:
 
 
 def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame,
-             slope: pd.DataFrame | None = None) -> str:
+             slope: pd.DataFrame | None = None, stability: pd.DataFrame | None = None) -> str:
     """findings.md: one line per claim and architecture (the family's verdict, its strongest
     primary row, what it means), the comparison between architectures, and the mechanism."""
     lines = ["# Findings", "",
@@ -143,6 +143,18 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
         for r in slope[slope.levels >= 2].itertuples():
             lines.append(f"- {r.arch}, {r.fault}: {r.slope:+.2f} [{r.adj_ci_low:+.2f}, {r.adj_ci_high:+.2f}] points, "
                          f"Bonferroni p {r.p_adjusted:.3g}: {r.verdict}{_robust(r)}")
+    if stability is not None and len(stability):
+        lines += ["", "## Budget stability: C1 at the converged budget and at half of it (budget_stability.csv)", ""]
+        for (ds, arch), g in stability.groupby(["dataset", "arch"], sort=False):
+            moved = g[g.depends_on_budget.astype(bool)]
+            which = "; ".join(f"{r.a_variant} {r.fault}: {r.converged_verdict} at the converged budget, "
+                              f"{r.half_verdict} at half" for r in moved.itertuples())
+            lines.append(f"- {arch} ({ds}): family verdict {family_verdict(g.converged_verdict)} at the converged "
+                         f"budget, {family_verdict(g.half_verdict)} at half; "
+                         + (f"{len(moved)} of {len(g)} primary verdicts depend on the budget ({which})" if len(moved)
+                            else f"no primary verdict of {len(g)} depends on the budget")
+                         + f"; the per-network C1 quantity keeps its sign on {int(g.seeds_same_sign.sum())} of "
+                         f"{int(g.seeds.sum())} networks x fault types.")
     lines += ["", "## Mechanism: does curvature along the faults predict what a network keeps?", ""]
     curv = explains[explains.metric == explains.fault.radd("fault_curvature_")] if len(explains) else explains
     if len(curv):
@@ -187,42 +199,71 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
         names = [c for c, ok in standing.items() if ok]
         lines += ["", "Candidates related to C1's quantity within architectures under every fault type: "
                   + (", ".join(names) if names else "none") + "."]
-    if len(intervention):
-        lines += ["", "## Intervention: the same number of faults on weights whose input is active", ""]
-        for r in intervention.itertuples():
+    titles = {"faults_on_live_weights": "the same number of faults on weights whose input is active",
+              "as_threshold_removed": "the AS network evaluated without its threshold (weights and maps unchanged)",
+              "standard_threshold_applied": "the standard network evaluated with the AS threshold (weights and maps "
+                                            "unchanged)"}
+    for condition, g in intervention.groupby("condition", sort=False):
+        lines += ["", f"## Intervention: {titles.get(condition, condition)}", ""]
+        for r in g.itertuples():
+            sparse = ("" if pd.isna(r.sparsity_gained) else
+                      f" (sparsity gained {r.sparsity_gained:+.3f} as trained, {r.sparsity_gained_changed:+.3f} "
+                      "changed)")
             lines.append(f"- {r.arch} {r.a_variant}, {r.fault} at rate {r.rate:g}: {r.effect:+.1f} "
-                         f"[{r.effect_ci_low:+.1f}, {r.effect_ci_high:+.1f}] points with faults anywhere, "
-                         f"{r.effect_live:+.1f} [{r.live_ci_low:+.1f}, {r.live_ci_high:+.1f}] on live weights only; "
+                         f"[{r.effect_ci_low:+.1f}, {r.effect_ci_high:+.1f}] points as measured, "
+                         f"{r.effect_changed:+.1f} [{r.changed_ci_low:+.1f}, {r.changed_ci_high:+.1f}] changed{sparse}; "
                          f"change {r.change:+.1f} [{r.change_ci_low:+.1f}, {r.change_ci_high:+.1f}] (family-wise), "
                          f"Bonferroni p {r.change_p_adjusted:.3g}: {r.reading}")
-        dead = networks.drop_duplicates(["dataset", "arch", "variant", "training", "seed"]).groupby(
-            ["arch", "variant"])["dead_input_share"].mean()
-        lines += ["", "The intervention moves only the faults that fell on weights with dead inputs (never active on "
-                  "the campaign images); their mean share of the weights: "
-                  + ", ".join(f"{a} {v} {100 * x:.1f} %" for (a, v), x in dead.items()) + "."]
-        shrinks = int((intervention.reading == "difference shrinks").sum())
-        lines += ["", f"Dead inputs as the explanation: the difference shrinks in {shrinks} of {len(intervention)} "
-                  "cells, grows in " + str(int((intervention.reading == "difference grows").sum()))
-                  + ", and shows no change in " + str(int((intervention.reading == "no change shown").sum())) + "."]
+        counts = g.reading.value_counts()
+        lines += ["", f"The difference shrinks in {int(counts.get('difference shrinks', 0))} of {len(g)} cells, grows "
+                  f"in {int(counts.get('difference grows', 0))}, and shows no change in "
+                  f"{int(counts.get('no change shown', 0))}."]
+        if condition == "faults_on_live_weights":
+            dead = networks.drop_duplicates(["dataset", "arch", "variant", "training", "seed"]).groupby(
+                ["arch", "variant"])["dead_input_share"].mean()
+            lines += ["", "It moves only the faults that fell on weights with dead inputs (never active on the "
+                      "campaign images), so it runs only where some network has them; their mean share of the "
+                      "weights: " + ", ".join(f"{a} {v} {100 * x:.1f} %" for (a, v), x in dead.items()) + "."]
+    if {"as_threshold_removed", "standard_threshold_applied"} & set(intervention.condition):
+        lines += ["", "Reading the sparsity switch: where C1's quantity shrinks when the AS network loses its "
+                  "threshold, or when the standard network gains it, sparsity at inference carries that part of "
+                  "the effect; where it shows no change, the trained weights carry it."]
     return "\n".join(lines) + "\n"
 
 
-def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs: dict, findings_md) -> None:
-    """The claims job (and `flatenn recompute`): per-seed tables in, every claims table and
-    findings.md out. ``outputs`` maps claims, by_rate, interaction and explains to their paths."""
-    from flatenn import claims
+def read_tables(paths) -> pd.DataFrame:
+    """One table from one CSV or the concatenation of several (a study run in parts)."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs: dict, findings_md,
+                  half: dict | None = None) -> None:
+    """The claims job (and `flatenn recompute`): per-seed tables in (a path each, or a list of
+    paths of a study's parts), every claims table and findings.md out. ``outputs`` maps claims,
+    by_rate, interaction and explains (and ``stability``, with ``half``: the fault and clean tables'
+    paths of the same networks trained at half the budget) to their paths."""
+    from flatenn import claims, compare
     from flatenn.catalog import DEPTH, NUM_CLASSES
 
-    seed_means, sharp, clean = (pd.read_csv(p) for p in (seed_means_csv, sharpness_csv, clean_csv))
+    seed_means, sharp, clean = (read_tables(p) for p in (seed_means_csv, sharpness_csv, clean_csv))
+    twice = clean.duplicated(["dataset", "arch", "variant", "training", "seed"])
+    if twice.any():
+        r = clean[twice].iloc[0]
+        raise ValueError(f"clean: network {r.arch} {r.variant} {r.training} seed {r.seed} appears in two parts")
     unknown = sorted(set(clean.dataset) - set(NUM_CLASSES))
     if unknown:
         raise ValueError(f"clean: no class count known for dataset {unknown[0]!r} (flatenn.catalog)")
     chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
     tables = claims.evaluate(seed_means, sharp, clean, plan, chance, DEPTH)
+    if half is not None:
+        tables["stability"] = compare.budget_stability(
+            {"seed_means": seed_means, "clean": clean},
+            {k: read_tables(half[k]) for k in ("seed_means", "clean")}, plan, chance)
     for name, paths in outputs.items():
         write_table(tables[name], paths, floatfmt=".3g" if name in ("explains", "interaction") else ".2f")
     io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"],
-                                               tables["slope"]))
+                                               tables["slope"], tables.get("stability")))
 
 
 def findings_table(studies: dict, fmt: str = "pipe") -> str:

@@ -35,6 +35,7 @@ rule mechanism_tables:
         plan=PLAN,
     output:
         networks=table("mechanism"),
+        switch=table("mechanism_switch"),
         layers=table("mechanism_layers"),
         intervention=table("intervention"),
         explained=table("mechanism_explained"),
@@ -48,7 +49,7 @@ rule mechanism_tables:
     shell:
         "flatenn mechanism-tables --layers {input.layers} --trials {input.trials} --clean {input.clean}"
         " --sharpness {input.sharpness} --seed-means {input.seed_means} --vulnerability {input.vulnerability}"
-        " --plan {input.plan} --networks {output.networks} --layer-table {output.layers}"
+        " --plan {input.plan} --networks {output.networks} --switch {output.switch} --layer-table {output.layers}"
         " --intervention {output.intervention} --explained {output.explained} --findings {output.findings}"
         " --log {log}"
 
@@ -58,6 +59,7 @@ MECHANISM_TARGETS = (
         t
         for name in (
             "mechanism",
+            "mechanism_switch",
             "mechanism_layers",
             "intervention",
             "mechanism_explained",
