@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as st
 
 from conftest import ROOT
-from flatenn import aggregate, claims, config, report, stats
+from flatenn import aggregate, claims, config, registry, report, stats
 
 VARIANTS, TRAININGS, SEEDS, TRIALS = ["standard", "as_high"], ["conventional", "saq"], range(6), 8
 RATES = [0.0, 0.01, 0.03, 0.1, 0.3]  # the standard network keeps 82, 55, 14 and 0 % above chance
@@ -54,7 +54,7 @@ def synthetic_sharpness(rng, as_factor=1.0, saq_factor=1.0, arch="lenet5", other
                 g = f if other is None else (other if v != "standard" else 1.0)
                 rows.append({"dataset": "d", "arch": arch, "variant": v, "training": t, "seed": s,
                              **{m: 10 * (f if m.startswith("fault_curvature") else g) * (1 + rng.normal(0, 0.03))
-                                for m in aggregate.METRICS}, "loss": 0.3})
+                                for m in aggregate.metric_names(registry.FAULTS)}, "loss": 0.3})
     return pd.DataFrame(rows)
 
 

@@ -231,7 +231,7 @@ def test_layer_table_known_answers():
     q = torch.tensor([[1, 1, -1, 1], [2, -2, 0, 2]], dtype=torch.int8)  # two output channels, four inputs
     image = {"fc": {"q": q, "scale": torch.ones(2, 1), "bits": 8}}
     activity = {"fc": torch.tensor([0.5, 0.0, 1.0, 0.25], dtype=torch.float64)}
-    row = mechanism.layer_table(image, activity).iloc[0]
+    row = mechanism.layer_table(image, activity, ["bitflip"]).iloc[0]
     assert row.weights == 8 and row.input_units == 4
     assert row.input_density == pytest.approx(0.4375) and row.dead_input_share == pytest.approx(0.25)
     assert row.negative_code_share == pytest.approx(2 / 8) and row.zero_code_share == pytest.approx(1 / 8)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy import stats
 
-from flatenn import faults
+from flatenn import faults, registry
 from flatenn.faults import inject, inject_bit, sample_cells
 
 
@@ -168,7 +168,7 @@ def test_bad_weights_rejected():
         inject_bit(ints(), "bitflip", 0.1, 8, generator=gen())
 
 
-@pytest.mark.parametrize("fault", faults.FAULTS)
+@pytest.mark.parametrize("fault", registry.FAULTS)
 def test_displacement_moments_are_those_of_injected_faults(fault):
     """E[inject(q) - q] / r and E[(inject(q) - q)^2] / r at a small Bernoulli rate r, over many
     maps, against displacement_moments (first order in r)."""

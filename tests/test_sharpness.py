@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from flatenn import fastgrad, faults, hessian, sharpness
+from flatenn import fastgrad, faults, hessian, registry, sharpness
 from flatenn.quant import dequantize
 
 A = torch.tensor([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 1.0]], dtype=torch.float64)
@@ -66,7 +66,8 @@ def test_measure_on_a_model_is_deterministic():
 
     torch.manual_seed(0)
     cfg = dict(power_iters=5, tol=1e-3, hutchinson_samples=3, eps_rho=0.05, eps_steps=2, fault_rate=1e-3,
-               fault_samples=2, landscape_1d_points=5, landscape_2d_points=3, landscape_range=1.0)
+               fault_samples=2, landscape_1d_points=5, landscape_2d_points=3, landscape_range=1.0,
+               fault_types=["bitflip", "sa0", "sa1"])
     x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
     y = torch.randint(0, 10, (64,))
     q = {"weight_bits": 8, "act_bits": 8}
@@ -175,7 +176,7 @@ def test_sharpness_does_not_import_dynamo():
     code = ("import sys, torch\nfrom flatenn import models, sharpness\n"
             "m = models.build('lenet5', (1, 28, 28), 10, {'weight_bits': 8, 'act_bits': 8}).eval()\n"
             "cfg = dict(power_iters=2, tol=1e-3, hutchinson_samples=1, eps_rho=0.05, eps_steps=1, fault_rate=1e-3,"
-            " fault_samples=1, landscapes=False)\n"
+            " fault_samples=1, landscapes=False, fault_types=['bitflip'])\n"
             "sharpness.measure(m, torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), torch.arange(8), cfg, seed=0)\n"
             "assert 'torch._dynamo' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -234,7 +235,7 @@ def test_weighted_trace_is_the_weighted_diagonal_from_the_same_products():
     assert abs(mean - exact) < 4 * stderr and stderr < 0.1
 
 
-@pytest.mark.parametrize("fault", faults.FAULTS)
+@pytest.mark.parametrize("fault", registry.FAULTS)
 def test_fault_geometry_gives_the_first_order_loss_rise_of_every_single_cell_fault(fault):
     """For a quadratic loss, the loss rise summed over every single-cell fault the injector can
     make (the first-order term in the cell fault rate) is g . mean + sum(diag H * square) / 2
@@ -248,10 +249,10 @@ def test_fault_geometry_gives_the_first_order_loss_rise_of_every_single_cell_fau
     loss = lambda x: 0.5 * x @ a @ x + b @ x  # noqa: E731
     rise = 0.0
     for i in range(q.numel()):
-        for bit in range(8):
+        for bit in registry.fault(fault).eligible(8):  # the cells this fault model can hit
             faulty = faults.apply_map(q, fault, 8, torch.tensor([i]), torch.tensor([1 << bit]))
             rise += float(loss(dequantize(entry, faulty).flatten()) - loss(w))
-    g = sharpness.fault_geometry({"l.weight": w.view(2, 3)}, {"l": entry})[fault]
+    g = sharpness.fault_geometry({"l.weight": w.view(2, 3)}, {"l": entry}, [fault])[fault]
     predicted = float((a @ w + b) @ g["mean"]["l.weight"].flatten()
                       + 0.5 * (torch.diagonal(a) * g["square"]["l.weight"].flatten()).sum())
     assert predicted == pytest.approx(rise, rel=1e-12)
@@ -262,7 +263,7 @@ def test_measure_reports_fault_curvatures_and_a_prediction_of_the_same_order(tra
     the quadratic prediction within 2x of the injected loss rise (high-bit flips are large moves)."""
     ds, nets = trained
     cfg = {"power_iters": 3, "tol": 1e-3, "hutchinson_samples": 10, "eps_rho": 0.05, "eps_steps": 1,
-           "fault_rate": 0.002, "fault_samples": 10, "landscapes": False}
+           "fault_rate": 0.002, "fault_samples": 10, "landscapes": False, "fault_types": ["bitflip", "sa0", "sa1"]}
     res = sharpness.measure(copy.deepcopy(nets["standard"]), ds.train.x[:300], ds.train.y[:300], cfg, seed=0)
     assert res["fault_curvature_bitflip"] > max(res["fault_curvature_sa0"], res["fault_curvature_sa1"]) > 0
     assert 0.5 < res["fault_sharpness_predicted"] / res["fault_sharpness"] < 2

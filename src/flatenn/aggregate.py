@@ -15,9 +15,25 @@ from flatenn.stats import seed_level_ci, variance_components
 MODEL_COLS = list(io.MODEL_COLS)
 POINT_COLS = ["dataset", "arch", "fault", "rate"]
 # The first three keep the contract column order of sharpness.csv.
-METRICS = ["hessian_top_eig", "hessian_trace", "eps_sharpness", "hessian_top_eig_normalized",
-           "hessian_trace_normalized", "fault_sharpness", "fault_curvature_bitflip", "fault_curvature_sa0",
-           "fault_curvature_sa1", "fault_sharpness_predicted"]
+BASE_METRICS = ["hessian_top_eig", "hessian_trace", "eps_sharpness", "hessian_top_eig_normalized",
+                "hessian_trace_normalized", "fault_sharpness"]
+
+
+def metric_names(fault_types) -> list[str]:
+    """The sharpness metrics of a run with these fault types: the base ones, the curvature along
+    each fault type (in the registry's order; bit flips always: fault_sharpness measures them),
+    and the quadratic prediction of fault_sharpness."""
+    from flatenn.registry import FAULTS
+
+    chosen = set(fault_types) | {"bitflip"}
+    return BASE_METRICS + [f"fault_curvature_{f}" for f in FAULTS if f in chosen] + ["fault_sharpness_predicted"]
+
+
+def metrics_of(sharp: pd.DataFrame) -> list[str]:
+    """The metrics a sharpness table holds (its fault curvatures are those its run computed)."""
+    from flatenn.registry import FAULTS
+
+    return metric_names([f for f in FAULTS if f"fault_curvature_{f}" in sharp.columns])
 
 
 # ---------------------------------------------------------------- reading raw results
@@ -33,12 +49,18 @@ def read_trials(paths) -> pd.DataFrame:
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
 
 
-def sharpness(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row of metrics per model, the loss landscapes in long form)."""
+def sharpness(paths, fault_types) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row of metrics per model, the loss landscapes in long form); a file without a metric
+    of this run (``metric_names(fault_types)``) is a one-line error."""
     rows, curves = [], []
+    names = metric_names(fault_types) + ["loss"]
     for p in paths:
         mid, res = model_id(p), io.read_json(p)
-        rows.append({**mid, **{k: res[k] for k in METRICS + ["loss"]}})
+        missing = [k for k in names if k not in res]
+        if missing:
+            raise ValueError(f"sharpness: {p} has no {missing[0]} (written for other fault types or by an older "
+                             "version: rerun its sharpness job)")
+        rows.append({**mid, **{k: res[k] for k in names}})
         for dim in ("1d", "2d") if "landscape_1d" in res else ():
             alpha, loss = res[f"landscape_{dim}"]["alpha"], np.asarray(res[f"landscape_{dim}"]["loss"])
             if dim == "1d":
@@ -184,9 +206,10 @@ def comparison_summary(pci: pd.DataFrame, by_seed: pd.DataFrame, kind: str) -> p
 
 def paired_sharpness(sharp: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
     """Per comparison, metric and seed: the relative difference (a - b) / |b|."""
-    p = _pairs(sharp, comps, ["dataset", "arch", "seed"], METRICS)
+    metrics = metrics_of(sharp)
+    p = _pairs(sharp, comps, ["dataset", "arch", "seed"], metrics)
     rows = []
-    for m in METRICS:
+    for m in metrics:
         rows.append(p[["dataset", "arch", "kind", "comparison", "a_variant", "a_training", "b_variant", "b_training",
                        "seed"]].assign(
             metric=m, a=p[f"{m}_a"], b=p[f"{m}_b"], rel_diff=(p[f"{m}_a"] - p[f"{m}_b"]) / p[f"{m}_b"].abs()))
@@ -203,7 +226,7 @@ def sharpness_correlation(sharp: pd.DataFrame, means: pd.DataFrame, fault: str, 
     rows = []
     for (ds, arch), _ in sharp.groupby(["dataset", "arch"], sort=True):  # an arch without that rate: no rho
         g = merged[(merged.dataset == ds) & (merged.arch == arch)]
-        for m in METRICS:
+        for m in metrics_of(sharp):
             rho, p = spearmanr(g[m], g["accuracy"]) if len(g) > 2 else (float("nan"),) * 2
             rows.append({"dataset": ds, "arch": arch, "metric": m, "fault": fault, "rate": rate,
                          "spearman_rho": rho, "p_value": p, "models": len(g)})

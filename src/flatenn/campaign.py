@@ -48,7 +48,7 @@ def vulnerability_points(image: dict, fault: str, layer_rate: float, bit_rate: f
     """One point per layer (faults there only) and one per bit position (faults there only)."""
     bits = next(iter(image.values()))["bits"]
     return ([{"fault": fault, "rate": layer_rate, "layer": name} for name in image]
-            + [{"fault": fault, "rate": bit_rate, "bit": b} for b in range(bits)])
+            + [{"fault": fault, "rate": bit_rate, "bit": b} for b in faults.get(fault).eligible(bits)])
 
 
 def weight_memory(image: dict, layers: list[str] | None = None) -> tuple[list[str], torch.Tensor]:
@@ -75,11 +75,13 @@ def faulty_ints(image: dict, fault: str, rate: float, gen: torch.Generator, *, m
     if not names:
         return out
     bits = image[names[0]]["bits"]
+    positions = faults.get(fault).eligible(bits)
     if eligible is None:
-        elems, masks = faults.fault_map(flat.numel(), bits, rate, mode=mode, generator=gen, bit=bit)
+        elems, masks = faults.fault_map(flat.numel(), bits, rate, mode=mode, generator=gen, bit=bit,
+                                        positions=positions)
     else:
-        count = faults.fault_count(flat.numel() * bits, rate, mode, gen)
-        elems, masks = faults.fault_map_among(eligible, bits, count, gen)
+        count = faults.fault_count(flat.numel() * len(positions), rate, mode, gen)
+        elems, masks = faults.fault_map_among(eligible, bits, count, gen, positions)
     faulty = faults.apply_map(flat, fault, bits, elems, masks)
     for name, part in zip(names, faulty.split([image[n]["q"].numel() for n in names])):
         out[name] = part.view_as(image[name]["q"])

@@ -4,14 +4,45 @@ Snakemake (through config validation) and the table and figure jobs import this 
 ``data`` or ``models``: importing torch costs 2-3 s of every process that does (measured: half of
 a `snakemake -n` on the ci config, a quarter of a ci table job)."""
 
+from collections.abc import Mapping
+
 # Where Debian's dataset-fashion-mnist package puts the IDX files.
 DEBIAN_FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
 
-# Classes per dataset: the chance level of accuracy tables.
-NUM_CLASSES = {"fashion_mnist": 10, "digits": 10, "cifar10": 10}
 
-# Weight layers on the main path: the x axis of the depth figure.
-DEPTH = {"lenet5": 5, "resnet8": 8, "resnet20": 20}
+class _DatasetFacts(Mapping):
+    """One field of every registered dataset (flatenn.registry), read at each lookup, so a
+    dataset an extension registers later is there too."""
+
+    def __init__(self, field: str):
+        self.field = field
+
+    def __getitem__(self, name):
+        from flatenn.registry import DATASETS
+
+        return getattr(DATASETS[name], self.field)
+
+    def __iter__(self):
+        from flatenn.registry import DATASETS
+
+        return iter(list(DATASETS))
+
+    def __len__(self):
+        from flatenn.registry import DATASETS
+
+        return len(DATASETS)
+
+
+NUM_CLASSES = _DatasetFacts("num_classes")  # classes per dataset: the chance level of accuracy tables
+SHAPES = _DatasetFacts("shape")  # image shape per dataset: what check-config builds every architecture for
+
+
+def depth(arch: str) -> int:
+    """Weight layers on the main path of a registered architecture (the x axis of the depth
+    figures, the order of "deeper minus shallower"); an unknown name is a ValueError."""
+    from flatenn.registry import architecture
+
+    return architecture(arch).depth
 
 
 def landscape_2d_figure(arch: str, variant: str, training: str) -> str:

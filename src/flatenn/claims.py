@@ -320,7 +320,7 @@ def _interaction_rows(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, dept
     for comp, quantity, g in parts:
         col = "slope_value" if quantity == "slope" else q
         for (ds, fault), h in g.groupby(["dataset", "fault"], sort=True):
-            archs = sorted(h.arch.unique(), key=lambda a: (depth.get(a, 999), a))
+            archs = sorted(h.arch.unique(), key=lambda a: (depth[a], a))
             for a, b in itertools.combinations(archs, 2):
                 va, vb = (h[h.arch == x].set_index("seed")[col].dropna() for x in (a, b))
                 rows.append({"claim": claim, "dataset": ds, "fault": fault, "comparison": comp, "quantity": quantity,
@@ -731,8 +731,12 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
     for c in ("secondary_disagree", "window_verdicts", "loo_verdict", "loo_left_out", "robustness", "fragile_by"):
         table[c] = table[c].fillna("")
     metrics = plan["claims"]["C2"]["primary"] + plan["claims"]["C2"].get("secondary", [])
-    slope = slopes(seeds, clean, plan, depth or {}, alt_seeds) if "slope" in plan else {
+    if depth is None:  # the registry's depths of the architectures in the tables (unknown: an error)
+        from flatenn.catalog import depth as depth_of
+
+        depth = {a: depth_of(a) for a in sorted(set(clean.arch))}
+    slope = slopes(seeds, clean, plan, depth, alt_seeds) if "slope" in plan else {
         "slope": pd.DataFrame(columns=SLOPE_COLUMNS), "by_gain": pd.DataFrame(columns=BY_GAIN_COLUMNS)}
     return {"claims": table, "by_rate": by_rate(effects, plan),
-            "interaction": interaction(seeds, plan, depth or {}, clean, alt_seeds), **slope,
+            "interaction": interaction(seeds, plan, depth, clean, alt_seeds), **slope,
             "explains": explains(seed_means, sharp, chance, window, plan["level"], metrics)}

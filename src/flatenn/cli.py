@@ -41,9 +41,14 @@ def _device(settings):
 
 
 def cmd_check_config(o, s):
-    from flatenn import config
+    """The config against its schema, then every configured architecture built for the dataset's
+    images and deployed (flatenn.deployed.check_architecture): an architecture the integer network
+    cannot compute fails here, in seconds, naming the layer, not in its campaign after training."""
+    from flatenn import config, deployed
 
-    config.load(o["config"])
+    cfg = config.load(o["config"])
+    deployed.check_deployable(cfg["archs"], cfg["dataset"]["name"], cfg["quant"])
+    print(f"{o['config']}: valid; {', '.join(cfg['archs'])} deploy as trained")
 
 
 def cmd_prepare_data(o, s):
@@ -145,7 +150,7 @@ def cmd_mechanism(o, s):
              for name, e in export_memory_image(model).items()}
     x, y = campaign.evaluation_set_of(ds, s["eval_size"], s["seed"], mid["seed"])
     activity = mechanism.input_activity(model, x)
-    layers = mechanism.layer_table(image, activity)
+    layers = mechanism.layer_table(image, activity, list(s["rates"]))
     summary = mechanism.summary(layers)
     run = dict(image=image, images=(x, y), trials=s["trials"], mode=s["mode"], base_seed=s["seed"],
                arch=meta["arch"], seed=mid["seed"])
@@ -222,7 +227,7 @@ def cmd_fault_summary(o, s):
 def cmd_sharpness_tables(o, s):
     from flatenn import aggregate, io, report
 
-    sharp, curves = aggregate.sharpness(o["sharpness"])
+    sharp, curves = aggregate.sharpness(o["sharpness"], s["faults"])
     comps = aggregate.comparisons(s["variants"], s["trainings"])
     report.write_table(sharp, o["table"])
     report.write_table(aggregate.paired_sharpness(sharp, comps), o["paired"])
@@ -585,6 +590,9 @@ def main(argv=None) -> int:
                             force=True)
         if a.cmd in MODEL_COMMANDS and a.log:  # stderr stays for the one-line errors
             log.info("%s; torch CPU capability %s", numerics.describe(), torch.backends.cpu.get_cpu_capability())
+        from flatenn.registry import load_extensions
+
+        load_extensions()  # the workflow's extension files ($FLATENN_EXTENSIONS): their records
         func, takes_settings, opts = COMMANDS[a.cmd]
         settings = parse_settings(a.settings) if takes_settings else {}
         func({o.replace("-", "_"): getattr(a, o.replace("-", "_")) for o in opts}, settings)

@@ -51,28 +51,58 @@ def apply_defaults(cfg, schema: dict):
     return cfg
 
 
+def registered(schema: dict) -> dict:
+    """The config schema with the registry's names (flatenn.registry) where it lists datasets,
+    penalties, architectures and fault types: one source for what a config may name."""
+    from flatenn.registry import ARCHITECTURES, DATASETS, FAULTS, PENALTIES
+
+    p = schema["properties"]
+    p["dataset"]["properties"]["name"]["enum"] = list(DATASETS)
+    level = p["variants"]["additionalProperties"]["properties"]
+    level["penalty"]["enum"] = level["per_arch"]["additionalProperties"]["properties"]["penalty"]["enum"] = list(PENALTIES)
+    p["archs"]["items"] = {"enum": list(ARCHITECTURES)}
+    faults = p["faults"]["properties"]
+    faults["types"]["items"] = {"enum": list(FAULTS)}
+    rates = {f: {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/rate"},
+                 "description": f"{FAULTS[f].label} rates ({FAULTS[f].rate_unit})"} for f in FAULTS}
+    faults["rates"]["properties"] = rates
+    faults["per_arch"]["additionalProperties"]["properties"]["rates"]["properties"] = rates
+    p["vulnerability"]["properties"]["fault"]["enum"] = list(FAULTS)
+    p["sharpness"]["properties"]["correlation_fault"]["enum"] = list(FAULTS)
+    return schema
+
+
 def validate(cfg: dict, schema_path: Path = SCHEMA_PATH, base=None) -> dict:
     """Check ``cfg`` against the schema and the facts the schema cannot state; fill in defaults.
     A relative ``claims.plan`` is read from ``base`` (the workflow's folder; default: here)."""
     import jsonschema  # here, not above: every job imports this module, only Snakemake validates (0.1 s)
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    from flatenn import registry
+
+    schema = registered(yaml.safe_load(Path(schema_path).read_text()))
+    extensions = cfg.get("extensions") if isinstance(cfg, dict) else None
+    if isinstance(extensions, list) and all(isinstance(e, str) for e in extensions):
+        try:  # their names are allowed below
+            registry.load_extensions([Path(base or Path.cwd()) / e for e in extensions])
+        except FileNotFoundError as e:
+            raise ConfigError(str(e)) from None
+        except Exception as e:  # a user's file: its own error, in one line
+            raise ConfigError(f"extensions: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        schema = registered(yaml.safe_load(Path(schema_path).read_text()))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         raise ConfigError(_message(errors[0]))
     apply_defaults(cfg, schema)
     ds = cfg["dataset"]
-    if ds["name"] in ("fashion_mnist", "cifar10"):
-        from flatenn.catalog import DEBIAN_FASHION_ROOT
-
-        root = ds.get("root") or (DEBIAN_FASHION_ROOT if ds["name"] == "fashion_mnist" else None)
-        if root is None:
-            raise ConfigError(f"dataset.root: {ds['name']} needs a data path")
-        if not Path(root).is_dir():
-            hint = (" (install it with 'apt-get install dataset-fashion-mnist' or point dataset.root "
-                    "at a torchvision data root)") if ds["name"] == "fashion_mnist" else ""
-            raise ConfigError(f"dataset.root: path {root} does not exist{hint}")
+    source = registry.dataset(ds["name"])
+    root = ds.get("root") or source.default_root
+    if root is None and source.needs_root:
+        raise ConfigError(f"dataset.root: {ds['name']} needs a data path")
+    if root is not None and not Path(root).is_dir():
+        hint = (" (install it with 'apt-get install dataset-fashion-mnist' or point dataset.root "
+                "at a torchvision data root)") if ds["name"] == "fashion_mnist" else ""
+        raise ConfigError(f"dataset.root: path {root} does not exist{hint}")
     # Settings of a known architecture that this run does not select are kept and unused, so one
     # study config can run one architecture at a time (--config archs=[...]); unknown names fail.
     known = schema["properties"]["archs"]["items"]["enum"]
@@ -223,8 +253,9 @@ def _job_settings(cfg: dict, rule: str, **wc) -> dict:
                 "training": training, "device": cfg["device"]}
     if rule == "evaluate":
         return {"evaluate": cfg["evaluate"], "device": cfg["device"]}
-    if rule == "campaign":
-        return {"rates": {f: rates_for(cfg, wc["arch"])[f] for f in fc["types"]}, "trials": fc["trials"],
+    if rule == "campaign":  # one fault type per job: its settings name that type's rates only
+        types = [wc["fault"]] if "fault" in wc else fc["types"]
+        return {"rates": {f: rates_for(cfg, wc["arch"])[f] for f in types}, "trials": fc["trials"],
                 "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"], "device": cfg["device"]}
     if rule == "mechanism":
         mc = cfg["mechanism"]
@@ -237,7 +268,7 @@ def _job_settings(cfg: dict, rule: str, **wc) -> dict:
     if rule == "sharpness":
         sc = {k: v for k, v in cfg["sharpness"].items() if not k.startswith("correlation_")}
         # The landscape figures draw the first seed only: the other seeds skip the grids.
-        return {**sc, "seed": fc["seed"], "landscapes": int(wc["seed"]) == cfg["seeds"][0]}
+        return {**sc, "seed": fc["seed"], "landscapes": int(wc["seed"]) == cfg["seeds"][0], "fault_types": fc["types"]}
     raise ValueError(f"rule: no job settings for {rule!r}")
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flatenn.catalog import DEBIAN_FASHION_ROOT, NUM_CLASSES
+from flatenn import registry
+from flatenn.catalog import NUM_CLASSES
 
 FASHION_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-DATASETS = ("fashion_mnist", "digits", "cifar10")
 
 from flatenn.io import DataError  # noqa: E402  (a dataset is missing or malformed; the message says where)
 
@@ -121,6 +121,18 @@ def load_digits_dataset(test_fraction: float = 0.2, seed: int = 0) -> tuple[Spli
     return Split(x[perm[n_test:]], y[perm[n_test:]]), Split(x[perm[:n_test]], y[perm[:n_test]])
 
 
+def fashion_mnist_source(root, seed):
+    return load_fashion_mnist(root)
+
+
+def digits_source(root, seed):
+    return load_digits_dataset(seed=seed)
+
+
+def cifar10_source(root, seed):
+    return load_cifar10(root)
+
+
 def load_cifar10(root: str | Path) -> tuple[Split, Split]:
     """CIFAR-10 from torchvision's layout (root/cifar-10-batches-py), never downloaded.
 
@@ -170,17 +182,22 @@ def _load_cifar_batch(path: Path) -> dict:
 
 def load(name: str, root: str | None = None, *, val_size: int, seed: int = 0,
          train_subset: int | None = None, test_subset: int | None = None) -> Dataset:
-    """Load a dataset, split a seeded validation set off the training set, optionally subset."""
-    if name == "fashion_mnist":
-        train, test = load_fashion_mnist(root or DEBIAN_FASHION_ROOT)
-    elif name == "digits":
-        train, test = load_digits_dataset(seed=seed)
-    elif name == "cifar10":
-        if root is None:
-            raise DataError("dataset.root: cifar10 needs the path of a torchvision data root")
-        train, test = load_cifar10(root)
-    else:
-        raise DataError(f"dataset.name: unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+    """Load a registered dataset (flatenn.registry), split a seeded validation set off the training
+    set, optionally subset."""
+    try:
+        source = registry.dataset(name)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    if root is None and source.needs_root:
+        raise DataError(f"dataset.root: {name} needs the path of its data")
+    train, test = source.load(root or source.default_root, seed)
+    for part, split in (("train", train), ("test", test)):
+        if (split.x.dtype != torch.uint8 or tuple(split.x.shape[1:]) != tuple(source.shape)
+                or tuple(split.y.shape) != (len(split.x),) or split.y.dtype != torch.int64):
+            raise DataError(f"dataset {name}: its {part} split is not uint8 images of shape {tuple(source.shape)} "
+                            "with one label each")
+        if len(split.y) and not 0 <= int(split.y.min()) <= int(split.y.max()) < source.num_classes:
+            raise DataError(f"dataset {name}: labels outside its {source.num_classes} classes in its {part} split")
     if val_size >= len(train):
         raise DataError(f"dataset.val_size: {val_size} leaves no training data ({len(train)} images)")
     perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))

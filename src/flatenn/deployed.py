@@ -136,7 +136,9 @@ class DeployedNet:
                 self.stages.append("mean")
                 i += 1
             else:
-                raise ValueError(f"deployed: cannot deploy a {type(m).__name__} here")
+                raise ValueError(f"deployed: cannot deploy layer {names[m]} (a {type(m).__name__}) here: the integer "
+                                 "network computes quantized conv/linear layers with BatchNorm, FATReLU activations "
+                                 "and max pooling, ResNet basic blocks, flatten and global average pooling")
 
     def _compile_block(self, blk: BasicBlock, names: dict, step: float) -> Block:
         s1, s2 = _act_step(blk.act1), _act_step(blk.act2)
@@ -262,3 +264,51 @@ class DeployedNet:
         """Values of the first layer's output per image and map (the largest activation)."""
         first = next(s for s in self.stages if isinstance(s, Layer))
         return int(x[0].numel() * first.a.numel() / max(1, x.shape[1]))
+
+
+def check_architecture(arch: str, in_shape, num_classes: int, qcfg: dict, images: int = 64) -> float:
+    """Build a registered architecture for these inputs, with BatchNorm statistics and signs away
+    from their defaults and a FATReLU threshold, deploy it, and compare the deployed network's
+    predictions on random images with the training-time model's: the share that differ (0 up
+    to rounding ties). A layer the integer network cannot compute is a ValueError naming it."""
+    from flatenn import models
+    from flatenn.quant import export_memory_image
+    from flatenn.sparsity import act_layers, set_threshold
+
+    gen = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = models.build(arch, in_shape, num_classes, qcfg)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2, generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+                m.weight.uniform_(-1.0, 1.5, generator=gen)
+                m.bias.uniform_(-0.2, 0.2, generator=gen)
+        for a in act_layers(model):
+            a.clip.fill_(2.0)
+    set_threshold(model, 0.1)
+    model.eval()
+    image = export_memory_image(model)
+    net = DeployedNet(model, image)
+    x = torch.randint(0, 256, (images, *in_shape), dtype=torch.uint8, generator=gen)
+    with torch.inference_mode():
+        ours = net.logits(x, net.stack([{n: e["q"] for n, e in image.items()}]), 1)[:, 0].argmax(-1)
+        theirs = model(x).argmax(1)
+    return float((ours != theirs).float().mean())
+
+
+def check_deployable(archs, dataset: str, qcfg: dict) -> None:
+    """``check_architecture`` for each of ``archs`` on ``dataset``'s images: a ValueError in one
+    line naming the architecture and the layer it cannot deploy, or the share that disagree."""
+    from flatenn.catalog import NUM_CLASSES, SHAPES
+
+    for arch in archs:
+        try:
+            differ = check_architecture(arch, SHAPES[dataset], NUM_CLASSES[dataset], qcfg)
+        except ValueError as e:
+            raise ValueError(f"archs: {arch}: {str(e).splitlines()[0]}") from None
+        if differ > 0.05:
+            raise ValueError(f"archs: {arch}: the deployed network disagrees with the training-time model on "
+                             f"{differ:.0%} of random images")

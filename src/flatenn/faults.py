@@ -1,16 +1,27 @@
-"""Memory faults on stored integer weights: bit-flip, stuck-at-0, stuck-at-1.
+"""Memory faults on stored integer weights: one registry of fault models (bit flip, stuck-at-0,
+stuck-at-1, and whatever a user registers), and pure functions on integer tensors.
 
-Pure functions on integer tensors (two's complement, ``bits`` wide). A fault map is a set
-of bit cells, (element, bit position); sampling it costs in proportion to the number of
-faulty cells, not to numel * bits, so small rates are cheap.
+Integers are two's complement, ``bits`` wide. A fault map is a set of bit cells, (element, bit
+position); sampling it costs in proportion to the number of faulty cells, not to numel * bits,
+so small rates are cheap. A fault model is a record (``FaultModel``): what it does to the stored
+bit pattern where its map has a cell, which bit positions it can hit, how its rate is counted,
+its label; everything else (displacement moments, curvature metrics, schema names, figure
+labels) follows from the record. docs/extending.md shows how to add one.
 """
 from __future__ import annotations
 
 import torch
 
-FAULTS = ("bitflip", "sa0", "sa1")
+from flatenn import registry
+from flatenn.registry import FaultModel
+
 MODES = ("exact", "bernoulli")
 _SIGNED = (torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def get(name: str) -> FaultModel:
+    """The registered fault model ``name`` (flatenn.registry); anything else is a ValueError."""
+    return registry.fault(name)
 
 
 def validate(weights, fault, rate, bits, mode, generator, bit=None) -> None:
@@ -18,8 +29,7 @@ def validate(weights, fault, rate, bits, mode, generator, bit=None) -> None:
     if not isinstance(weights, torch.Tensor) or weights.dtype not in _SIGNED:
         raise ValueError(f"weights: expected a signed integer tensor, got "
                          f"{getattr(weights, 'dtype', type(weights).__name__)}")
-    if fault not in FAULTS:
-        raise ValueError(f"fault: unknown fault {fault!r} (one of {', '.join(FAULTS)})")
+    get(fault)
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
         raise ValueError(f"rate: must be a number in [0, 1], got {rate!r}")
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8 * weights.element_size():
@@ -29,8 +39,8 @@ def validate(weights, fault, rate, bits, mode, generator, bit=None) -> None:
         raise ValueError(f"mode: unknown mode {mode!r} (one of {', '.join(MODES)})")
     if not isinstance(generator, torch.Generator):
         raise ValueError("generator: a torch.Generator is required (faults must be reproducible)")
-    if bit is not None and (isinstance(bit, bool) or not isinstance(bit, int) or not 0 <= bit < bits):
-        raise ValueError(f"bit: must be a bit position in [0, {bits}), got {bit!r}")
+    if bit is not None and (isinstance(bit, bool) or not isinstance(bit, int) or bit not in get(fault).eligible(bits)):
+        raise ValueError(f"bit: must be a bit position {fault} can hit in a {bits}-bit weight, got {bit!r}")
     if weights.numel():
         lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
         wmin, wmax = torch.aminmax(weights)
@@ -76,30 +86,38 @@ def fault_count(n_cells: int, rate: float, mode: str, generator: torch.Generator
 
 
 def fault_map(numel: int, bits: int, rate: float, *, mode: str, generator: torch.Generator,
-              bit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              bit: int | None = None, positions: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(element indices, bit masks) of the faulty cells; each element appears once.
 
-    With ``bit`` given, only that bit position is eligible (one cell per element).
+    The cells are those of bit ``positions`` (default: every bit) of every element; with ``bit``
+    given, only that position (one cell per element).
     """
-    width = 1 if bit is not None else bits
+    pos_of = (bit,) if bit is not None else (tuple(range(bits)) if positions is None else tuple(positions))
+    width = len(pos_of)
     cells = sample_cells(numel * width, fault_count(numel * width, rate, mode, generator), generator)
     elem = cells // width
-    pos = torch.full_like(cells, bit) if bit is not None else cells % width
+    if pos_of == tuple(range(bits)):
+        pos = cells % width
+    else:
+        pos = torch.tensor(pos_of, dtype=torch.int64)[cells % width]
     # Cells are distinct, so summing the bit values of one element is their OR.
     elems, inverse = torch.unique_consecutive(elem, return_inverse=True)
     masks = torch.zeros(len(elems), dtype=torch.int64).index_add_(0, inverse, 1 << pos)
     return elems, masks
 
 
-def fault_map_among(eligible: torch.Tensor, bits: int, count: int, generator: torch.Generator
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(element indices, bit masks) of ``count`` faulty cells drawn uniformly from the cells of
-    the ``eligible`` elements only (sorted distinct indices): an intervention that moves a fixed
-    number of faults onto a chosen part of the memory."""
-    if count > len(eligible) * bits:
+def fault_map_among(eligible: torch.Tensor, bits: int, count: int, generator: torch.Generator,
+                    positions: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(element indices, bit masks) of ``count`` faulty cells drawn uniformly from the cells (bit
+    ``positions``, default every bit) of the ``eligible`` elements only (sorted distinct indices):
+    an intervention that moves a fixed number of faults onto a chosen part of the memory."""
+    pos_of = tuple(range(bits)) if positions is None else tuple(positions)
+    width = len(pos_of)
+    if count > len(eligible) * width:
         raise ValueError(f"count: {count} faulty cells do not fit in {len(eligible)} eligible elements")
-    cells = sample_cells(len(eligible) * bits, count, generator)
-    elem, pos = eligible[cells // bits], cells % bits
+    cells = sample_cells(len(eligible) * width, count, generator)
+    elem = eligible[cells // width]
+    pos = cells % width if pos_of == tuple(range(bits)) else torch.tensor(pos_of, dtype=torch.int64)[cells % width]
     elems, inverse = torch.unique_consecutive(elem, return_inverse=True)
     return elems, torch.zeros(len(elems), dtype=torch.int64).index_add_(0, inverse, 1 << pos)
 
@@ -111,13 +129,7 @@ def apply_map(weights: torch.Tensor, fault: str, bits: int, elems: torch.Tensor,
     flat = out.view(-1)
     elems, masks = elems.to(flat.device), masks.to(flat.device)
     full = (1 << bits) - 1
-    u = flat[elems].to(torch.int64) & full  # the stored b-bit pattern
-    if fault == "bitflip":
-        u = u ^ masks
-    elif fault == "sa0":
-        u = u & ~masks
-    else:
-        u = u | masks
+    u = get(fault).apply(flat[elems].to(torch.int64) & full, masks) & full  # on the stored b-bit pattern
     signed = torch.where(u >= (1 << (bits - 1)), u - (1 << bits), u)
     flat[elems] = signed.to(flat.dtype)
     return out
@@ -132,7 +144,8 @@ def inject(weights: torch.Tensor, fault: str, rate: float, *, bits: int = 8,
     A stuck cell forces its bit (about half of stuck cells change nothing).
     """
     validate(weights, fault, rate, bits, mode, generator)
-    elems, masks = fault_map(weights.numel(), bits, rate, mode=mode, generator=generator)
+    elems, masks = fault_map(weights.numel(), bits, rate, mode=mode, generator=generator,
+                             positions=get(fault).eligible(bits))
     return apply_map(weights, fault, bits, elems, masks)
 
 
@@ -146,24 +159,22 @@ def inject_bit(weights: torch.Tensor, fault: str, rate: float, bit: int, *, bits
 
 def displacement_moments(weights: torch.Tensor, fault: str, *, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Per stored integer, the mean and mean square of the change one fault type makes, per unit
-    of cell fault rate, in integer steps (first order in the rate: one faulty cell per integer).
+    of cell fault rate, in integer steps (first order in the rate: one faulty cell per integer),
+    summed over the cells the fault can hit (``FaultModel.eligible``).
 
-    A fault in cell b moves the integer by 2^b (the sign cell by 2^(bits-1) too, with the sign of
-    the two's-complement weight), but only where it changes the bit: a flip always, a stuck-at-0
-    cell where the bit is 1, a stuck-at-1 cell where it is 0. So at cell fault rate r a weight
-    moves on average by r * mean and its squared move averages r * mean_square (float64)."""
+    Computed from the record's own ``apply``: for each eligible cell b, the change of the signed
+    value when that cell alone is faulty (a bit flip moves the value by +-2^b always, the sign
+    cell by -+2^(bits-1); a stuck cell only where it changes the bit). So at cell fault rate r a
+    weight moves on average by r * mean and its squared move averages r * mean_square (float64)."""
     validate(weights, fault, 0.0, bits, "exact", torch.Generator())
-    u = weights.to(torch.int64) & ((1 << bits) - 1)  # the stored two's-complement pattern
+    model, full = get(fault), (1 << bits) - 1
+    u = weights.to(torch.int64) & full  # the stored two's-complement pattern
+    value = torch.where(u >= (1 << (bits - 1)), u - (1 << bits), u).to(torch.float64)
     mean = torch.zeros(weights.shape, dtype=torch.float64)
     square = torch.zeros(weights.shape, dtype=torch.float64)
-    for b in range(bits):
-        one = ((u >> b) & 1).to(torch.float64)
-        step = float(2 ** b)
-        up = -step if b == bits - 1 else step  # what setting the bit adds to the value
-        if fault in ("bitflip", "sa1"):  # 0 -> 1
-            mean += (1 - one) * up
-            square += (1 - one) * step * step
-        if fault in ("bitflip", "sa0"):  # 1 -> 0
-            mean -= one * up
-            square += one * step * step
+    for b in model.eligible(bits):
+        f = model.apply(u, torch.full_like(u, 1 << b)) & full
+        move = torch.where(f >= (1 << (bits - 1)), f - (1 << bits), f).to(torch.float64) - value
+        mean += move
+        square += move * move
     return mean, square

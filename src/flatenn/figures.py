@@ -7,7 +7,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FAULT_NAMES = {"bitflip": "bit-flip", "sa0": "stuck-at-0", "sa1": "stuck-at-1"}
+def fault_label(name: str) -> str:
+    """A fault type's label in figures (its record's, flatenn.registry)."""
+    from flatenn.registry import fault
+
+    return fault(name).label
+
+
+def fault_rate_unit(name: str) -> str:
+    """What a fault type's rate counts (its record's)."""
+    from flatenn.registry import fault
+
+    return fault(name).rate_unit
 
 
 def style():
@@ -63,8 +74,8 @@ def fault_accuracy(fa: pd.DataFrame, level: float, outputs) -> None:
                 ax.plot(g.rate, g["mean"], dashes[t], color=palette[v], marker="o", ms=3, label=f"{v} / {t}")
                 ax.fill_between(g.rate, g.ci_low, g.ci_high, color=palette[v], alpha=0.2, lw=0)
             ax.set_xscale("symlog", linthresh=positive.min() if len(positive) else 1e-4)
-            ax.set_title(f"{arch}, {FAULT_NAMES[fault]}")
-            ax.set_xlabel("fault rate (fraction of weight bits)")
+            ax.set_title(f"{arch}, {fault_label(fault)}")
+            ax.set_xlabel(f"fault rate ({fault_rate_unit(fault)})")
             ax.set_ylabel("accuracy under faults")
     axes[0][-1].legend(fontsize=7, loc="lower left")
     n = int(fa["n_seeds"].min()) if len(fa) else 0
@@ -216,11 +227,11 @@ def claims_by_depth(claims: pd.DataFrame, outputs) -> None:
     style()
     import matplotlib.pyplot as plt
 
-    from flatenn.catalog import DEPTH
+    from flatenn.catalog import depth
 
     if "role" in claims:
         claims = claims[claims.role == "primary"]
-    archs = sorted(dict.fromkeys(claims.arch), key=lambda a: (DEPTH.get(a, 999), a))
+    archs = sorted(dict.fromkeys(claims.arch), key=lambda a: (depth(a), a))
     names = list(dict.fromkeys(claims.claim))
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
@@ -237,7 +248,7 @@ def claims_by_depth(claims: pd.DataFrame, outputs) -> None:
             ax.errorbar(x, g.measured_value, yerr=[g.measured_value - g.ci_low, g.ci_high - g.measured_value],
                         fmt="o-", ms=3, lw=1, capsize=2, label=series)
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xticks(range(len(archs)), [f"{a}\n({DEPTH.get(a, '?')} layers)" for a in archs], fontsize=7)
+        ax.set_xticks(range(len(archs)), [f"{a}\n({depth(a)} layers)" for a in archs], fontsize=7)
         unit = "% vs reference" if name in ("C2", "C5") else "points"
         ax.set_title(name, fontsize=9)
         ax.set_ylabel(f"effect ({unit})", fontsize=8)
@@ -289,10 +300,10 @@ def c1_vs_sparsity(by_gain: pd.DataFrame, slope: pd.DataFrame, outputs) -> None:
     style()
     import matplotlib.pyplot as plt
 
-    from flatenn.catalog import DEPTH
+    from flatenn.catalog import depth
 
     faults = list(dict.fromkeys(by_gain.fault))
-    archs = sorted(set(by_gain.arch), key=lambda a: (DEPTH.get(a, 999), a))
+    archs = sorted(set(by_gain.arch), key=lambda a: (depth(a), a))
     colours = _palette(archs)
     fig, axes = plt.subplots(1, len(faults), figsize=(3.8 * len(faults), 3.6), squeeze=False, sharey=True)
     for ax, fault in zip(axes[0], faults):
@@ -359,12 +370,12 @@ def budget_ladder(table: pd.DataFrame, outputs) -> None:
     style()
     import matplotlib.pyplot as plt
 
-    from flatenn.catalog import DEPTH
+    from flatenn.catalog import depth
 
-    archs = sorted(set(table.arch), key=lambda a: (DEPTH.get(a, 999), a))
+    archs = sorted(set(table.arch), key=lambda a: (depth(a), a))
     colours = _palette(archs)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    marks = {"bitflip": "o", "sa0": "s", "sa1": "^"}
+    marks = dict(zip(sorted(set(table.fault) - {""}), "os^vD<>p"))
     for a in archs:
         t = table[table.arch == a]
         for v, g in t[t.quantity == "accuracy"].groupby("variant"):

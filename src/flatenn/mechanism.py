@@ -16,9 +16,9 @@ import torch
 from flatenn import faults
 from flatenn.quant import quant_layers
 
-LAYER_COLUMNS = ["layer", "index", "weights", "input_units", "input_density", "dead_input_share",
-                 "negative_code_share", "zero_code_share", "max_over_rms"] + [f"fault_move_rel_{f}" for f in faults.FAULTS]
-SUMMARY = LAYER_COLUMNS[4:]  # the columns a network summary averages, weighted by weights
+BASE_COLUMNS = ["layer", "index", "weights", "input_units", "input_density", "dead_input_share",
+                "negative_code_share", "zero_code_share", "max_over_rms"]
+SUMMARY_BASE = BASE_COLUMNS[4:]  # the columns a network summary averages, weighted by weights
 
 
 @torch.no_grad()
@@ -58,8 +58,8 @@ def live_weights(image: dict, activity: dict[str, torch.Tensor]) -> dict[str, to
     return out
 
 
-def layer_table(image: dict, activity: dict[str, torch.Tensor]) -> pd.DataFrame:
-    """One row per quantized layer (LAYER_COLUMNS)."""
+def layer_table(image: dict, activity: dict[str, torch.Tensor], fault_types) -> pd.DataFrame:
+    """One row per quantized layer: BASE_COLUMNS and, per fault type, fault_move_rel_<type>."""
     rows = []
     for i, (name, entry) in enumerate(image.items()):
         q, bits, d = entry["q"], entry["bits"], activity[name]
@@ -69,18 +69,20 @@ def layer_table(image: dict, activity: dict[str, torch.Tensor]) -> pd.DataFrame:
                "input_density": float(d.mean()), "dead_input_share": float((d == 0).double().mean()),
                "negative_code_share": float((q < 0).double().mean()), "zero_code_share": float((q == 0).double().mean()),
                "max_over_rms": float((codes.abs().amax(1) / rms).mean())}
-        for f in faults.FAULTS:
-            _, square = faults.displacement_moments(q, f, bits=bits)  # summed over the bits cells
-            move = (square.flatten(1) / bits).mean(1).sqrt()  # RMS move of one faulty cell, per channel
+        for f in fault_types:
+            _, square = faults.displacement_moments(q, f, bits=bits)  # summed over the cells f can hit
+            cells = len(faults.get(f).eligible(bits))
+            move = (square.flatten(1) / cells).mean(1).sqrt()  # RMS move of one faulty cell, per channel
             row[f"fault_move_rel_{f}"] = float((move / rms).mean())
         rows.append(row)
-    return pd.DataFrame(rows, columns=LAYER_COLUMNS)
+    return pd.DataFrame(rows, columns=BASE_COLUMNS + [f"fault_move_rel_{f}" for f in fault_types])
 
 
 def summary(layers: pd.DataFrame) -> dict:
     """The network's values: each layer column averaged with the layer's weights as weights."""
     w = layers.weights.to_numpy(dtype=float)
-    return {c: float(np.average(layers[c].to_numpy(dtype=float), weights=w)) for c in SUMMARY}
+    cols = SUMMARY_BASE + [c for c in layers.columns if c.startswith("fault_move_rel_")]
+    return {c: float(np.average(layers[c].to_numpy(dtype=float), weights=w)) for c in cols}
 
 
 # ---------------------------------------------------------------- analysis over networks
@@ -93,7 +95,7 @@ CANDIDATES = {"sparsity_gained": ("activation_sparsity", "diff"), "input_density
               "max_over_rms": ("max_over_rms", "diff"), "fault_move_rel": ("fault_move_rel", "diff"),
               "fault_curvature": ("fault_curvature", "log_ratio"), "fault_sharpness": ("fault_sharpness", "log_ratio"),
               "hessian_trace_normalized": ("hessian_trace_normalized", "log_ratio")}
-NETWORK_COLUMNS = MODEL + ["fault", "accuracy", "activation_sparsity", *SUMMARY[:4], "max_over_rms", "fault_move_rel",
+NETWORK_COLUMNS = MODEL + ["fault", "accuracy", "activation_sparsity", *SUMMARY_BASE[:4], "max_over_rms", "fault_move_rel",
                            "fault_curvature", "fault_sharpness", "hessian_trace_normalized", "kept", "rate",
                            "kept_at_rate", "kept_live"]
 # The interventions, each changing one thing with the weights and fault maps unchanged: C1's

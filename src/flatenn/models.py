@@ -1,4 +1,5 @@
-"""LeNet-5 and CIFAR-style ResNets (8, 20) built from quantized layers, looked up by name."""
+"""LeNet-5 and CIFAR-style ResNets (8, 20) built from quantized layers; ``build`` looks any
+registered architecture up by name (flatenn.registry)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ import json
 import torch
 from torch import nn
 
+from flatenn import registry
 from flatenn.kernels import MaxPool2d
 from flatenn.quant import QConv2d, QLinear
 from flatenn.sparsity import QAct
@@ -83,15 +85,13 @@ def resnet(depth: int, in_shape, num_classes: int, qcfg: dict) -> Net:
     return Net(nn.Sequential(*layers))
 
 
-ARCHS = {"lenet5": lenet5,
-         "resnet8": lambda *a: resnet(8, *a),
-         "resnet20": lambda *a: resnet(20, *a)}
-
-
 def build(name: str, in_shape, num_classes: int, qcfg: dict) -> Net:
-    if name not in ARCHS:
-        raise ValueError(f"arch: unknown architecture {name!r} (known: {', '.join(ARCHS)})")
-    return ARCHS[name](tuple(in_shape), num_classes, qcfg)
+    """The registered architecture ``name`` (flatenn.registry) for these inputs."""
+    record = registry.architecture(name)
+    if min(in_shape[1:]) < record.min_input:
+        raise ValueError(f"arch: {name} needs inputs of at least {record.min_input}x{record.min_input}, "
+                         f"got {in_shape[1]}x{in_shape[2]}")
+    return record.build(tuple(in_shape), num_classes, qcfg)
 
 
 def save(model: Net, path, *, arch: str, in_shape, num_classes: int, qcfg: dict, variant: dict,

@@ -244,7 +244,7 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     by_rate, interaction and explains (and ``stability``, with ``half``: the fault and clean tables'
     paths of the same networks trained at half the budget) to their paths."""
     from flatenn import claims, compare
-    from flatenn.catalog import DEPTH, NUM_CLASSES
+    from flatenn.catalog import NUM_CLASSES
 
     seed_means, sharp, clean = (read_tables(p) for p in (seed_means_csv, sharpness_csv, clean_csv))
     twice = clean.duplicated(["dataset", "arch", "variant", "training", "seed"])
@@ -255,7 +255,7 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     if unknown:
         raise ValueError(f"clean: no class count known for dataset {unknown[0]!r} (flatenn.catalog)")
     chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
-    tables = claims.evaluate(seed_means, sharp, clean, plan, chance, DEPTH)
+    tables = claims.evaluate(seed_means, sharp, clean, plan, chance)
     if half is not None:
         tables["stability"] = compare.budget_stability(
             {"seed_means": seed_means, "clean": clean},

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from flatenn import fastgrad, faults
+from flatenn import fastgrad, faults, registry
 from flatenn.hessian import Params, dot, norm, times, gradient, hessian_operator, hessian_trace, top_eigenvalue
 from flatenn.quant import clear_deployed, dequantize, export_memory_image, quant_layers
 
@@ -47,7 +47,7 @@ def filter_norms(params: Params) -> Params:
             for k, w in params.items()}
 
 
-def fault_geometry(params: Params, image: dict) -> dict[str, dict[str, Params]]:
+def fault_geometry(params: Params, image: dict, fault_types) -> dict[str, dict[str, Params]]:
     """Per fault type, how one faulty cell per weight moves the weights (faults.displacement_moments
     in weight units): {"mean": E[delta], "square": E[delta^2]}, each per unit of cell fault rate.
 
@@ -55,7 +55,7 @@ def fault_geometry(params: Params, image: dict) -> dict[str, dict[str, Params]]:
     (different weights' cells fail independently); both terms are unchanged when a BN-followed
     filter is rescaled (its scale moves with it), and neither injects a fault."""
     out = {}
-    for fault in faults.FAULTS:
+    for fault in fault_types:
         mean, square = {}, {}
         for name, e in image.items():
             m, sq = faults.displacement_moments(e["q"], fault, bits=e["bits"])
@@ -133,7 +133,8 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, se
     loss = fastgrad.make_loss(model, to_float(x), y)
     gen = lambda k: torch.Generator().manual_seed(seed * 7919 + k)  # noqa: E731
     hv, norms = hessian_operator(loss, params), filter_norms(params)
-    geometry = fault_geometry(params, image)
+    # the configured fault types' curvatures (bit flips always: fault_sharpness measures them)
+    geometry = fault_geometry(params, image, [f for f in registry.FAULTS if f in set(cfg["fault_types"]) | {"bitflip"}])
     eig = top_eigenvalue(loss, params, iters=cfg["power_iters"], tol=cfg["tol"], generator=gen(1), hv=hv)
     eig_n = top_eigenvalue(loss, params, iters=cfg["power_iters"], tol=cfg["tol"], generator=gen(1), scale=norms,
                            hv=hv)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flatenn import kernels
+from flatenn import kernels, registry
 
 
 def _fat_pact(x, clip, threshold: float, levels: int):
@@ -124,20 +124,12 @@ def keep_outputs(model: nn.Module, on: bool) -> None:
 
 
 def penalty(model: nn.Module, kind: str = "l1") -> torch.Tensor:
-    """Sum over activation layers of the mean L1 norm, or of the normalized Hoyer measure.
-    Activations are >= 0 (ReLU or FATReLU), so the L1 norm is their sum: no abs() to run."""
+    """Sum over activation layers of the registered penalty ``kind`` (the mean L1 norm, the
+    normalized Hoyer measure, or a user's: flatenn.registry.Penalty)."""
+    per_layer = registry.penalty(kind).per_layer  # flatenn.registry: l1, hoyer and any registered
     total = 0.0
     for m in act_layers(model):
-        a = m.last.flatten(1)
-        if kind == "l1":
-            # the mean as sum / count (the same float): mean()'s backward writes out the expanded gradient
-            total = total + a.sum() / a.numel()
-        elif kind == "hoyer":
-            # (||a||_1 / ||a||_2)^2 / dim lies in (0, 1]; small means sparse.
-            l1, l2 = a.sum(1), a.pow(2).sum(1).clamp_min(1e-12)
-            total = total + (l1.pow(2) / l2).mean() / a.shape[1]
-        else:
-            raise ValueError(f"penalty: unknown kind {kind!r} (l1 or hoyer)")
+        total = total + per_layer(m.last.flatten(1))
     return total
 
 

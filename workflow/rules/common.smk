@@ -1,3 +1,4 @@
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -6,6 +7,7 @@ from snakemake.io import get_wildcard_names, strip_wildcard_constraints
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from flatenn.catalog import landscape_2d_figure  # noqa: E402
+from flatenn.registry import BUILT_IN  # noqa: E402
 from flatenn.config import (
     ConfigError,
     job_settings,
@@ -30,11 +32,35 @@ try:
 except ConfigError as e:
     sys.exit(f"config error: {e}")
 
+# An architecture from an extension is built and deployed before any job runs (flatenn check-config
+# does it for all): a layer the integer network cannot compute fails here, not after training.
+_NEW_ARCHS = sorted(set(config["archs"]) - BUILT_IN)
+if _NEW_ARCHS:
+    from flatenn.deployed import check_deployable
+
+    try:
+        check_deployable(_NEW_ARCHS, config["dataset"]["name"], config["quant"])
+    except ValueError as e:
+        sys.exit(f"config error: {e}")
+
 # Jobs call the package's own `flatenn` command: the one beside the Python that runs Snakemake.
 # Every job takes the config's CPU numerics (flatenn.numerics; the job's settings carry it too).
+# Every job loads the config's extension files (flatenn.registry), whose digests join the settings of
+# each per-model job: editing a fault model or an architecture reruns what it made.
+EXTENSIONS = [str((Path(workflow.basedir) / e).resolve()) for e in config["extensions"]]
+EXTENSION_DIGESTS = (
+    {
+        "extensions": {
+            Path(e).name: __import__("hashlib").sha256(Path(e).read_bytes()).hexdigest()[:16] for e in EXTENSIONS
+        }
+    }
+    if EXTENSIONS
+    else {}
+)
 shell.prefix(
     f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; '
     f"export FLATENN_NUMERICS={config['numerics']}; "
+    f"export FLATENN_EXTENSIONS={shlex.quote(os.pathsep.join(EXTENSIONS))}; "
 )
 REPO = Path(workflow.basedir)  # repository files (notebooks) when run with -d elsewhere
 PLAN = str(REPO / config["claims"]["plan"])  # the analysis plan: an input of the claims
@@ -68,11 +94,12 @@ wildcard_constraints:
     variant="[A-Za-z0-9_]+",
     training="conventional|saq",
     seed=r"\d+",
+    fault="|".join(FAULTS),
 
 
 def settings(rule):
     """The config slice one job of ``rule`` reads, as a param: it is the job's rerun trigger."""
-    return lambda wc: settings_arg(job_settings(config, rule, **dict(wc.items())))
+    return lambda wc: settings_arg({**job_settings(config, rule, **dict(wc.items())), **EXTENSION_DIGESTS})
 
 
 def table_settings(*keys):

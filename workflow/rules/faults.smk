@@ -1,24 +1,23 @@
 rule campaign:
-    # Every fault type of one model in one job: a job start (Python, torch, data, model) costs
-    # more than a LeNet-5 campaign on the ci config.
+    # One job per network and fault type: adding a fault type runs only its own campaigns, and a
+    # job's settings name only its type's rates.
     input:
         data="results/data/{dataset}.pt",
         model=f"results/models/{MODEL}.pt",
     output:
-        [f"results/campaign/{MODEL}/{fault}.csv" for fault in FAULTS],
+        f"results/campaign/{MODEL}/{{fault}}.csv",
     log:
-        f"results/logs/campaign/{MODEL}.log",
+        f"results/logs/campaign/{MODEL}/{{fault}}.log",
     benchmark:
-        f"results/benchmarks/campaign/{MODEL}.tsv"
+        f"results/benchmarks/campaign/{MODEL}/{{fault}}.tsv"
     conda:
         "../../envs/flatenn.yaml"
     threads: 1
     params:
         settings=settings("campaign"),
-        faults=" ".join(FAULTS),
     shell:
         "flatenn campaign --settings {params.settings:q} --data {input.data} --model {input.model}"
-        " --fault {params.faults} --out {output} --threads {threads} --log {log}"
+        " --fault {wildcards.fault} --out {output} --threads {threads} --log {log}"
 
 
 rule vulnerability:

@@ -53,7 +53,7 @@ rule sharpness_tables:
     conda:
         "../../envs/flatenn.yaml"
     params:
-        settings=table_settings("variants", "trainings", "fault", "rate"),
+        settings=table_settings("variants", "trainings", "faults", "fault", "rate"),
     shell:
         "flatenn sharpness-tables --settings {params.settings:q} --sharpness {input.sharpness}"
         " --seed-means {input.seed_means} --table {output.table} --paired {output.paired}"

@@ -1,0 +1,212 @@
+"""What users extend, as records in one place: fault models, architectures, activation-sparsity
+penalties and datasets (torch-free).
+
+The config schema's allowed names, the catalog's facts (depth), figure labels and the sharpness
+metrics all read these records, so a new fault model or architecture is one ``register`` call
+(in a file a config names under ``extensions``; docs/extending.md). Snakemake validates configs
+with this module, so it must not import torch: builders import it when called.
+"""
+from __future__ import annotations
+
+import os
+import runpy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class FaultModel:
+    """One fault model of the weight memory.
+
+    ``apply(u, masks)``: the faulty unsigned bit patterns of the stored patterns ``u`` where
+    ``masks`` has the faulty cells set (a pure bitwise function, elementwise, on int64 tensors or
+    Python ints). ``bits(width)``: the bit positions it can hit in a ``width``-bit weight (None:
+    all); its rate is the fraction of those cells that are faulty (``rate_unit``). ``label``: its
+    name in figures and tables."""
+
+    name: str
+    label: str
+    apply: Callable
+    bits: Callable[[int], tuple[int, ...]] | None = None
+    rate_unit: str = "fraction of stored weight bits"
+
+    def eligible(self, width: int) -> tuple[int, ...]:
+        """The bit positions (0 = LSB) a fault can hit in a ``width``-bit weight."""
+        return tuple(range(width)) if self.bits is None else tuple(sorted(set(self.bits(width))))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One network architecture.
+
+    ``build(in_shape, num_classes, qcfg)``: a ``flatenn.models.Net`` of quantized layers (QConv2d,
+    QLinear, BatchNorm2d, QAct, MaxPool2d, BasicBlock, Flatten, AdaptiveAvgPool2d(1)): the
+    sequences the deployed integer network computes, checked by ``flatenn check-config``.
+    ``depth``: weight layers on the main path (the x axis of the depth figures)."""
+
+    name: str
+    build: Callable
+    depth: int
+    min_input: int = 1  # the smallest image side it accepts (a clear error before training)
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """An activation-sparsity penalty (a variant's ``penalty``): ``per_layer(a)`` maps one activation
+    layer's outputs, flattened to (batch, units) and >= 0, to a scalar tensor; the training loss
+    adds alpha times its sum over the network's activation layers."""
+
+    name: str
+    per_layer: Callable
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A dataset: ``load(root, seed)`` returns (train, test) as ``flatenn.data.Split`` (uint8 images
+    (N, C, H, W), int64 labels below ``num_classes``), ``shape`` is (C, H, W). ``default_root``: where
+    it looks when the config gives none; ``needs_root``: a config without a root is an error."""
+
+    name: str
+    shape: tuple
+    num_classes: int
+    load: Callable
+    default_root: str | None = None
+    needs_root: bool = False
+
+
+FAULTS: dict[str, FaultModel] = {}
+ARCHITECTURES: dict[str, Architecture] = {}
+PENALTIES: dict[str, Penalty] = {}
+DATASETS: dict[str, DatasetSource] = {}
+
+
+def _add(table: dict, record, kind: str):
+    if not record.name.isidentifier():
+        raise ValueError(f"name: {record.name!r} must be an identifier (it names files and table columns)")
+    if table.get(record.name, record) != record:
+        raise ValueError(f"name: {kind} {record.name!r} is already registered")
+    table[record.name] = record
+    return record
+
+
+def register_fault(record: FaultModel) -> FaultModel:
+    """Add a fault model (a name is registered once)."""
+    return _add(FAULTS, record, "fault model")
+
+
+def register_architecture(record: Architecture) -> Architecture:
+    """Add an architecture (a name is registered once)."""
+    return _add(ARCHITECTURES, record, "architecture")
+
+
+def register_penalty(record: Penalty) -> Penalty:
+    """Add an activation-sparsity penalty (a name is registered once)."""
+    return _add(PENALTIES, record, "penalty")
+
+
+def register_dataset(record: DatasetSource) -> DatasetSource:
+    """Add a dataset (a name is registered once)."""
+    return _add(DATASETS, record, "dataset")
+
+
+def penalty(name: str) -> Penalty:
+    """The registered penalty ``name``; anything else is a ValueError naming it."""
+    try:
+        return PENALTIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"penalty: unknown kind {name!r} (one of {', '.join(PENALTIES)})") from None
+
+
+def dataset(name: str) -> DatasetSource:
+    """The registered dataset ``name``; anything else is a ValueError naming it."""
+    try:
+        return DATASETS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"dataset.name: unknown dataset {name!r} (known: {', '.join(DATASETS)})") from None
+
+
+def fault(name: str) -> FaultModel:
+    """The registered fault model ``name``; anything else is a ValueError naming it."""
+    try:
+        return FAULTS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"fault: unknown fault {name!r} (one of {', '.join(FAULTS)})") from None
+
+
+def architecture(name: str) -> Architecture:
+    """The registered architecture ``name``; anything else is a ValueError naming it."""
+    try:
+        return ARCHITECTURES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"arch: unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})") from None
+
+
+ENV = "FLATENN_EXTENSIONS"  # the workflow passes its extension files to every job through this
+
+
+def load_extensions(paths=None) -> list[str]:
+    """Run each extension file once (``paths``, else the files named in $FLATENN_EXTENSIONS),
+    registering its records; returns their absolute paths. A missing file is a one-line error."""
+    if paths is None:
+        paths = [p for p in os.environ.get(ENV, "").split(os.pathsep) if p]
+    done = []
+    for p in paths:
+        path = Path(p).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"extensions: no extension file at {p}")
+        if str(path) not in _LOADED:
+            runpy.run_path(str(path), run_name=f"flatenn_extension_{path.stem}")
+            _LOADED.add(str(path))
+        done.append(str(path))
+    return done
+
+
+_LOADED: set[str] = set()
+
+
+# ---------------------------------------------------------------- the built-in records
+
+register_fault(FaultModel("bitflip", "bit-flip", lambda u, m: u ^ m))
+register_fault(FaultModel("sa0", "stuck-at-0", lambda u, m: u & ~m))  # a stuck cell forces its bit
+register_fault(FaultModel("sa1", "stuck-at-1", lambda u, m: u | m))
+
+
+def _lenet5(in_shape, num_classes, qcfg):
+    from flatenn import models
+
+    return models.lenet5(in_shape, num_classes, qcfg)
+
+
+def _resnet(depth: int):
+    def build(in_shape, num_classes, qcfg):
+        from flatenn import models
+
+        return models.resnet(depth, in_shape, num_classes, qcfg)
+    return build
+
+
+register_architecture(Architecture("lenet5", _lenet5, depth=5, min_input=8))
+register_architecture(Architecture("resnet8", _resnet(8), depth=8))
+register_architecture(Architecture("resnet20", _resnet(20), depth=20))
+
+# Activations are >= 0 (ReLU or FATReLU), so the L1 norm is their sum: no abs() to run; the mean as
+# sum / count (the same float): mean()'s backward writes out the expanded gradient.
+register_penalty(Penalty("l1", lambda a: a.sum() / a.numel()))
+# (||a||_1 / ||a||_2)^2 / dim lies in (0, 1]; small means sparse.
+register_penalty(Penalty("hoyer", lambda a: (a.sum(1).pow(2) / a.pow(2).sum(1).clamp_min(1e-12)).mean() / a.shape[1]))
+
+
+def _data(loader: str):
+    def load(root, seed):
+        from flatenn import data
+
+        return getattr(data, loader)(root, seed)
+    return load
+
+
+register_dataset(DatasetSource("fashion_mnist", (1, 28, 28), 10, _data("fashion_mnist_source"),
+                               default_root="/usr/share/datasets/fashion-mnist"))  # Debian's dataset-fashion-mnist
+register_dataset(DatasetSource("digits", (1, 8, 8), 10, _data("digits_source")))  # scikit-learn's, no root
+register_dataset(DatasetSource("cifar10", (3, 32, 32), 10, _data("cifar10_source"), needs_root=True))
+BUILT_IN = frozenset(FAULTS) | frozenset(ARCHITECTURES)  # tested by the test suite; the rest are checked at start
