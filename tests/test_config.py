@@ -61,16 +61,16 @@ def planned(tmp_path, *args):
 
 @pytest.mark.slow
 def test_config_on_the_command_line_overrides_one_key(tmp_path):
-    assert planned(tmp_path, "--config", "seeds=[0]") == {"train": "6", "campaign": "6", "sharpness": "6"}
+    assert planned(tmp_path, "--config", "seeds=[0]") == {"train": "6", "campaign": "18", "sharpness": "6"}
 
 
 @pytest.mark.slow
 def test_a_config_file_replaces_the_default_as_a_whole(tmp_path):
     small = mutate(tmp_path / "small.yaml", lambda c: c.update(variants={"standard": c["variants"]["standard"]},
                                                                trainings=["conventional"]))
-    assert planned(tmp_path, "--configfile", str(small)) == {"train": "2", "campaign": "2", "sharpness": "2"}
+    assert planned(tmp_path, "--configfile", str(small)) == {"train": "2", "campaign": "6", "sharpness": "2"}
     assert planned(tmp_path, "--configfile", str(small), "--config", "seeds=[3]") == {
-        "train": "1", "campaign": "1", "sharpness": "1"}
+        "train": "1", "campaign": "3", "sharpness": "1"}  # one campaign job per network and fault type
 
 
 def test_defaults_come_from_the_schema():
@@ -114,13 +114,13 @@ def test_a_job_sees_only_the_config_it_reads():
 @pytest.mark.slow
 def test_dose_config_plans_every_strength(tmp_path):
     counts = planned(tmp_path, "--configfile", str(ROOT / "config/dose.yaml"))
-    assert counts == {"train": "35", "campaign": "35", "sharpness": "35"}
+    assert counts == {"train": "35", "campaign": "105", "sharpness": "35"}
 
 
 @pytest.mark.slow
 def test_depth_config_plans_three_architectures(tmp_path):
     counts = planned(tmp_path, "--configfile", str(ROOT / "config/depth.yaml"))
-    assert counts == {"train": "36", "campaign": "36", "sharpness": "36"}
+    assert counts == {"train": "36", "campaign": "108", "sharpness": "36"}
 
 
 def test_per_architecture_variant_settings():

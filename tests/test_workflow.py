@@ -131,7 +131,7 @@ def test_report_opens_on_the_findings_and_every_caption_says_how_to_rebuild(ci_w
 def test_default_config_lists_every_train_job(tmp_path):
     res = run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n"])
     counts = dict(line.split()[:2] for line in res.stdout.splitlines() if line.split()[:1] in (["train"], ["campaign"]))
-    assert counts == {"train": "30", "campaign": "30"}
+    assert counts == {"train": "30", "campaign": "90"}  # one campaign per network and fault type
 
 
 def test_lint_is_clean():

@@ -164,12 +164,17 @@ def _paper(claim: str, variant: str) -> tuple[str, str]:
     return PAPER.get(claim, ("-", "-"))
 
 
+def in_plan(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The rows of the fault types a fault claim's plan names ("configured": every one of the run)."""
+    return rows[rows.fault.isin(spec["faults"])] if isinstance(spec.get("faults"), list) else rows
+
+
 def fault_claims(seeds: pd.DataFrame, plan: dict) -> pd.DataFrame:
     """C1, C3, C4: the primary quantity and the secondary ones, per comparison and fault type."""
     frames = []
     for claim, (kind, statement) in FAULT_CLAIMS.items():
         spec = plan["claims"][claim]
-        d = _compared(seeds, kind, spec)
+        d = in_plan(_compared(seeds, kind, spec), spec)
         if d.empty:
             continue
         for role, names in (("primary", [spec["primary"]]), ("secondary", spec.get("secondary", []))):
@@ -340,6 +345,7 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFram
     alpha = 1 - plan["level"]
     clean = clean if clean is not None else pd.DataFrame(columns=["dataset", "arch", "variant", "training", "seed",
                                                                    "activation_sparsity"])
+    seeds = in_plan(seeds, plan["claims"][plan["interaction"]["claim"]])
     rows = _interaction_rows(seeds, clean, plan, depth)
     if not rows:
         return pd.DataFrame(columns=INTERACTION_COLUMNS)
@@ -530,6 +536,7 @@ def effect_vs_gain(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict) -> pd.D
     sparsity gained (``gain``): the points the slopes are fitted to."""
     claim = plan["slope"]["claim"]
     spec = plan["claims"][claim]
+    seeds = in_plan(seeds, spec)
     d = _compared(seeds, FAULT_CLAIMS[claim][0], spec)
     return d[d.b_variant == "standard"].merge(sparsity_gained(clean, d.a_training.iloc[0] if len(d) else ""),
                                               on=["dataset", "arch", "a_variant", "seed"])
@@ -556,6 +563,7 @@ def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict,
     ``interaction``.) Also the points the slopes would be fitted to, per AS level (``by_gain``)."""
     claim = plan["slope"]["claim"]
     spec = plan["claims"][claim]
+    seeds = in_plan(seeds, spec)
     q, alpha = spec["primary"], 1 - plan["level"]
     d = effect_vs_gain(seeds, clean, plan)
     per = per_seed_slopes(d, q, plan["slope"]["per"])

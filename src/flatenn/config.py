@@ -162,14 +162,23 @@ def load_plan(path, key: str = "--plan") -> dict:
 
     if not Path(path).is_file():
         raise ConfigError(f"{key}: no analysis plan at {path}")
+    from flatenn.registry import FAULTS
+
     plan = read_plan(path)
     schema = yaml.safe_load(PLAN_SCHEMA_PATH.read_text())
+    metric = schema["$defs"]["metric"]["enum"]
+    metric += [f"fault_curvature_{f}" for f in FAULTS if f"fault_curvature_{f}" not in metric]
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(plan),
                     key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         raise ConfigError(f"{key} ({path}): {_message(errors[0])}")
     if plan["window"]["low"] >= plan["window"]["high"]:
         raise ConfigError(f"{key} ({path}): window.low must be below window.high")
+    for claim, spec in plan["claims"].items():
+        for f in spec.get("faults") if isinstance(spec.get("faults"), list) else ():
+            if f not in FAULTS:
+                raise ConfigError(f"{key} ({path}): claims.{claim}.faults: unknown fault {f!r} "
+                                  f"(one of {', '.join(FAULTS)})")
     return plan
 
 

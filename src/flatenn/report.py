@@ -99,8 +99,31 @@ def _effect(r) -> str:
             f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}], Bonferroni p {r.p_adjusted:.3g}, {r.verdict}{_robust(r)}")
 
 
+def families(claims: pd.DataFrame, plan: dict) -> list[str]:
+    """What each claim's family holds under ``plan``: its fault types (those the run configured,
+    where the plan says so) or the metrics it names, and which of those the run lacks."""
+    from flatenn.registry import FAULTS
+
+    out = []
+    for claim in ("C1", "C3", "C4"):
+        spec = plan["claims"].get(claim, {})
+        got = [f for f in FAULTS if f in set(claims[claims.claim == claim].fault.dropna())]
+        if got:
+            how = ("every fault type the run configures" if spec.get("faults", "configured") == "configured"
+                   else "the plan's list")
+            out.append(f"{claim}: fault types {', '.join(got)} ({how})")
+    for claim in ("C2", "C5"):
+        named = plan["claims"].get(claim, {}).get("primary", [])
+        rows = claims[(claims.claim == claim) & (claims.role == "primary")]
+        missing = [m for m in named if m not in set(rows.quantity)]
+        if len(rows):
+            out.append(f"{claim}: metrics {', '.join(named)} (named by the plan"
+                       + (f"; not measured in this run: {', '.join(missing)}" if missing else "") + ")")
+    return out
+
+
 def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame,
-             slope: pd.DataFrame | None = None, stability: pd.DataFrame | None = None) -> str:
+             slope: pd.DataFrame | None = None, stability: pd.DataFrame | None = None, plan: dict | None = None) -> str:
     """findings.md: one line per claim and architecture (the family's verdict, its strongest
     primary row, what it means), the comparison between architectures, and the mechanism."""
     lines = ["# Findings", "",
@@ -108,8 +131,10 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
              "(analysis plan: claims.plan); not edited by hand. Effects are means over trained networks with "
              "family-wise (Bonferroni) intervals, the same correction as the verdict beside them: each claim and "
              "architecture's primary rows are one family, every between-architecture contrast of the study another. "
-             "Robustness: the plan's alternative windows, one network left out, an exact permutation test.", "",
-             "## Claims", ""]
+             "Robustness: the plan's alternative windows, one network left out, an exact permutation test.", ""]
+    if plan is not None:
+        lines += ["Families (primary rows x AS levels): " + "; ".join(families(claims, plan)) + ".", ""]
+    lines += ["## Claims", ""]
     primary = claims[claims.role == "primary"]
     for (claim, ds, arch), g in primary.groupby(["claim", "dataset", "arch"], sort=False):
         verdict = family_verdict(g.verdict)
@@ -263,7 +288,7 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     for name, paths in outputs.items():
         write_table(tables[name], paths, floatfmt=".3g" if name in ("explains", "interaction") else ".2f")
     io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"],
-                                               tables["slope"], tables.get("stability")))
+                                               tables["slope"], tables.get("stability"), plan))
 
 
 def findings_table(studies: dict, fmt: str = "pipe") -> str:
