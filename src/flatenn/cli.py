@@ -250,17 +250,24 @@ def cmd_claims(o, s):
                          o["findings"])
 
 
+def study_parts(folder: Path) -> list[Path]:
+    """A stored study's folders of per-seed tables: itself, or its parts/* (a study run in parts)."""
+    parts = sorted(p for p in (folder / "parts").glob("*") if p.is_dir())
+    return parts if parts and not (folder / "clean_accuracy.csv").is_file() else [folder]
+
+
 def cmd_recompute(o, s):
     """A study's claims, findings and mechanism inference from its per-seed tables, without
     training; a study run in parts gives each part's folder (its networks must not overlap) and
-    an --out. A part with a half/ folder (the same networks at half the budget) adds the budget
-    stability endpoint."""
+    an --out (or a folder whose parts/ holds them). A part with a half/ folder (the same networks at
+    half the budget) adds the budget stability endpoint."""
     from flatenn import config, io, mechanism, report
 
     studies = [Path(d) for d in o["study"]]
-    if len(studies) > 1 and not o["out"]:
+    out = Path(o["out"]) if o["out"] else (studies[0] if len(studies) == 1 else None)
+    if out is None:
         raise ValueError("--out: a study in parts needs one folder for its claims")
-    out = Path(o["out"] or studies[0])
+    studies = [p for d in studies for p in study_parts(d)]
     names = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
     for study in studies:
         for n in names:
