@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from flatenn import campaign, models
+from flatenn import campaign, catalog, deployed, models, registry
 from flatenn.deployed import DeployedNet
 from flatenn.quant import export_memory_image, load_memory_image
 from flatenn.sparsity import act_layers, set_threshold
@@ -102,3 +102,10 @@ def test_deployed_refuses_float_images():
     net = DeployedNet(m, export_memory_image(m))
     with pytest.raises(ValueError, match="uint8"):
         net.logits(torch.rand(2, 1, 8, 8), net.stack([{n: e["q"] for n, e in net.image.items()}]), 1)
+
+
+@pytest.mark.parametrize("arch", list(registry.ARCHITECTURES))
+def test_every_registered_architecture_deploys_as_trained(arch):
+    """check-config's check, on every architecture of the registry (a new one is covered here too)."""
+    differ, _ = deployed.check_architecture(arch, catalog.SHAPES["fashion_mnist"], 10, Q)
+    assert differ <= 1 / 64

@@ -112,7 +112,7 @@ def test_unknown_names_and_bad_extension_files_are_one_line_errors(tmp_path):
         assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
 
 
-@pytest.mark.parametrize("study", ["default", "depth"])
+@pytest.mark.parametrize("study", sorted(p.parent.name for p in (ROOT / "expected").glob("*/findings.md")))
 def test_stored_studies_recompute_to_the_same_tables_with_a_new_fault_model_registered(study, tmp_path):
     files = examples(tmp_path / "ext")
     out = tmp_path / "out"

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from flatenn import faults
+from flatenn import faults, registry
 from flatenn.deployed import DeployedNet
 
 log = logging.getLogger("flatenn.campaign")
@@ -112,7 +112,7 @@ def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor]
     layer from ``mechanism.live_weights``); its keys name the map seed.
     """
     net = DeployedNet(model, image)
-    maps_per_pass = maps_per_pass or net.maps_per_pass()
+    maps_per_pass = maps_per_pass or net.maps_per_pass(registry.architecture(arch).maps_per_pass_cpu)
     x, y = images
     rows = []
     t0 = time.perf_counter()

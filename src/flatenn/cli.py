@@ -47,8 +47,9 @@ def cmd_check_config(o, s):
     from flatenn import config, deployed
 
     cfg = config.load(o["config"])
-    deployed.check_deployable(cfg["archs"], cfg["dataset"]["name"], cfg["quant"])
-    print(f"{o['config']}: valid; {', '.join(cfg['archs'])} deploy as trained")
+    exact = deployed.check_deployable(cfg["archs"], cfg["dataset"]["name"], cfg["quant"])
+    sums = ", ".join(f"{a} {'exact' if e else 'not provably exact (a wide layer or a global mean)'}" for a, e in exact.items())
+    print(f"{o['config']}: valid; {', '.join(cfg['archs'])} deploy as trained; integer sums in float32: {sums}")
 
 
 def cmd_prepare_data(o, s):

@@ -28,13 +28,10 @@ from flatenn.models import BasicBlock, Net
 from flatenn.quant import QConv2d, QLinear, quant_layers
 from flatenn.sparsity import QAct
 
-# Measured on the 2-core machine, 1 thread: LeNet-5 trials cost 0.21-0.33 of a training-time clean
-# pass at 8 to 32 maps per pass with chunks of 2**20 values, 0.43 with one map. ResNets gain little
-# and lose at 16 (ms per map, 1,000 28x28 images, maps per pass 1/2/4/8/16: ResNet-20
-# 1069/904/874/1138/1296, ResNet-8 351/320/343/403/393): they take 4 on a CPU. A GPU wants big
-# launches. Chunks of images keep one chunk's largest activation in cache (evaluation.VALUES_PER_CHUNK).
+# Maps per pass on a CPU are the architecture's record (flatenn.registry, measured there); a GPU wants
+# big launches. Chunks of images keep one chunk's largest activation in cache
+# (evaluation.VALUES_PER_CHUNK).
 MAPS_PER_PASS = 16
-MAPS_PER_PASS_RESNET_CPU = 4
 
 
 @dataclass
@@ -243,10 +240,10 @@ class DeployedNet:
                 shared = False
         return h
 
-    def maps_per_pass(self) -> int:
-        """How many fault maps one pass should carry (by measurement, see MAPS_PER_PASS)."""
-        resnet = any(isinstance(s, Block) for s in self.stages)
-        return MAPS_PER_PASS_RESNET_CPU if resnet and self.device.type == "cpu" else MAPS_PER_PASS
+    def maps_per_pass(self, cpu: int = MAPS_PER_PASS) -> int:
+        """How many fault maps one pass should carry: ``cpu`` (the architecture's measured choice,
+        flatenn.registry) on a CPU, MAPS_PER_PASS on a GPU."""
+        return cpu if self.device.type == "cpu" else MAPS_PER_PASS
 
     @torch.inference_mode()
     def correct(self, x: torch.Tensor, y: torch.Tensor, ints: list[dict[str, torch.Tensor]]) -> list[int]:
@@ -266,11 +263,12 @@ class DeployedNet:
         return int(x[0].numel() * first.a.numel() / max(1, x.shape[1]))
 
 
-def check_architecture(arch: str, in_shape, num_classes: int, qcfg: dict, images: int = 64) -> float:
+def check_architecture(arch: str, in_shape, num_classes: int, qcfg: dict, images: int = 64) -> tuple[float, bool]:
     """Build a registered architecture for these inputs, with BatchNorm statistics and signs away
     from their defaults and a FATReLU threshold, deploy it, and compare the deployed network's
-    predictions on random images with the training-time model's: the share that differ (0 up
-    to rounding ties). A layer the integer network cannot compute is a ValueError naming it."""
+    predictions on random images with the training-time model's: (the share that differ, 0 up to
+    rounding ties; whether every integer sum provably stays exact in float32). A layer the
+    integer network cannot compute is a ValueError naming it."""
     from flatenn import models
     from flatenn.quant import export_memory_image
     from flatenn.sparsity import act_layers, set_threshold
@@ -296,19 +294,22 @@ def check_architecture(arch: str, in_shape, num_classes: int, qcfg: dict, images
     with torch.inference_mode():
         ours = net.logits(x, net.stack([{n: e["q"] for n, e in image.items()}]), 1)[:, 0].argmax(-1)
         theirs = model(x).argmax(1)
-    return float((ours != theirs).float().mean())
+    return float((ours != theirs).float().mean()), net.exact_sums()
 
 
-def check_deployable(archs, dataset: str, qcfg: dict) -> None:
+def check_deployable(archs, dataset: str, qcfg: dict) -> dict[str, bool]:
     """``check_architecture`` for each of ``archs`` on ``dataset``'s images: a ValueError in one
-    line naming the architecture and the layer it cannot deploy, or the share that disagree."""
+    line naming the architecture and the layer it cannot deploy, or the share that disagree;
+    else, per architecture, whether its integer sums stay exact in float32."""
+    exact = {}
     from flatenn.catalog import NUM_CLASSES, SHAPES
 
     for arch in archs:
         try:
-            differ = check_architecture(arch, SHAPES[dataset], NUM_CLASSES[dataset], qcfg)
+            differ, exact[arch] = check_architecture(arch, SHAPES[dataset], NUM_CLASSES[dataset], qcfg)
         except ValueError as e:
             raise ValueError(f"archs: {arch}: {str(e).splitlines()[0]}") from None
         if differ > 0.05:
             raise ValueError(f"archs: {arch}: the deployed network disagrees with the training-time model on "
                              f"{differ:.0%} of random images")
+    return exact

@@ -49,6 +49,7 @@ class Architecture:
     build: Callable
     depth: int
     min_input: int = 1  # the smallest image side it accepts (a clear error before training)
+    maps_per_pass_cpu: int = 16  # fault maps one deployed pass carries on a CPU (results do not depend on it)
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,13 @@ def _resnet(depth: int):
     return build
 
 
+# Maps per pass, measured on the 2-core machine, 1 thread: LeNet-5 trials cost 0.21-0.33 of a
+# training-time clean pass at 8 to 32 maps per pass, 0.43 with one map. ResNets gain little and lose
+# at 16 (ms per map, 1,000 28x28 images, 1/2/4/8/16 maps: ResNet-20 1069/904/874/1138/1296,
+# ResNet-8 351/320/343/403/393): they take 4. `make bench` measures a new architecture's.
 register_architecture(Architecture("lenet5", _lenet5, depth=5, min_input=8))
-register_architecture(Architecture("resnet8", _resnet(8), depth=8))
-register_architecture(Architecture("resnet20", _resnet(20), depth=20))
+register_architecture(Architecture("resnet8", _resnet(8), depth=8, maps_per_pass_cpu=4))
+register_architecture(Architecture("resnet20", _resnet(20), depth=20, maps_per_pass_cpu=4))
 
 # Activations are >= 0 (ReLU or FATReLU), so the L1 norm is their sum: no abs() to run; the mean as
 # sum / count (the same float): mean()'s backward writes out the expanded gradient.
