@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import MODEL_WC, ROOT, SNAKEMAKE, run, settings_for
+from conftest import MODEL_WC, PY, ROOT, SNAKEMAKE, run, settings_for
 from flatenn import config
 
 pytestmark = pytest.mark.slow
@@ -123,3 +123,37 @@ def test_tiny_dose_study_has_a_row_per_strength(tmp_path):
     dose = pd.read_csv(tables / "dose_response.csv")
     assert set(dose.variant) == set(cfg["variants"]) - {"standard"}
     assert (tmp_path / "figures/dose_response.png").stat().st_size > 1000
+
+
+def test_tiny_budget_ladder_runs_its_rungs_and_reads_them_back(tmp_path):
+    """config/depth_ladder.yaml, tiny (LeNet-5 only: the other architectures' settings stay unused),
+    two rungs (1 and 2 epochs) run as the ladder's README runs them, then `flatenn ladder`: every
+    rung's clean accuracy comes back exactly, and the convergence rule reads the change between
+    them (known answer: 100 x the difference of the two rungs' accuracies)."""
+    path, cfg = tiny("depth_ladder.yaml", tmp_path / "ladder.yaml", seeds=(100,))
+    cfg["archs"] = ["lenet5"]
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    targets = ["paper_tables/clean_accuracy.csv", "paper_tables/fault_accuracy_by_seed.csv"]
+    rungs = []
+    for k in (1, 2):
+        work = tmp_path / "work" / f"x{k}"
+        run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(path), "--cores", "2",
+             "--config", f"training={{epochs: {k}, ramp_epochs: {k}}}", "--", *targets], timeout=900)
+        rung = tmp_path / "rungs" / f"x{k}"
+        rung.mkdir(parents=True)
+        for t in targets:
+            (rung / t.split("/")[1]).write_bytes((work / t).read_bytes())
+        rungs.append(rung)
+    out = tmp_path / "out"
+    run([PY, "-m", "flatenn", "ladder", "--rungs", *map(str, rungs), "--plan", str(ROOT / "config/analysis.yaml"),
+         "--out", str(out / "ladder.csv"), "--convergence", str(out / "conv.csv"), "--figure", str(out / "ladder.png")])
+    ladder = pd.read_csv(out / "ladder.csv")
+    acc = ladder[ladder.quantity == "accuracy"].set_index(["variant", "budget"]).value
+    for k, rung in zip((1, 2), rungs):
+        clean = pd.read_csv(rung / "clean_accuracy.csv").set_index("variant").accuracy
+        assert all(acc[(v, k)] == clean[v] for v in clean.index)
+    conv = pd.read_csv(out / "conv.csv")
+    assert len(conv) == 1 and (conv.budget.iloc[0], conv.next_budget.iloc[0]) == (1, 2)
+    assert conv.clean_change_standard.iloc[0] == pytest.approx(100 * (acc[("standard", 2)] - acc[("standard", 1)]))
+    assert set(ladder[ladder.quantity == "c1_retained_gap"].fault) == {"bitflip"}
+    assert (out / "ladder.png").stat().st_size > 1000
