@@ -1,5 +1,8 @@
 """The studies' own configs (config/depth.yaml, config/dose.yaml) run end to end on tiny subsets."""
 import json
+import os
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -157,3 +160,18 @@ def test_tiny_budget_ladder_runs_its_rungs_and_reads_them_back(tmp_path):
     assert conv.clean_change_standard.iloc[0] == pytest.approx(100 * (acc[("standard", 2)] - acc[("standard", 1)]))
     assert set(ladder[ladder.quantity == "c1_retained_gap"].fault) == {"bitflip"}
     assert (out / "ladder.png").stat().st_size > 1000
+
+
+def test_the_gpu_script_runs_on_a_cpu_with_tiny_settings(tmp_path):
+    """benchmarks/gpu/run.sh as its header says to try it first (TINY=1 DEVICE=cpu), on the
+    converged depth study: the smoke test passes and the study starts on the device (its first jobs
+    finish before the short budget cuts it off)."""
+    env = {"OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work"), "DEVICE": "cpu", "TINY": "1",
+           "ARCHS": "[lenet5]", "SEEDS": "[0]", "BUDGET_S": "90", "CORES": "2",
+           "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"}
+    run(["bash", str(ROOT / "benchmarks/gpu/run.sh")], env=env, timeout=600)
+    summary = (tmp_path / "out/summary.txt").read_text()
+    assert re.search(r"smoke test .*: rc 0 ", summary), summary
+    assert "depth study (config/depth_converged.yaml, archs [lenet5], seeds [0], device cpu)" in summary
+    finished = int(re.search(r"(\d+) jobs finished", summary).group(1))
+    assert finished >= 2 and (tmp_path / "out/gpu_run.tar.gz").stat().st_size > 0

@@ -2,16 +2,20 @@
 # On a lent CUDA machine, in one call (prepare .gpu/ first with benchmarks/gpu/prepare.sh):
 #   device run: carry [".gpu"], timeout_s 600, command "bash benchmarks/gpu/run.sh"
 # 1. a CUDA smoke test: one ci-config model's chain (train, evaluate, campaigns, sharpness) on the GPU;
-# 2. the depth study (config/depth.yaml, device: auto) for ARCHS and SEEDS, cut off after BUDGET_S.
+# 2. the depth study at convergence (CONFIG, default config/depth_converged.yaml) on the device for
+#    ARCHS and SEEDS, cut off after BUDGET_S (one process per network: a GPU trains several at once
+#    when CORES lets Snakemake run several jobs).
 # Everything comes back as $OUT/gpu_run.tar.gz (tables, per-job times, logs) and $OUT/summary.txt.
 # Try it on a CPU first: OUT=/tmp/out DEVICE=cpu TINY=1 bash benchmarks/gpu/run.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT=${OUT:?set OUT to the folder that comes back}
-ARCHS=${ARCHS:-[resnet20]}
+CONFIG=${CONFIG:-config/depth_converged.yaml}
+ARCHS=${ARCHS:-[resnet8]}
 SEEDS=${SEEDS:-[0,1]}
 BUDGET_S=${BUDGET_S:-420}
+WORK=${WORK:-/tmp}  # the runs write to $WORK/gpu_smoke and $WORK/gpu_depth
 DEVICE=${DEVICE:-cuda}
 CORES=${CORES:-$(nproc)}
 start=$(date +%s)
@@ -50,26 +54,26 @@ fi
 # 1. Smoke test: one model of the ci config, every per-model stage on the device.
 model=fashion_mnist/lenet5/as_high/saq/s1
 t0=$(date +%s)
-smk /tmp/gpu_smoke --configfile config/ci.yaml --config device="$DEVICE" "dataset=$dataset" "${tiny[@]}" \
+smk "$WORK/gpu_smoke" --configfile config/ci.yaml --config device="$DEVICE" "dataset=$dataset" "${tiny[@]}" \
     -- results/eval/$model.json results/campaign/$model/bitflip.csv results/sharpness/$model.json \
     > "$OUT/smoke.log" 2>&1
 rc=$?
 say "smoke test (ci config, $model: train, evaluate, campaigns on $DEVICE; sharpness on the CPU): rc $rc in $(( $(date +%s) - t0 )) s"
-[ $rc -eq 0 ] && say "  clean accuracy $(python3 -c "import json; print(json.load(open('/tmp/gpu_smoke/results/eval/$model.json'))['accuracy'])" 2>&1)"
+[ $rc -eq 0 ] && say "  clean accuracy $(python3 -c "import json; print(json.load(open('$WORK/gpu_smoke/results/eval/$model.json'))['accuracy'])" 2>&1)"
 
 # 2. The depth study on the device, cut off after BUDGET_S; what finished is kept and reported.
 t0=$(date +%s)
 left=$(( BUDGET_S - (t0 - start) ))
 [ $left -lt 60 ] && left=60
 timeout --signal=INT --kill-after=30 "$left" \
-    python3 -m snakemake -s "$ROOT/Snakefile" -d /tmp/gpu_depth --scheduler greedy --cores "$CORES" --keep-going \
-    --configfile config/depth.yaml --config device="$DEVICE" archs="$ARCHS" seeds="$SEEDS" "dataset=$dataset" \
+    python3 -m snakemake -s "$ROOT/Snakefile" -d "$WORK/gpu_depth" --scheduler greedy --cores "$CORES" --keep-going \
+    --configfile "$CONFIG" --config device="$DEVICE" archs="$ARCHS" seeds="$SEEDS" "dataset=$dataset" \
     "${tiny[@]}" > "$OUT/depth.log" 2>&1
 rc=$?
-say "depth study (archs $ARCHS, seeds $SEEDS, device $DEVICE): rc $rc after $(( $(date +%s) - t0 )) s (124 or 130: cut off at the budget)"
+say "depth study ($CONFIG, archs $ARCHS, seeds $SEEDS, device $DEVICE): rc $rc after $(( $(date +%s) - t0 )) s (124 or 130: cut off at the budget)"
 done_jobs=$(grep -c "^Finished jobid" "$OUT/depth.log" || true)
 say "  $done_jobs jobs finished; per-job seconds by rule:"
-python3 - /tmp/gpu_depth/results/benchmarks <<'PY' | tee -a "$summary"
+python3 - "$WORK/gpu_depth/results/benchmarks" <<'PY' | tee -a "$summary"
 import csv, pathlib, sys, collections
 rows = collections.defaultdict(list)
 for f in pathlib.Path(sys.argv[1]).rglob("*.tsv"):
@@ -78,6 +82,6 @@ for f in pathlib.Path(sys.argv[1]).rglob("*.tsv"):
 for rule, s in sorted(rows.items()):
     print(f"    {rule:<24} {len(s):>3} jobs  {sum(s):8.1f} s  (max {max(s):.1f} s)")
 PY
-tar -czf "$OUT/gpu_run.tar.gz" -C /tmp --exclude='*.pt' --exclude='.snakemake' gpu_smoke/results/logs \
+tar -czf "$OUT/gpu_run.tar.gz" -C "$WORK" --exclude='*.pt' --exclude='.snakemake' gpu_smoke/results/logs \
     gpu_depth/paper_tables gpu_depth/figures gpu_depth/results/benchmarks gpu_depth/results/logs 2>/dev/null
 ls -la "$OUT"
