@@ -114,6 +114,11 @@ NOT_IDENTIFIABLE = ("not identifiable: one AS level per architecture, so within 
                     "noise varies")
 
 
+def intervention_rates(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per network and fault type, the faulty rate its mechanism trials ran at."""
+    return trials[trials.rate > 0].groupby(MODEL + ["fault"], as_index=False)["rate"].max()
+
+
 def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, seed_means: pd.DataFrame,
              trials: pd.DataFrame, chance: dict, window: tuple) -> pd.DataFrame:
     """One row per network and fault type: its mechanism summaries, clean accuracy and sparsity,
@@ -132,8 +137,8 @@ def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, 
     d = pd.concat(rows, ignore_index=True).merge(clean[MODEL + ["accuracy", "activation_sparsity"]], on=MODEL)
     d = d.merge(kept_over_window(seed_means, chance, window).rename(columns={"retained": "kept"}),
                 on=MODEL + ["fault"], how="left")
-    at = trials[trials.rate > 0].groupby(MODEL + ["fault"], as_index=False)["rate"].max()
-    at = at.merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]], on=MODEL + ["fault", "rate"])
+    at = intervention_rates(trials).merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]],
+                                          on=MODEL + ["fault", "rate"])
     ch = at.dataset.map(chance).astype(float)
     at = at.assign(kept_at_rate=_retained(at.accuracy, at.clean, ch))
     live = trials[trials.inputs == "live"] if "inputs" in trials else trials
@@ -162,8 +167,8 @@ def switch_table(summaries: pd.DataFrame, trials: pd.DataFrame, seed_means: pd.D
     mean = sw.groupby(keys + ["rate"], as_index=False)["accuracy"].mean()
     switched = mean[mean.rate > 0].merge(mean[mean.rate == 0].drop(columns="rate").rename(
         columns={"accuracy": "clean"}), on=keys)
-    at = trials[trials.rate > 0].groupby(MODEL + ["fault"], as_index=False)["rate"].max()
-    own = at.merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]], on=MODEL + ["fault", "rate"])
+    own = intervention_rates(trials).merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]],
+                                           on=MODEL + ["fault", "rate"])
     own = own.merge(sparsity[sparsity.own.astype(bool)][MODEL + ["threshold"]], on=MODEL)
     out = pd.concat([own.assign(own=True), switched.assign(own=False)], ignore_index=True)
     out = out.merge(sparsity[MODEL + ["threshold", "activation_sparsity"]], on=MODEL + ["threshold"], how="left")

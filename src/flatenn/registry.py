@@ -111,36 +111,32 @@ def register_dataset(record: DatasetSource) -> DatasetSource:
     return _add(DATASETS, record, "dataset")
 
 
+def _get(table: dict, name, message: str):
+    """``table[name]``; anything else is a ValueError: ``message`` with {name!r} and {names}."""
+    try:
+        return table[name]
+    except (KeyError, TypeError):
+        raise ValueError(message.format(name=repr(name), names=", ".join(table))) from None
+
+
 def penalty(name: str) -> Penalty:
     """The registered penalty ``name``; anything else is a ValueError naming it."""
-    try:
-        return PENALTIES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"penalty: unknown kind {name!r} (one of {', '.join(PENALTIES)})") from None
+    return _get(PENALTIES, name, "penalty: unknown kind {name} (one of {names})")
 
 
 def dataset(name: str) -> DatasetSource:
     """The registered dataset ``name``; anything else is a ValueError naming it."""
-    try:
-        return DATASETS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"dataset.name: unknown dataset {name!r} (known: {', '.join(DATASETS)})") from None
+    return _get(DATASETS, name, "dataset.name: unknown dataset {name} (known: {names})")
 
 
 def fault(name: str) -> FaultModel:
     """The registered fault model ``name``; anything else is a ValueError naming it."""
-    try:
-        return FAULTS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"fault: unknown fault {name!r} (one of {', '.join(FAULTS)})") from None
+    return _get(FAULTS, name, "fault: unknown fault {name} (one of {names})")
 
 
 def architecture(name: str) -> Architecture:
     """The registered architecture ``name``; anything else is a ValueError naming it."""
-    try:
-        return ARCHITECTURES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"arch: unknown architecture {name!r} (known: {', '.join(ARCHITECTURES)})") from None
+    return _get(ARCHITECTURES, name, "arch: unknown architecture {name} (known: {names})")
 
 
 ENV = "FLATENN_EXTENSIONS"  # the workflow passes its extension files to every job through this
