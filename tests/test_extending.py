@@ -46,7 +46,7 @@ def tiny_config(path, extensions, types):
                          trials=2, eval_size=200)
     cfg["faults"]["rates"] = {t: cfg["faults"]["rates"][t] for t in types}
     cfg["vulnerability"].update(trials=1)
-    cfg["sharpness"].update(subset=64, power_iters=3, hutchinson_samples=2, eps_steps=1, fault_samples=1,
+    cfg["sharpness"].update(subset=32, power_iters=3, hutchinson_samples=2, eps_steps=1, fault_samples=1,
                             landscape_1d_points=3, landscape_2d_points=3)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
