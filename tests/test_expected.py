@@ -107,6 +107,37 @@ def test_a_study_run_in_parts_recomputes_from_its_parts_to_the_same_claims(tmp_p
         "flatenn recompute: error: clean: network lenet5 as_g15 conventional seed 0 appears in two parts")
 
 
+def test_families_across_architectures_wait_for_every_declared_architecture(tmp_path):
+    """expected/depth stored in parts without ResNet-20, its study.yaml declaring all three: each
+    architecture's claims are the stored ones (their families are per architecture), while the
+    between-architecture family and the mechanism's families, which include ResNet-20, decide
+    nothing and say that they wait for it; a part the study does not declare is an error."""
+    study = ROOT / "expected/depth"
+    root = tmp_path / "study"
+    parts = split_by_arch(study, root / "parts")
+    for name in PER_SEED + ("mechanism.csv",):
+        (root / "parts/resnet20" / name).unlink()
+    (root / "parts/resnet20").rmdir()
+    (root / "study.yaml").write_text("archs: [lenet5, resnet8, resnet20]\n")
+    subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(root), "--plan",
+                    str(ROOT / "config/analysis.yaml")], check=True, capture_output=True)
+    stored = pd.read_csv(study / "claims.csv")
+    stored[stored.arch != "resnet20"].to_csv(tmp_path / "claims.csv", index=False)
+    assert compare.table_differences(tmp_path / "claims.csv", root / "claims.csv") == []
+    assert len(pd.read_csv(study / "claims_interaction.csv")) > 0  # decided when all three are stored
+    for name in ("claims_interaction.csv", "intervention.csv", "mechanism_explained.csv"):
+        assert pd.read_csv(root / name).empty, name
+    assert "## Between architectures: not decided yet" in (root / "findings.md").read_text()
+    assert "includes resnet20, not stored yet" in (root / "findings.md").read_text()
+    assert "include resnet20, not stored yet" in (root / "mechanism_findings.md").read_text()
+    (root / "study.yaml").write_text("archs: [lenet5, resnet20]\n")
+    bad = subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(root), "--plan",
+                          str(ROOT / "config/analysis.yaml")], capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1] == (
+        "flatenn recompute: error: --study: the parts hold resnet8, which the study's study.yaml does not declare")
+    assert len(parts) == 3
+
+
 def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_moves():
     """Known answers on expected/depth: C1 decided from the fault and clean tables alone is the
     claims table's C1 (verdicts and adjusted p); the same networks as their own half budget move

@@ -257,17 +257,42 @@ def study_parts(folder: Path) -> list[Path]:
     return parts if parts and not (folder / "clean_accuracy.csv").is_file() else [folder]
 
 
+def declared_archs(folders: list[Path]) -> list[str]:
+    """The architectures a study run in parts declares (``archs:`` in its study.yaml), before its
+    parts are stored; none where no folder has one."""
+    import yaml
+
+    from flatenn import registry
+
+    archs = []
+    for f in folders:
+        if (f / "study.yaml").is_file():
+            doc = yaml.safe_load((f / "study.yaml").read_text()) or {}
+            names = doc.get("archs") if isinstance(doc, dict) else None
+            if not isinstance(names, list) or not names or not all(isinstance(a, str) for a in names):
+                raise ValueError(f"{f / 'study.yaml'}: archs: a list of architecture names is required")
+            for a in names:
+                registry.architecture(a)  # an unknown name is a one-line error
+            archs += [a for a in names if a not in archs]
+    return archs
+
+
 def cmd_recompute(o, s):
     """A study's claims, findings and mechanism inference from its per-seed tables, without
     training; a study run in parts gives each part's folder (its networks must not overlap) and
     an --out (or a folder whose parts/ holds them). A part with a half/ folder (the same networks at
-    half the budget) adds the budget stability endpoint."""
+    half the budget) adds the budget stability endpoint. A study folder's study.yaml declares its
+    architectures: while some are not stored, the families that span architectures (between
+    architectures, the mechanism) wait for them."""
+    import pandas as pd
+
     from flatenn import config, io, mechanism, report
 
     studies = [Path(d) for d in o["study"]]
     out = Path(o["out"]) if o["out"] else (studies[0] if len(studies) == 1 else None)
     if out is None:
         raise ValueError("--out: a study in parts needs one folder for its claims")
+    declared = declared_archs(studies)
     studies = [p for d in studies for p in study_parts(d)]
     names = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
     for study in studies:
@@ -280,6 +305,12 @@ def cmd_recompute(o, s):
         raise FileNotFoundError(f"--study: {len(halves)} of {len(studies)} parts have a half/ folder (all or none)")
     half = {"seed_means": [h / "fault_accuracy_by_seed.csv" for h in halves],
             "clean": [h / "clean_accuracy.csv" for h in halves]} if halves else None
+    stored = sorted(set(report.read_tables(inputs[2]).arch))
+    declared = declared or stored
+    extra = sorted(set(stored) - set(declared))
+    if extra:
+        raise ValueError(f"--study: the parts hold {extra[0]}, which the study's study.yaml does not declare")
+    awaiting = tuple(a for a in declared if a not in stored)
     out.mkdir(parents=True, exist_ok=True)
     names = {"claims": "claims", "by_rate": "claims_by_rate", "interaction": "claims_interaction",
              "explains": "sharpness_explains", "slope": "claims_slope", "by_gain": "c1_vs_sparsity"}
@@ -287,16 +318,23 @@ def cmd_recompute(o, s):
         names["stability"] = "budget_stability"
     outputs = {k: [str(out / f"{v}.{ext}") for ext in ("csv", "md", "tex")] for k, v in names.items()}
     plan = config.load_plan(o["plan"])
-    report.claims_tables(*inputs, plan, outputs, out / "findings.md", half=half)
+    report.claims_tables(*inputs, plan, outputs, out / "findings.md", half=half, awaiting=awaiting)
     nets = [study / "mechanism.csv" for study in studies if (study / "mechanism.csv").is_file()]
-    if nets:  # the mechanism's per-network tables: their inference again
+    if nets:  # the mechanism's per-network tables: their inference again (once every part is stored)
         net = report.read_tables(nets)
-        switches = [study / "mechanism_switch.csv" for study in studies if (study / "mechanism_switch.csv").is_file()]
-        con = mechanism.contrasts(net, report.read_tables(switches) if switches else None)
-        intervention, explained = mechanism.intervention(con, plan["level"]), mechanism.explained(con, plan["level"])
+        if awaiting:
+            intervention = pd.DataFrame(columns=mechanism.INTERVENTION_COLUMNS)
+            explained = pd.DataFrame(columns=mechanism.EXPLAIN_COLUMNS)
+        else:
+            switches = [study / "mechanism_switch.csv" for study in studies
+                        if (study / "mechanism_switch.csv").is_file()]
+            con = mechanism.contrasts(net, report.read_tables(switches) if switches else None)
+            intervention = mechanism.intervention(con, plan["level"])
+            explained = mechanism.explained(con, plan["level"])
         report.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
         report.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
-        io.atomic_write_text(out / "mechanism_findings.md", report.mechanism_findings(explained, intervention, net))
+        io.atomic_write_text(out / "mechanism_findings.md",
+                             report.mechanism_findings(explained, intervention, net, awaiting))
     print(f"claims and findings.md of {', '.join(map(str, studies))} under {o['plan']} written to {out}")
 
 

@@ -123,9 +123,11 @@ def families(claims: pd.DataFrame, plan: dict) -> list[str]:
 
 
 def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame,
-             slope: pd.DataFrame | None = None, stability: pd.DataFrame | None = None, plan: dict | None = None) -> str:
+             slope: pd.DataFrame | None = None, stability: pd.DataFrame | None = None, plan: dict | None = None,
+             awaiting: tuple = ()) -> str:
     """findings.md: one line per claim and architecture (the family's verdict, its strongest
-    primary row, what it means), the comparison between architectures, and the mechanism."""
+    primary row, what it means), the comparison between architectures (or, while ``awaiting``
+    names architectures of the study not yet stored, that it waits for them), and the mechanism."""
     lines = ["# Findings", "",
              "Written by the workflow from claims.csv, claims_interaction.csv, claims_slope.csv and sharpness_explains.csv "
              "(analysis plan: claims.plan); not edited by hand. Effects are means over trained networks with "
@@ -150,6 +152,10 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
         frag = f" {fragile} of {len(g)} primary verdicts are fragile." if fragile else ""
         lines.append(f"- **{claim}, {arch} ({ds}): {verdict}** ({counts} of {len(g)} primary rows). "
                      f"Strongest: {_effect(best)}. {meaning[0].upper() + meaning[1:]}.{frag}{note}")
+    if awaiting:
+        lines += ["", "## Between architectures: not decided yet", "",
+                  f"- The study's between-architecture family includes {', '.join(awaiting)}, not stored yet; it is "
+                  "decided once, when every architecture's part is stored, not on a subset and then again."]
     if len(interaction):
         lines += ["", f"## Between architectures (one family of {len(interaction)} contrasts)", ""]
         for r in interaction.itertuples():
@@ -193,9 +199,11 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
     return "\n".join(lines) + "\n"
 
 
-def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, networks: pd.DataFrame) -> str:
+def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, networks: pd.DataFrame,
+                       awaiting: tuple = ()) -> str:
     """mechanism_findings.md: what explains C1's quantity within architectures (or why nothing can
-    be identified), what the intervention did, and which explanations the data leave standing."""
+    be identified), what the intervention did, and which explanations the data leave standing;
+    while ``awaiting`` names architectures of the study not yet stored, that both wait for them."""
     lines = ["# Mechanism", "",
              "Written by the workflow from mechanism_explained.csv and intervention.csv; not edited by hand. "
              "C1's quantity is the share of above-chance accuracy kept, standard minus AS network, in points "
@@ -204,8 +212,16 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
              "effects), a permutation p that shuffles the candidate within each architecture, Bonferroni over "
              "candidates x fault types. Across architectures alone, any candidate that differs by architecture "
              "would 'explain' it, and so would the architecture's name. Intervention: effects with 95 % intervals, "
-             "the change with its family-wise interval and Bonferroni p over the table.", "",
-             "## What explains C1's quantity within architectures", ""]
+             "the change with its family-wise interval and Bonferroni p over the table.", ""]
+    if awaiting:
+        stored = ", ".join(sorted(set(networks.arch))) if len(networks) else "none"
+        return "\n".join(lines + [
+            "## Not decided yet", "",
+            f"Both families (the candidates, pooled over architectures; every intervention) include "
+            f"{', '.join(awaiting)}, not stored yet, so nothing is decided here: they are decided once, when every "
+            f"architecture's part is stored. Stored so far ({stored}): the per-network measurements "
+            "(mechanism.csv, mechanism_switch.csv in each part)."]) + "\n"
+    lines += ["## What explains C1's quantity within architectures", ""]
     if len(explained) and not explained.identifiable.astype(bool).all():
         levels = int(explained.min_levels.min())
         lines += [f"Not identifiable in this study: {levels} AS level per architecture, so within an architecture "
@@ -263,11 +279,13 @@ def read_tables(paths) -> pd.DataFrame:
 
 
 def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs: dict, findings_md,
-                  half: dict | None = None) -> None:
+                  half: dict | None = None, awaiting: tuple = ()) -> None:
     """The claims job (and `flatenn recompute`): per-seed tables in (a path each, or a list of
     paths of a study's parts), every claims table and findings.md out. ``outputs`` maps claims,
     by_rate, interaction and explains (and ``stability``, with ``half``: the fault and clean tables'
-    paths of the same networks trained at half the budget) to their paths."""
+    paths of the same networks trained at half the budget) to their paths. ``awaiting``: the
+    study's architectures not stored yet; the between-architecture family, which includes them,
+    is then left undecided (decided once, when every part is stored)."""
     from flatenn import claims, compare
     from flatenn.catalog import NUM_CLASSES
 
@@ -281,6 +299,8 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
         raise ValueError(f"clean: no class count known for dataset {unknown[0]!r} (flatenn.catalog)")
     chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
     tables = claims.evaluate(seed_means, sharp, clean, plan, chance)
+    if awaiting:
+        tables["interaction"] = tables["interaction"].iloc[0:0]
     if half is not None:
         tables["stability"] = compare.budget_stability(
             {"seed_means": seed_means, "clean": clean},
@@ -288,7 +308,7 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     for name, paths in outputs.items():
         write_table(tables[name], paths, floatfmt=".3g" if name in ("explains", "interaction") else ".2f")
     io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"],
-                                               tables["slope"], tables.get("stability"), plan))
+                                               tables["slope"], tables.get("stability"), plan, awaiting))
 
 
 def findings_table(studies: dict, fmt: str = "pipe") -> str:
