@@ -68,6 +68,16 @@ def test_readme_findings_are_the_generated_ones():
     assert len(STUDIES) >= 1 and all(f"| {s.name} " in readme for s in STUDIES)
 
 
+@pytest.mark.parametrize("study", STUDIES, ids=lambda p: p.name)
+def test_each_correlation_reading_stands_beside_an_interval_of_its_own_correction(study):
+    """sharpness_explains.csv: a relation is read exactly where the family-wise (Bonferroni)
+    interval excludes zero, the interval never leaves [-1, 1] and holds the estimate."""
+    ex = pd.read_csv(study / "sharpness_explains.csv").dropna(subset=["p_adjusted"])
+    excludes = (ex.ci_low > 0) | (ex.ci_high < 0)
+    assert (excludes == (ex.reading != "no relation shown")).all()
+    assert (ex.ci_low >= -1).all() and (ex.ci_high <= 1).all()
+
+
 def test_each_study_keeps_its_per_seed_tables():
     from flatenn.cli import study_parts
 

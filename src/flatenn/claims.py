@@ -646,7 +646,8 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
     the informative rates (set by the standard conventional networks). Averaged over seeds on
     Fisher's z scale (a t interval of the mean z, mapped back: the interval stays inside
     [-1, 1]; a per-seed rho of +-1 counts as +-0.999); p of mean z = 0, Bonferroni over the
-    metrics x fault types of one architecture."""
+    metrics x fault types of one architecture, and the interval at the same family-wise level, so
+    that it excludes zero exactly where the reading finds a relation."""
     kept = kept_over_window(seed_means, chance, window)
     cols = [c for c in metrics if c in sharp.columns]
     long = sharp.melt(id_vars=["dataset", "arch", "variant", "training", "seed"], value_vars=cols,
@@ -663,7 +664,9 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
     rho = rho.merge(per, on=keys)
     rho["z"] = np.arctanh(rho.rho.clip(-0.999, 0.999))
     group = ["dataset", "arch", "fault", "metric"]
-    ci = seed_intervals(rho, group, "z", level)
+    tested = seed_intervals(rho, group, "z", level).groupby(["dataset", "arch"])["p_value"].count()
+    ci = pd.concat([seed_intervals(g, group, "z", 1 - (1 - level) / max(int(tested[k]), 1))
+                    for k, g in rho.groupby(["dataset", "arch"], sort=True)], ignore_index=True)
     npn = rho.groupby(group)["networks_per_seed"].min().reset_index()
     mean_rho = rho.groupby(group)["rho"].mean().reset_index()
     ci = ci.merge(npn, on=group).merge(mean_rho, on=group).rename(columns={"n": "n_seeds"})
