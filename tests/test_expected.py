@@ -138,6 +138,9 @@ def test_families_across_architectures_wait_for_every_declared_architecture(tmp_
     for name in ("claims_interaction.csv", "intervention.csv", "mechanism_explained.csv"):
         assert pd.read_csv(root / name).empty, name
     assert "## Between architectures: not decided yet" in (root / "findings.md").read_text()
+    # a stored study keeps csv tables and its two findings, nothing a reviewer would find untracked
+    assert sorted(p.name for p in root.glob("*.*")) == sorted(
+        ["study.yaml", "findings.md", "mechanism_findings.md", *RECOMPUTED, *MECHANISM])
     assert "includes resnet20, not stored yet" in (root / "findings.md").read_text()
     assert "include resnet20, not stored yet" in (root / "mechanism_findings.md").read_text()
     (root / "study.yaml").write_text("archs: [lenet5, resnet20]\n")

@@ -316,7 +316,8 @@ def cmd_recompute(o, s):
              "explains": "sharpness_explains", "slope": "claims_slope", "by_gain": "c1_vs_sparsity"}
     if half:
         names["stability"] = "budget_stability"
-    outputs = {k: [str(out / f"{v}.{ext}") for ext in ("csv", "md", "tex")] for k, v in names.items()}
+    # a stored study keeps its tables as csv only (the run's paper_tables/ has the md and tex)
+    outputs = {k: [str(out / f"{v}.csv")] for k, v in names.items()}
     plan = config.load_plan(o["plan"])
     report.claims_tables(*inputs, plan, outputs, out / "findings.md", half=half, awaiting=awaiting)
     nets = [study / "mechanism.csv" for study in studies if (study / "mechanism.csv").is_file()]
