@@ -12,9 +12,11 @@ SANDY_BRIDGE = "flags\t\t: fpu sse sse2 ssse3 cx16 sse4_1 sse4_2 popcnt avx\n"
 ARM = "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32\n"
 
 # What a job's libraries report after flatenn's CLI has been imported (as every job imports it).
-PROBE = ("import flatenn.cli, torch, numpy; "
+PROBE = ("import flatenn.cli, torch, numpy, ctypes, glob, os; "
          "from numpy._core._multiarray_umath import __cpu_features__ as f; "
-         "print(torch.backends.cpu.get_cpu_capability(), f['X86_V4'])")
+         "blas = ctypes.CDLL(glob.glob(os.path.join(numpy.__path__[0], '..', 'numpy.libs', 'libscipy_openblas*.so'))[0]); "
+         "blas.scipy_openblas_get_corename64_.restype = ctypes.c_char_p; "
+         "print(torch.backends.cpu.get_cpu_capability(), f['X86_V4'], blas.scipy_openblas_get_corename64_().decode())")
 
 
 def test_the_pinned_level_needs_avx2_and_fma():
@@ -37,9 +39,9 @@ def test_a_bad_mode_is_one_line_naming_the_variable(monkeypatch):
 @pytest.mark.skipif(not numerics.cpu_has_pinned_level(), reason="this CPU lacks AVX2: nothing is pinned")
 def test_pinned_jobs_run_avx2_paths_whatever_the_environment_asks():
     """Pinned, a hand-set capability is overridden (a pinned run is the same run everywhere)."""
-    for env in ({}, {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}):
+    for env in ({}, {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "OPENBLAS_CORETYPE": "Prescott"}):
         out = run([PY, "-c", PROBE], env={"FLATENN_NUMERICS": "pinned", **env}).stdout.split()
-        assert out == ["AVX2", "False"]
+        assert out == ["AVX2", "False", "Haswell"]
 
 
 def probe(code, **env):

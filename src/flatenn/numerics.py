@@ -1,7 +1,7 @@
 """One instruction-set level for every library that picks its float kernels by the CPU.
 
-PyTorch's own kernels (ATen), oneDNN's convolutions, MKL's matrix products and NumPy's float64
-exp/log each choose a code path from the CPU they run on, and the paths round differently: the
+PyTorch's own kernels (ATen), oneDNN's convolutions, MKL's matrix products, NumPy's float64
+exp/log and its BLAS (OpenBLAS) each choose a code path from the CPU they run on, and the paths round differently: the
 same seeds give other tables on an AVX2 machine than on an AVX-512 one. Pinned, each library
 takes its AVX2 (x86-64-v3) path on every x86-64 CPU that has one, so machines of either kind
 give the same numbers. What stays machine-bound is in docs/methods.md (reproducibility).
@@ -25,6 +25,9 @@ PINS = {
     # silently runs its own dispatch (MKL_VERBOSE: "CNR:AUTO"), so AVX2 would differ by vendor.
     "MKL_CBWR": "COMPATIBLE,STRICT",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4,AVX512_ICL,AVX512_SPR",  # NumPy's AVX-512 float64 exp/log/power
+    # NumPy's BLAS (correlations, covariances in the claims): OpenBLAS picks its kernels by the CPU
+    # (SkylakeX on an AMD family 25 model 17, Haswell on family 26 model 2), and they round differently.
+    "OPENBLAS_CORETYPE": "Haswell",
 }
 _REQUIRED_FLAGS = {"avx", "avx2", "fma", "f16c"}  # what every library's AVX2 path executes
 
