@@ -1,8 +1,8 @@
 """One instruction-set level for every library that picks its float kernels by the CPU.
 
 PyTorch's own kernels (ATen), oneDNN's convolutions, MKL's matrix products, NumPy's float64
-exp/log and its BLAS (OpenBLAS) each choose a code path from the CPU they run on, and the paths round differently: the
-same seeds give other tables on an AVX2 machine than on an AVX-512 one. Pinned, each library
+exp/log and its BLAS (OpenBLAS) each choose a code path from the CPU they run on, and the paths
+round differently: the same seeds give other tables on an AVX2 machine than on an AVX-512 one. Pinned, each library
 takes its AVX2 (x86-64-v3) path on every x86-64 CPU that has one, so machines of either kind
 give the same numbers. What stays machine-bound is in docs/methods.md (reproducibility).
 
