@@ -141,14 +141,53 @@ def test_families_across_architectures_wait_for_every_declared_architecture(tmp_
     # a stored study keeps csv tables and its two findings, nothing a reviewer would find untracked
     assert sorted(p.name for p in root.glob("*.*")) == sorted(
         ["study.yaml", "findings.md", "mechanism_findings.md", *RECOMPUTED, *MECHANISM])
-    assert "includes resnet20, not stored yet" in (root / "findings.md").read_text()
-    assert "include resnet20, not stored yet" in (root / "mechanism_findings.md").read_text()
+    assert "includes resnet20, not completely stored yet" in (root / "findings.md").read_text()
+    assert "include resnet20, not completely stored yet" in (root / "mechanism_findings.md").read_text()
+    assert "- resnet20: no claim decided; its parts lack every network." in (root / "findings.md").read_text()
     (root / "study.yaml").write_text("archs: [lenet5, resnet20]\n")
     bad = subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(root), "--plan",
                           str(ROOT / "config/analysis.yaml")], capture_output=True, text=True)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1] == (
         "flatenn recompute: error: --study: the parts hold resnet8, which the study's study.yaml does not declare")
     assert len(parts) == 3
+
+
+def test_an_architecture_stored_in_part_waits_for_all_its_networks(tmp_path):
+    """expected/depth_converged stored a part at a time: while ResNet-8's seeds 3-4 (then their half
+    budget) are missing, none of its claims is decided and findings.md names what it lacks, LeNet-5's
+    rows are the stored ones; with every part in place the stored claims come back exactly."""
+    import shutil
+
+    study = ROOT / "expected/depth_converged"
+    root = tmp_path / "study"
+    (root / "parts").mkdir(parents=True)
+    shutil.copy(study / "study.yaml", root / "study.yaml")
+    for part in ("lenet5", "resnet8_s012"):
+        shutil.copytree(study / "parts" / part, root / "parts" / part)
+
+    def recompute():
+        return subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(root), "--plan",
+                               str(ROOT / "config/analysis.yaml")], check=True, capture_output=True, text=True).stdout
+
+    stored = pd.read_csv(study / "claims.csv")
+    assert "resnet8 is not decided yet: its parts lack 6 of 15 networks (seeds 3, 4) and 6 of 15 networks at " \
+           "half the budget (seeds 3, 4)" in recompute()
+    assert set(pd.read_csv(root / "claims.csv").arch) == {"lenet5"} and set(stored.arch) == {"lenet5", "resnet8"}
+    stored[stored.arch == "lenet5"].to_csv(tmp_path / "lenet5.csv", index=False)
+    assert compare.table_differences(tmp_path / "lenet5.csv", root / "claims.csv") == []
+    assert "- resnet8: no claim decided; its parts lack 6 of 15 networks (seeds 3, 4)" in (root / "findings.md").read_text()
+    shutil.copytree(study / "parts/resnet8_s34", root / "parts/resnet8_s34", ignore=shutil.ignore_patterns("half"))
+    assert "resnet8 is not decided yet: its parts lack 6 of 15 networks at half the budget (seeds 3, 4)" in recompute()
+    assert set(pd.read_csv(root / "claims.csv").arch) == {"lenet5"}
+    shutil.copytree(study / "parts/resnet8_s34/half", root / "parts/resnet8_s34/half")
+    assert "resnet8 is not decided" not in recompute()
+    assert {n: d for n in RECOMPUTED + OPTIONAL if (d := compare.table_differences(study / n, root / n))} == {}
+    assert (root / "findings.md").read_text() == (study / "findings.md").read_text()
+    (root / "study.yaml").write_text("archs: [lenet5, resnet8, resnet20]\nseeds: [0, one]\n")
+    bad = subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(root), "--plan",
+                          str(ROOT / "config/analysis.yaml")], capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1] == (
+        f"flatenn recompute: error: {root / 'study.yaml'}: seeds: a list of integer seeds is required")
 
 
 def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_moves():

@@ -257,14 +257,14 @@ def study_parts(folder: Path) -> list[Path]:
     return parts if parts and not (folder / "clean_accuracy.csv").is_file() else [folder]
 
 
-def declared_archs(folders: list[Path]) -> list[str]:
-    """The architectures a study run in parts declares (``archs:`` in its study.yaml), before its
-    parts are stored; none where no folder has one."""
+def declared_study(folders: list[Path]) -> tuple[list[str], list[int] | None]:
+    """The architectures (``archs:``) and seeds (``seeds:``, optional) a study run in parts declares
+    in its study.yaml before its parts are stored; none where no folder has one."""
     import yaml
 
     from flatenn import registry
 
-    archs = []
+    archs, seeds = [], None
     for f in folders:
         if (f / "study.yaml").is_file():
             doc = yaml.safe_load((f / "study.yaml").read_text()) or {}
@@ -274,7 +274,36 @@ def declared_archs(folders: list[Path]) -> list[str]:
             for a in names:
                 registry.architecture(a)  # an unknown name is a one-line error
             archs += [a for a in names if a not in archs]
-    return archs
+            if "seeds" in doc:
+                got = doc["seeds"]
+                if not isinstance(got, list) or not got or not all(type(x) is int for x in got):
+                    raise ValueError(f"{f / 'study.yaml'}: seeds: a list of integer seeds is required")
+                seeds = sorted(set(seeds or []) | set(got))
+    return archs, seeds
+
+
+NETWORK = ["dataset", "arch", "variant", "training", "seed"]
+
+
+def missing_networks(clean, half_clean, arch: str, seeds: list[int] | None) -> str:
+    """What an architecture's stored part lacks before its claims may be decided: a network of its
+    grid (its variants x trainings x the declared seeds) at the full budget, or, where the study
+    keeps half budgets, at half of it; "" when nothing is missing."""
+    import pandas as pd
+
+    nets = clean.loc[clean.arch == arch, NETWORK].drop_duplicates()
+    grid = nets.drop(columns="seed").drop_duplicates().merge(
+        pd.DataFrame({"seed": seeds if seeds is not None else sorted(set(nets.seed))}), how="cross")
+    gaps = []
+    for name, have in (("", nets), (" at half the budget", half_clean)):
+        if have is None:
+            continue
+        have = have.loc[have.arch == arch, NETWORK].drop_duplicates()
+        lack = grid.merge(have, how="left", indicator=True).query("_merge == 'left_only'")
+        if len(lack):
+            gaps.append(f"{len(lack)} of {len(grid)} networks{name} (seeds "
+                        f"{', '.join(map(str, sorted(set(lack.seed))))})")
+    return " and ".join(gaps)
 
 
 def cmd_recompute(o, s):
@@ -282,8 +311,9 @@ def cmd_recompute(o, s):
     training; a study run in parts gives each part's folder (its networks must not overlap) and
     an --out (or a folder whose parts/ holds them). A part with a half/ folder (the same networks at
     half the budget) adds the budget stability endpoint. A study folder's study.yaml declares its
-    architectures: while some are not stored, the families that span architectures (between
-    architectures, the mechanism) wait for them."""
+    architectures and seeds: an architecture whose networks (or their half budgets) are not all
+    stored is not decided, and the families that span architectures (between architectures, the
+    mechanism) wait for it."""
     import pandas as pd
 
     from flatenn import config, io, mechanism, report
@@ -292,7 +322,7 @@ def cmd_recompute(o, s):
     out = Path(o["out"]) if o["out"] else (studies[0] if len(studies) == 1 else None)
     if out is None:
         raise ValueError("--out: a study in parts needs one folder for its claims")
-    declared = declared_archs(studies)
+    declared, seeds = declared_study(studies)
     studies = [p for d in studies for p in study_parts(d)]
     names = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
     for study in studies:
@@ -300,17 +330,23 @@ def cmd_recompute(o, s):
             if not (study / f"{n}.csv").is_file():
                 raise FileNotFoundError(f"--study: {study / f'{n}.csv'} is missing (a study keeps its per-seed tables)")
     inputs = [[study / f"{n}.csv" for study in studies] for n in names]
+    # a part's half/ folder holds its networks at half the budget; parts stored before their half
+    # budget leave their architecture waiting (below), so the halves need not be all or none
     halves = [study / "half" for study in studies if (study / "half").is_dir()]
-    if halves and len(halves) != len(studies):
-        raise FileNotFoundError(f"--study: {len(halves)} of {len(studies)} parts have a half/ folder (all or none)")
     half = {"seed_means": [h / "fault_accuracy_by_seed.csv" for h in halves],
-            "clean": [h / "clean_accuracy.csv" for h in halves]} if halves else None
-    stored = sorted(set(report.read_tables(inputs[2]).arch))
+            "clean": report.read_tables([h / "clean_accuracy.csv" for h in halves])} if halves else None
+    clean = report.read_tables(inputs[2])
+    half_clean = half["clean"] if half else None
+    stored = sorted(set(clean.arch))
     declared = declared or stored
     extra = sorted(set(stored) - set(declared))
     if extra:
         raise ValueError(f"--study: the parts hold {extra[0]}, which the study's study.yaml does not declare")
-    awaiting = tuple(a for a in declared if a not in stored)
+    # an architecture is decided once, on all its networks: one stored in part waits, as one not stored
+    lacking = {a: why for a in stored if (why := missing_networks(clean, half_clean, a, seeds))}
+    awaiting = {a: lacking.get(a, "every network") for a in declared if a not in stored or a in lacking}
+    for a, why in awaiting.items():
+        print(f"{a} is not decided yet: its parts lack {why}")
     out.mkdir(parents=True, exist_ok=True)
     names = {"claims": "claims", "by_rate": "claims_by_rate", "interaction": "claims_interaction",
              "explains": "sharpness_explains", "slope": "claims_slope", "by_gain": "c1_vs_sparsity"}
@@ -319,7 +355,8 @@ def cmd_recompute(o, s):
     # a stored study keeps its tables as csv only (the run's paper_tables/ has the md and tex)
     outputs = {k: [str(out / f"{v}.csv")] for k, v in names.items()}
     plan = config.load_plan(o["plan"])
-    report.claims_tables(*inputs, plan, outputs, out / "findings.md", half=half, awaiting=awaiting)
+    report.claims_tables(inputs[0], inputs[1], clean, plan, outputs, out / "findings.md", half=half,
+                         awaiting=awaiting)
     nets = [study / "mechanism.csv" for study in studies if (study / "mechanism.csv").is_file()]
     if nets:  # the mechanism's per-network tables: their inference again (once every part is stored)
         net = report.read_tables(nets)

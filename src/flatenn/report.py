@@ -124,10 +124,11 @@ def families(claims: pd.DataFrame, plan: dict) -> list[str]:
 
 def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame,
              slope: pd.DataFrame | None = None, stability: pd.DataFrame | None = None, plan: dict | None = None,
-             awaiting: tuple = ()) -> str:
+             awaiting: dict | None = None) -> str:
     """findings.md: one line per claim and architecture (the family's verdict, its strongest
     primary row, what it means), the comparison between architectures (or, while ``awaiting``
-    names architectures of the study not yet stored, that it waits for them), and the mechanism."""
+    maps architectures of the study not completely stored to the networks they lack, that it
+    waits for them), and the mechanism."""
     lines = ["# Findings", "",
              "Written by the workflow from claims.csv, claims_interaction.csv, claims_slope.csv and sharpness_explains.csv "
              "(analysis plan: claims.plan); not edited by hand. Effects are means over trained networks with "
@@ -153,9 +154,11 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
         lines.append(f"- **{claim}, {arch} ({ds}): {verdict}** ({counts} of {len(g)} primary rows). "
                      f"Strongest: {_effect(best)}. {meaning[0].upper() + meaning[1:]}.{frag}{note}")
     if awaiting:
+        lines += ["", "## Not decided yet", ""]
+        lines += [f"- {a}: no claim decided; its parts lack {why}." for a, why in awaiting.items()]
         lines += ["", "## Between architectures: not decided yet", "",
-                  f"- The study's between-architecture family includes {', '.join(awaiting)}, not stored yet; it is "
-                  "decided once, when every architecture's part is stored, not on a subset and then again."]
+                  f"- The study's between-architecture family includes {', '.join(awaiting)}, not completely stored "
+                  "yet; it is decided once, when every architecture's part is stored, not on a subset and then again."]
     if len(interaction):
         lines += ["", f"## Between architectures (one family of {len(interaction)} contrasts)", ""]
         for r in interaction.itertuples():
@@ -200,10 +203,10 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
 
 
 def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, networks: pd.DataFrame,
-                       awaiting: tuple = ()) -> str:
+                       awaiting: dict | None = None) -> str:
     """mechanism_findings.md: what explains C1's quantity within architectures (or why nothing can
     be identified), what the intervention did, and which explanations the data leave standing;
-    while ``awaiting`` names architectures of the study not yet stored, that both wait for them."""
+    while ``awaiting`` names architectures of the study not completely stored, that both wait for them."""
     lines = ["# Mechanism", "",
              "Written by the workflow from mechanism_explained.csv and intervention.csv; not edited by hand. "
              "C1's quantity is the share of above-chance accuracy kept, standard minus AS network, in points "
@@ -218,8 +221,8 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
         return "\n".join(lines + [
             "## Not decided yet", "",
             f"Both families (the candidates, pooled over architectures; every intervention) include "
-            f"{', '.join(awaiting)}, not stored yet, so nothing is decided here: they are decided once, when every "
-            f"architecture's part is stored. Stored so far ({stored}): the per-network measurements "
+            f"{', '.join(awaiting)}, not completely stored yet, so nothing is decided here: they are decided once, "
+            f"when every architecture's part is stored. Stored so far ({stored}): the per-network measurements "
             "(mechanism.csv, mechanism_switch.csv in each part)."]) + "\n"
     lines += ["## What explains C1's quantity within architectures", ""]
     if len(explained) and not explained.identifiable.astype(bool).all():
@@ -273,19 +276,24 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
 
 
 def read_tables(paths) -> pd.DataFrame:
-    """One table from one CSV or the concatenation of several (a study run in parts)."""
+    """One table from one CSV or the concatenation of several (a study run in parts); a table
+    already read is itself."""
+    if isinstance(paths, pd.DataFrame):
+        return paths
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
 
 
 def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs: dict, findings_md,
-                  half: dict | None = None, awaiting: tuple = ()) -> None:
+                  half: dict | None = None, awaiting: dict | None = None) -> None:
     """The claims job (and `flatenn recompute`): per-seed tables in (a path each, or a list of
     paths of a study's parts), every claims table and findings.md out. ``outputs`` maps claims,
     by_rate, interaction and explains (and ``stability``, with ``half``: the fault and clean tables'
     paths of the same networks trained at half the budget) to their paths. ``awaiting``: the
-    study's architectures not stored yet; the between-architecture family, which includes them,
-    is then left undecided (decided once, when every part is stored)."""
+    study's architectures not completely stored yet, each with the networks it lacks; their rows
+    are not decided, and the
+    between-architecture family, which includes them, is left undecided (decided once, when every
+    part is stored)."""
     from flatenn import claims, compare
     from flatenn.catalog import NUM_CLASSES
 
@@ -298,13 +306,15 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     if unknown:
         raise ValueError(f"clean: no class count known for dataset {unknown[0]!r} (flatenn.catalog)")
     chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
+    decided = lambda t: t[~t.arch.isin(list(awaiting or {}))]  # noqa: E731 - an architecture waits for all its networks
+    seed_means, sharp, clean = decided(seed_means), decided(sharp), decided(clean)
     tables = claims.evaluate(seed_means, sharp, clean, plan, chance)
     if awaiting:
         tables["interaction"] = tables["interaction"].iloc[0:0]
     if half is not None:
         tables["stability"] = compare.budget_stability(
             {"seed_means": seed_means, "clean": clean},
-            {k: read_tables(half[k]) for k in ("seed_means", "clean")}, plan, chance)
+            {k: decided(read_tables(half[k])) for k in ("seed_means", "clean")}, plan, chance)
     for name, paths in outputs.items():
         write_table(tables[name], paths, floatfmt=".3g" if name in ("explains", "interaction") else ".2f")
     io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"],
