@@ -183,6 +183,11 @@ def test_an_architecture_stored_in_part_waits_for_all_its_networks(tmp_path):
     assert "resnet8 is not decided" not in recompute()
     assert {n: d for n in RECOMPUTED + OPTIONAL if (d := compare.table_differences(study / n, root / n))} == {}
     assert (root / "findings.md").read_text() == (study / "findings.md").read_text()
+    (root / "study.yaml").write_text("archs: [lenet5, resnet8, resnet20]\nseeds: [0, 1, 2, 3]\n")
+    bad = subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(root), "--plan",
+                          str(ROOT / "config/analysis.yaml")], capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1] == (
+        "flatenn recompute: error: --study: the parts hold seed 4, which the study's study.yaml does not declare")
     (root / "study.yaml").write_text("archs: [lenet5, resnet8, resnet20]\nseeds: [0, one]\n")
     bad = subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(root), "--plan",
                           str(ROOT / "config/analysis.yaml")], capture_output=True, text=True)

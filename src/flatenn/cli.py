@@ -342,6 +342,9 @@ def cmd_recompute(o, s):
     extra = sorted(set(stored) - set(declared))
     if extra:
         raise ValueError(f"--study: the parts hold {extra[0]}, which the study's study.yaml does not declare")
+    extra = sorted(set(clean.seed) - set(seeds)) if seeds is not None else []
+    if extra:
+        raise ValueError(f"--study: the parts hold seed {extra[0]}, which the study's study.yaml does not declare")
     # an architecture is decided once, on all its networks: one stored in part waits, as one not stored
     lacking = {a: why for a in stored if (why := missing_networks(clean, half_clean, a, seeds))}
     awaiting = {a: lacking.get(a, "every network") for a in declared if a not in stored or a in lacking}
