@@ -162,7 +162,8 @@ def test_the_depth_study_takes_the_stored_calibrations_values():
 def test_the_converged_depth_study_takes_each_architectures_stored_calibration():
     """config/depth_converged.yaml trains, faults and switches every architecture with the values
     its calibration at the converged budget wrote (expected/depth_converged/calibration*.yaml, one
-    per calibration run), and at the budget that calibration trained at."""
+    per calibration run), and at the budget that calibration trained at; its AS levels are the
+    ones every architecture reached."""
     study = config.load(ROOT / "config/depth_converged.yaml", base=ROOT)
     calib = config.load(ROOT / "config/depth_calibration_converged.yaml", base=ROOT)
     wc = {"dataset": "fashion_mnist", "training": "conventional", "seed": "0"}
@@ -172,7 +173,8 @@ def test_the_converged_depth_study_takes_each_architectures_stored_calibration()
         for arch, rates in calibrated["faults"]["per_arch"].items():
             assert study["faults"]["per_arch"][arch] == rates, (path.name, arch)
             assert study["mechanism"]["rates"][arch] == calibrated["mechanism"]["rates"][arch], (path.name, arch)
-            for name, level in calibrated["variants"].items():
+            for name in study["variants"]:  # the levels every architecture reached (one may reach more)
+                level = calibrated["variants"][name]
                 alpha = level.get("per_arch", {}).get(arch, {}).get("alpha", level["alpha"])
                 trained = config.job_settings(study, "train", arch=arch, variant=name, **wc)
                 assert trained["variant"] == {"threshold": level["threshold"], "alpha": alpha,
@@ -180,7 +182,7 @@ def test_the_converged_depth_study_takes_each_architectures_stored_calibration()
                 pilot = config.job_settings(calib, "train", arch=arch, variant="standard", **{**wc, "seed": "100"})
                 assert trained["training"] == pilot["training"], (path.name, arch)
             checked.add(arch)
-    assert checked == set(study["archs"]) and set(study["variants"]) == set(calibrated["variants"])
+    assert checked == set(study["archs"])
 
 
 def test_per_architecture_rates_are_validated_with_a_one_line_error():
