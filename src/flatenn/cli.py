@@ -282,14 +282,13 @@ def declared_study(folders: list[Path]) -> tuple[list[str], list[int] | None]:
     return archs, seeds
 
 
-NETWORK = ["dataset", "arch", "variant", "training", "seed"]
-
-
 def missing_networks(clean, half_clean, arch: str, seeds: list[int] | None) -> str:
     """What an architecture's stored part lacks before its claims may be decided: a network of its
     grid (its variants x trainings x the declared seeds) at the full budget, or, where the study
     keeps half budgets, at half of it; "" when nothing is missing."""
     import pandas as pd
+
+    from flatenn.mechanism import MODEL as NETWORK
 
     nets = clean.loc[clean.arch == arch, NETWORK].drop_duplicates()
     grid = nets.drop(columns="seed").drop_duplicates().merge(
