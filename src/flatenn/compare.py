@@ -16,6 +16,7 @@ last digit of a float (docs/methods.md, reproducibility).
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,43 @@ def table_differences(ref_csv, run_csv, rtol: float = RTOL, atol: float = ATOL) 
         elif x.astype(str).tolist() != y.astype(str).tolist():
             i = int(np.argmax((x.astype(str) != y.astype(str)).to_numpy()))
             out.append(f"{c}: differs (row {i}: {x.iloc[i]!r} != {y.iloc[i]!r})")
+    return out
+
+
+# A number as findings print one: sign, digits, a decimal part, an exponent.
+_NUMBER = re.compile(r"[-+]?\d+(?:\.(\d+))?(?:[eE]([-+]?\d+))?")
+
+
+def _last_digit(token: re.Match) -> float | None:
+    """One unit in the last printed digit of a decimal number; None for an integer (a count)."""
+    decimals, exponent = token.group(1), token.group(2)
+    if decimals is None and exponent is None:
+        return None
+    return 10.0 ** (int(exponent or 0) - len(decimals or ""))
+
+
+def text_differences(ref_text: str, run_text: str) -> list[str]:
+    """What differs between two generated texts (findings) beyond the rounding of their numbers,
+    one line each (empty: equal): every word exact, every integer exact, and a decimal number
+    within one unit of its last printed digit (a value recomputed on another CPU can round the
+    other way at a boundary; a verdict-sized change cannot hide in that)."""
+    ref_words, run_words = _NUMBER.split(ref_text), _NUMBER.split(run_text)
+    ref_nums, run_nums = list(_NUMBER.finditer(ref_text)), list(_NUMBER.finditer(run_text))
+    if len(ref_nums) != len(run_nums):
+        return [f"numbers: {len(ref_nums)} != {len(run_nums)}"]
+    out = []
+    # split() interleaves the decimal and exponent groups: keep the text between numbers only
+    step = 1 + _NUMBER.groups
+    for i, (a, b) in enumerate(zip(ref_words[::step], run_words[::step])):
+        if a != b:
+            out.append(f"text {i}: {a[:60]!r} != {b[:60]!r}")
+    for a, b in zip(ref_nums, run_nums):
+        units = [u for u in (_last_digit(a), _last_digit(b)) if u is not None]
+        same = a.group() == b.group() or (
+            units and abs(float(a.group()) - float(b.group())) <= max(units) * (1 + 1e-9))
+        if not same:
+            line = ref_text.count("\n", 0, a.start()) + 1
+            out.append(f"line {line}: {a.group()} != {b.group()}")
     return out
 
 
