@@ -223,6 +223,8 @@ def test_explains_reads_a_metric_that_tracks_what_networks_keep():
     ex = run_claims(trials, sharp)["explains"].set_index(["fault", "metric"])
     row = ex.loc[("bitflip", "fault_curvature_bitflip")]
     assert row.rho == pytest.approx(-1.0) and row.reading == "sharper networks keep less" and row.n_seeds == 6
+    # the family-wise interval holds -1 and has a width: seeds that all agree are no certainty
+    assert row.ci_low == -1.0 and -1.0 < row.ci_high < 0 and row.p_permutation == pytest.approx(2 / 24 ** 6)
 
 
 def test_claims_table_has_the_contract_columns_and_keeps_archs_apart():

@@ -78,6 +78,7 @@ def test_each_correlation_reading_stands_beside_an_interval_of_its_own_correctio
     excludes = (ex.ci_low > 0) | (ex.ci_high < 0)
     assert (excludes == (ex.reading != "no relation shown")).all()
     assert (ex.ci_low >= -1).all() and (ex.ci_high <= 1).all()
+    assert ((ex.ci_low <= ex.rho) & (ex.rho <= ex.ci_high) & (ex.ci_low < ex.ci_high)).all()
 
 
 def test_each_study_keeps_its_per_seed_tables():

@@ -2,8 +2,10 @@ import pytest
 
 import numpy as np
 
+from scipy import stats as sst
+
 from flatenn.stats import (equivalence_verdict, mde, mean_ci, pooled_trials_ci, seed_level_ci,
-                           variance_components, verdict)
+                           variance_components, verdict, within_seed_rank_correlation)
 
 
 def test_mean_ci_known_answer():
@@ -71,3 +73,61 @@ def test_equivalence_verdicts():
     assert equivalence_verdict(-1.0, 1.0, 1.5) == "PASS"
     assert equivalence_verdict(-2.0, 1.0, 1.5) == "INCONCLUSIVE"
     assert equivalence_verdict(1.6, 3.0, 1.5) == "FAIL"
+
+
+ORDER = [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("seeds, level, known", [
+    # five seeds of 3 networks, all ranked in reverse: 2 of 6^5 orderings are as extreme
+    ([(ORDER, ORDER[::-1])] * 5, 0.95, {"rho": -1.0, "p_t": 0.0, "p_permutation": 2 / 6 ** 5, "ci_high": -0.35}),
+    # one of them -0.5 instead: 2 x (1 + 5 x 2) / 6^5; rejected at 95 %, not at 1 - 0.05/27
+    ([(ORDER, ORDER[::-1])] * 4 + [(ORDER, [2.0, 3.0, 1.0])], 0.95, {"rho": -0.9, "p_permutation": 22 / 6 ** 5}),
+    ([(ORDER, ORDER[::-1])] * 4 + [(ORDER, [2.0, 3.0, 1.0])], 1 - 0.05 / 27, {"rho": -0.9, "ci_high": 0.05}),
+    # every seed +0.5: the t test sees no variance (p 0), the permutation test a common order
+    ([(ORDER, [1.0, 3.0, 2.0])] * 5, 0.95, {"rho": 0.5, "p_t": 0.0, "p_value": pytest.approx(0.158951, abs=1e-6)}),
+    # a seed whose metric ties every network carries no ranking: it drops out
+    ([(ORDER, ORDER[::-1])] * 2 + [([2.0, 2.0, 2.0], ORDER)], 0.95, {"n": 2, "ci_low": -1.0, "ci_high": 1.0}),
+])
+def test_within_seed_rank_correlation_known_answers(seeds, level, known):
+    r = within_seed_rank_correlation(seeds, level)
+    assert {k: r[k] for k in known} == pytest.approx(known)
+    assert -1 <= r["ci_low"] <= r["rho"] <= r["ci_high"] <= 1 and r["ci_high"] > r["ci_low"]
+    assert r["p_value"] == max(r["p_t"], r["p_permutation"])
+    assert ((r["ci_low"] > 0) | (r["ci_high"] < 0)) == (r["p_value"] < 1 - level)
+
+
+def ranked_seeds(rng, seeds, networks, slope, noise):
+    """Per seed, the ranks of a metric and of what each network keeps: the networks keep
+    0, 1, 2, ... plus noise, and the metric falls with it by ``slope`` plus its own noise."""
+    kept = np.arange(networks) + rng.normal(0, 1, (seeds, networks))
+    metric = -slope * kept + rng.normal(0, noise, (seeds, networks))
+    return [(sst.rankdata(m), sst.rankdata(k)) for m, k in zip(metric, kept)]
+
+
+def fisher_z_interval(seeds, level):
+    """The former estimator: a t interval of the mean Fisher z of the per-seed correlations,
+    +-1 counted as +-0.999, mapped back."""
+    z = np.arctanh(np.clip([np.corrcoef(x, y)[0, 1] for x, y in seeds], -0.999, 0.999))
+    ci = mean_ci(z, level)
+    return {"ci_low": np.tanh(ci["ci_low"]), "ci_high": np.tanh(ci["ci_high"])}
+
+
+@pytest.mark.parametrize("networks, slope, noise, old_covers", [
+    (3, 1.0, 0.3, False),   # a relation in nearly every seed: many studies have rho -1 in all five
+    (3, 1.0, 1.5, False),   # a noisy one
+    (4, 1.0, 2.0, True),
+    (3, 0.0, 1.0, True)])   # none: the interval covers 0 as often as the test keeps its level
+def test_within_seed_rank_correlation_covers_the_mean_correlation(networks, slope, noise, old_covers):
+    """Coverage over 1,000 studies of 5 seeds at 95 %, the truth being the mean per-seed rank
+    correlation over 20,000 seeds; the Fisher-z interval falls short where seeds agree."""
+    rng = np.random.default_rng(7)
+    truth = np.mean([np.corrcoef(x, y)[0, 1] for x, y in ranked_seeds(rng, 20000, networks, slope, noise)])
+    studies = [ranked_seeds(rng, 5, networks, slope, noise) for _ in range(1000)]
+    new = coverage(lambda s: within_seed_rank_correlation(s, 0.95), studies, truth)
+    old = coverage(lambda s: fisher_z_interval(s, 0.95), studies, truth)
+    assert new >= 0.94, new
+    assert (old >= 0.94) == old_covers, old
+    if slope == 0:
+        rejected = np.mean([within_seed_rank_correlation(s, 0.95)["p_value"] < 0.05 for s in studies])
+        assert rejected <= 0.05, rejected

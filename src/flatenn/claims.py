@@ -22,7 +22,8 @@ import pandas as pd
 from scipy import stats as st
 
 from flatenn import aggregate
-from flatenn.stats import one_sided_p, relabel_p, seed_intervals, sign_flip_p, t_p, tost, welch
+from flatenn.stats import (one_sided_p, relabel_p, seed_intervals, sign_flip_p, t_p, tost, welch,
+                           within_seed_rank_correlation)
 
 PAPER = {  # (v1, latest version), in the paper's "%", read as accuracy points
     "C1": ("17.32", "11.13"),
@@ -64,7 +65,7 @@ INTERACTION_COLUMNS = ["claim", "dataset", "fault", "comparison", "quantity", "a
                        "family", "verdict", "changes_sign_p", "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b",
                        *ROBUST_COLUMNS]
 EXPLAINS_COLUMNS = ["dataset", "arch", "fault", "metric", "rho", "ci_low", "ci_high", "p_value", "p_adjusted",
-                    "n_seeds", "networks_per_seed", "reading"]
+                    "n_seeds", "networks_per_seed", "reading", "p_t", "p_permutation"]
 METHOD = "t test over seeds of per-seed values (maps and images nested in seeds), Bonferroni over the family"
 PAIR = ["kind", "comparison", "a_variant", "a_training", "b_variant", "b_training"]
 
@@ -643,35 +644,34 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
     """How well each sharpness metric predicts a network's fault robustness, within an
     architecture: per seed, the Spearman correlation across that seed's networks (variants x
     trainings, at least 3) between the metric and the share of above-chance accuracy kept over
-    the informative rates (set by the standard conventional networks). Averaged over seeds on
-    Fisher's z scale (a t interval of the mean z, mapped back: the interval stays inside
-    [-1, 1]; a per-seed rho of +-1 counts as +-0.999); p of mean z = 0, Bonferroni over the
-    metrics x fault types of one architecture, and the interval at the same family-wise level, so
-    that it excludes zero exactly where the reading finds a relation."""
+    the informative rates (set by the standard conventional networks), averaged over seeds
+    (stats.within_seed_rank_correlation: read where the t test over seeds and the exact
+    permutation test within seeds both reject). Bonferroni over the metrics x fault types of one
+    architecture, and the interval at the same family-wise level, so that it excludes zero
+    exactly where the reading finds a relation."""
     kept = kept_over_window(seed_means, chance, window)
     cols = [c for c in metrics if c in sharp.columns]
     long = sharp.melt(id_vars=["dataset", "arch", "variant", "training", "seed"], value_vars=cols,
                       var_name="metric", value_name="value")
     j = kept.merge(long, on=["dataset", "arch", "variant", "training", "seed"])
     keys = ["dataset", "arch", "fault", "metric", "seed"]
-    sizes = j.groupby(keys)["value"].transform("size")
-    j = j[sizes >= 3]
+    j = j[j.groupby(keys)["value"].transform("size") >= 3]
     if j.empty:
         return pd.DataFrame(columns=EXPLAINS_COLUMNS)
     j = j.assign(rv=j.groupby(keys)["value"].rank(), rr=j.groupby(keys)["retained"].rank())
-    rho = j.groupby(keys).apply(lambda g: g.rv.corr(g.rr), include_groups=False).rename("rho").reset_index()
-    per = j.groupby(keys).size().rename("networks_per_seed").reset_index()
-    rho = rho.merge(per, on=keys)
-    rho["z"] = np.arctanh(rho.rho.clip(-0.999, 0.999))
     group = ["dataset", "arch", "fault", "metric"]
-    tested = seed_intervals(rho, group, "z", level).groupby(["dataset", "arch"])["p_value"].count()
-    ci = pd.concat([seed_intervals(g, group, "z", 1 - (1 - level) / max(int(tested[k]), 1))
-                    for k, g in rho.groupby(["dataset", "arch"], sort=True)], ignore_index=True)
-    npn = rho.groupby(group)["networks_per_seed"].min().reset_index()
-    mean_rho = rho.groupby(group)["rho"].mean().reset_index()
-    ci = ci.merge(npn, on=group).merge(mean_rho, on=group).rename(columns={"n": "n_seeds"})
-    ci["ci_low"], ci["ci_high"] = np.tanh(ci.ci_low), np.tanh(ci.ci_high)
-    ci["p_adjusted"] = ci.groupby(["dataset", "arch"])["p_value"].transform(lambda p: bonferroni(p.to_numpy()))
+    seeds = {k: [(s.rv.to_numpy(), s.rr.to_numpy()) for _, s in g.groupby("seed", sort=True)]
+             for k, g in j.groupby(group, sort=True)}
+    # a seed whose metric or share kept is the same for every network carries no ranking
+    informative = {k: sum(np.ptp(x) > 0 and np.ptp(y) > 0 for x, y in v) for k, v in seeds.items()}
+    family = pd.Series({k: n >= 2 for k, n in informative.items()}).groupby(level=[0, 1]).sum()
+    rows = []
+    for k, v in seeds.items():
+        m = max(int(family[k[:2]]), 1)
+        r = within_seed_rank_correlation(v, 1 - (1 - level) / m)
+        rows.append({**dict(zip(group, k)), **r, "n_seeds": r["n"], "networks_per_seed": min(len(x) for x, _ in v),
+                     "p_adjusted": min(1.0, r["p_value"] * m) if r["n"] >= 2 else math.nan})
+    ci = pd.DataFrame(rows)
     sig = ci.p_adjusted < 1 - level
     ci["reading"] = np.where(sig & (ci.rho < 0), "sharper networks keep less", np.where(
         sig & (ci.rho > 0), "sharper networks keep more", "no relation shown"))

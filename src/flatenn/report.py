@@ -194,8 +194,9 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
     if len(curv):
         for r in curv.itertuples():
             lines.append(f"- {r.arch}, {r.fault}: Spearman rho {r.rho:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
-                         f"(family-wise, Fisher z) over {r.n_seeds} seeds of {r.networks_per_seed} networks, Bonferroni p "
-                         f"{r.p_adjusted:.3g} over the architecture's metrics and fault types: {r.reading}")
+                         f"(family-wise) over {r.n_seeds} seeds of {r.networks_per_seed} networks, Bonferroni p "
+                         f"{r.p_adjusted:.3g} (t test over seeds and permutation within seeds, the larger) over the "
+                         f"architecture's metrics and fault types: {r.reading}")
     else:
         lines.append("- Not computed (sharpness_explains.csv is empty): a seed needs at least 3 networks of one "
                      "architecture (variants x trainings) for a rank correlation, and this run has fewer.")
