@@ -226,18 +226,24 @@ def _decimals(values) -> np.ndarray:
     return np.round(np.asarray(values, dtype=float), 9)  # ties that rounding split count as ties
 
 
+def _correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation of ``x`` with each row of ``y`` (of ranks: Spearman's rho)."""
+    xc, yc = x - x.mean(), y - y.mean(axis=-1, keepdims=True)
+    return yc @ xc / np.sqrt((xc @ xc) * (yc ** 2).sum(axis=-1))
+
+
 @functools.lru_cache(maxsize=4096)
 def _rank_correlation_null(x: tuple, y: tuple) -> tuple[np.ndarray, np.ndarray]:
     """The rank correlation of one seed's networks with their ranks of ``y`` shuffled among them
     (no relation within the seed): its values and their probabilities."""
-    xc, yc = np.array(x) - np.mean(x), np.array(y) - np.mean(y)
-    n = len(xc)
+    x, y = np.array(x), np.array(y)
+    n = len(x)
     if math.factorial(n) <= RANK_EXACT_UP_TO:
         orders = np.array(list(itertools.permutations(range(n))))
     else:
         rng = np.random.default_rng(0)
         orders = np.array([rng.permutation(n) for _ in range(RANK_RESAMPLES)])
-    support, counts = np.unique(_decimals(yc[orders] @ xc / math.sqrt((xc @ xc) * (yc @ yc))), return_counts=True)
+    support, counts = np.unique(_decimals(_correlation(x, y[orders])), return_counts=True)
     return support, counts / counts.sum()
 
 
@@ -273,8 +279,7 @@ def within_seed_rank_correlation(seeds, level: float = 0.95) -> dict:
         if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
             kept.append((x, y))
     n = len(kept)
-    rho = np.array([(x - x.mean()) @ (y - y.mean()) / math.sqrt(((x - x.mean()) ** 2).sum() * ((y - y.mean()) ** 2).sum())
-                    for x, y in kept])
+    rho = np.array([_correlation(x, y) for x, y in kept])
     out = {"n": n, "rho": float(rho.mean()) if n else math.nan, "ci_low": -1.0, "ci_high": 1.0,
            "p_value": math.nan, "p_t": math.nan, "p_permutation": math.nan}
     if n < 2:
