@@ -255,6 +255,24 @@ def test_findings_have_one_line_per_claim_and_architecture_from_the_tables():
     assert "the paper's claim" in lines[0]
 
 
+def test_findings_describe_the_treatment_as_trained_per_seed_against_its_own_standard_network():
+    """Known answers: two seeds, two AS levels listed weakest first; the gain and the clean cost
+    are per seed against the standard network of the same seed (a level trained on other seeds
+    than its partner's would pair wrongly), each a mean with its range over seeds."""
+    net = lambda v, s, acc, sp: {"dataset": "d", "arch": "a", "variant": v, "training": "conventional",  # noqa: E731
+                                 "seed": s, "accuracy": acc, "activation_sparsity": sp}
+    clean = pd.DataFrame([net("standard", 0, 0.90, 0.40), net("standard", 1, 0.80, 0.50),
+                          net("as_x", 0, 0.88, 0.80), net("as_x", 1, 0.81, 0.70),
+                          net("as_y", 1, 0.80, 0.60), net("as_y", 0, 0.89, 0.50)])
+    assert report.treatment(clean) == [
+        "- a (d, conventional, 2 seeds): the standard network 85.0 % clean accuracy at activation sparsity 0.45; "
+        "as_y gained +0.10 (+0.10 to +0.10) at a clean cost of +0.5 points (+0.0 to +1.0); "
+        "as_x gained +0.30 (+0.20 to +0.40) at a clean cost of +0.5 points (-1.0 to +2.0)."]
+    text = report.findings(pd.DataFrame(columns=claims.COLUMNS), pd.DataFrame(), pd.DataFrame(), clean=clean)
+    assert "## The treatment as trained" in text and report.treatment(clean)[0] in text
+    assert report.treatment(clean[clean.variant == "standard"]) == []
+
+
 def test_the_plan_is_validated_with_a_one_line_error(tmp_path):
     bad = tmp_path / "plan.yaml"
     bad.write_text((ROOT / "config/analysis.yaml").read_text().replace("primary: retained_gap",

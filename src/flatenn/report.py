@@ -122,13 +122,38 @@ def families(claims: pd.DataFrame, plan: dict) -> list[str]:
     return out
 
 
+def treatment(clean: pd.DataFrame) -> list[str]:
+    """What the AS networks were, as trained (descriptive, no decision): per architecture and
+    training, the standard network's clean accuracy and sparsity, and per AS level its sparsity
+    gained over the standard network of the same seed and its clean cost (standard minus AS
+    accuracy, points), each a mean with its range over seeds."""
+    from flatenn.claims import sparsity_gained
+
+    lines = []
+    for (ds, arch, training), c in clean.groupby(["dataset", "arch", "training"], sort=False):
+        base = c[c.variant == "standard"].set_index("seed")
+        if base.empty or (c.variant == "standard").all():
+            continue
+        gained = sparsity_gained(c, training).set_index(["a_variant", "seed"]).gain
+        levels = []
+        for v in gained.groupby(level="a_variant").mean().sort_values().index:  # weakest level first
+            g, gain = c[c.variant == v], gained.loc[v]
+            cost = 100 * (base.accuracy.reindex(g.seed).to_numpy() - g.accuracy.to_numpy())
+            levels.append(f"{v} gained {gain.mean():+.2f} ({gain.min():+.2f} to {gain.max():+.2f}) at a clean cost of "
+                          f"{np.nanmean(cost):+.1f} points ({np.nanmin(cost):+.1f} to {np.nanmax(cost):+.1f})")
+        lines.append(f"- {arch} ({ds}, {training}, {base.index.nunique()} seeds): the standard network "
+                     f"{100 * base.accuracy.mean():.1f} % clean accuracy at activation sparsity "
+                     f"{base.activation_sparsity.mean():.2f}; " + "; ".join(levels) + ".")
+    return lines
+
+
 def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataFrame,
              slope: pd.DataFrame | None = None, stability: pd.DataFrame | None = None, plan: dict | None = None,
-             awaiting: dict | None = None) -> str:
+             awaiting: dict | None = None, clean: pd.DataFrame | None = None) -> str:
     """findings.md: one line per claim and architecture (the family's verdict, its strongest
     primary row, what it means), the comparison between architectures (or, while ``awaiting``
     maps architectures of the study not completely stored to the networks they lack, that it
-    waits for them), and the mechanism."""
+    waits for them), the treatment as trained (from ``clean``), and the mechanism."""
     lines = ["# Findings", "",
              "Written by the workflow from claims.csv, claims_interaction.csv, claims_slope.csv and sharpness_explains.csv "
              "(analysis plan: claims.plan); not edited by hand. Effects are means over trained networks with "
@@ -167,6 +192,9 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
                          f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}] ({r.quantity}), Bonferroni p {r.p_adjusted:.3g}: "
                          f"{r.verdict}{_robust(r)}; {sign} (intersection-union, Bonferroni p "
                          f"{r.changes_sign_p_adjusted:.3g})")
+    if clean is not None and (rows := treatment(clean)):
+        lines += ["", "## The treatment as trained (clean_accuracy.csv; descriptive, per seed against the standard "
+                  "network of the same seed, mean and range over seeds)", ""] + rows
     if slope is not None and len(slope):
         lines += ["", f"## Dose-response: C1's quantity per {slope.per_gain.iloc[0]:g} of activation sparsity "
                   "gained (claims_slope.csv)", ""]
@@ -319,7 +347,7 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     for name, paths in outputs.items():
         write_table(tables[name], paths, floatfmt=".3g" if name in ("explains", "interaction") else ".2f")
     io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"],
-                                               tables["slope"], tables.get("stability"), plan, awaiting))
+                                               tables["slope"], tables.get("stability"), plan, awaiting, clean))
 
 
 def findings_table(studies: dict, fmt: str = "pipe") -> str:
