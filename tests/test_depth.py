@@ -223,6 +223,18 @@ def test_the_ladder_reads_gain_c1_and_the_declared_convergence_rule():
     assert not c.loc[1, "converged"]  # +3 points of clean accuracy and +0.10 of gain from 1 to 2
     assert c.loc[2, "converged"] and c.loc[2, "chosen"] and not c.loc[4, "chosen"]
     assert c.loc[2, "clean_change_standard"] == pytest.approx(0.4)
+    text = report.ladder_findings(compare.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)), conv, 0.5, 0.03)
+    assert ("- lenet5 (fashion_mnist, seed 100): **converges at 2B**. 1B -> 2B: standard +3.00, AS +3.00 points, "
+            "gain moves +0.100 (over the rule: standard, AS, gain); 2B -> 4B: standard +0.40, AS +0.40 points, gain "
+            "moves +0.020 (within the rule); 4B -> 8B: standard +0.20, AS +0.20 points, gain moves +0.010 (within "
+            "the rule).") in text
+    assert ("- lenet5 (fashion_mnist, seed 100): budgets 1B / 2B / 4B / 8B; standard clean accuracy 85.0 / 88.0 / "
+            "88.4 / 88.6 %, sparsity 0.50 / 0.50 / 0.50 / 0.50; as_g15 clean accuracy 84.0 / 87.0 / 87.4 / 87.6 %, "
+            "sparsity 0.65 / 0.75 / 0.77 / 0.78; as_g15 sparsity gained +0.150 / +0.250 / +0.270 / +0.280; as_g15 C1 "
+            "bitflip -5.0 / +5.0 / +5.0 / +5.0 points.") in text
+    never = report.ladder_findings(compare.ladder({1: runs[1], 2: runs[2]}, {"fashion_mnist": 0.1}, (0.1, 0.9)),
+                                   conv[conv.budget == 1], 0.5, 0.03)
+    assert "**not converged on the ladder (largest budget doubled: 1B)**" in never
 
 
 # ---------------------------------------------------------------- mechanism

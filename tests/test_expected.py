@@ -234,12 +234,15 @@ def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_m
 
 def test_the_stored_ladder_recomputes_from_its_rungs(tmp_path):
     """expected/depth/ladder: `flatenn ladder` over the stored rungs' per-network tables gives the
-    stored ladder and convergence tables (the budgets each architecture's study runs at)."""
+    stored ladder and convergence tables (the budgets each architecture's study runs at) and the
+    words its README points to (budget_findings.md, numbers to their last printed digit)."""
     ladder = ROOT / "expected/depth/ladder"
     out = tmp_path
     subprocess.run([PY, "-m", "flatenn", "ladder", "--rungs", *map(str, sorted(ladder.glob("x*"))), "--plan",
                     str(ROOT / "config/analysis.yaml"), "--out", str(out / "budget_ladder.csv"), "--convergence",
-                    str(out / "budget_convergence.csv"), "--figure", str(out / "budget_ladder.png")],
-                   check=True, capture_output=True)
+                    str(out / "budget_convergence.csv"), "--figure", str(out / "budget_ladder.png"),
+                    "--findings", str(out / "budget_findings.md")], check=True, capture_output=True)
     for name in ("budget_ladder.csv", "budget_convergence.csv"):
         assert compare.table_differences(ladder / name, out / name) == [], name
+    stored, new = ((d / "budget_findings.md").read_text() for d in (ladder, out))
+    assert compare.text_differences(stored, new) == []

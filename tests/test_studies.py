@@ -156,7 +156,8 @@ def test_tiny_budget_ladder_runs_its_rungs_and_reads_them_back(tmp_path):
         rungs.append(rung)
     out = tmp_path / "out"
     run([PY, "-m", "flatenn", "ladder", "--rungs", *map(str, rungs), "--plan", str(ROOT / "config/analysis.yaml"),
-         "--out", str(out / "ladder.csv"), "--convergence", str(out / "conv.csv"), "--figure", str(out / "ladder.png")])
+         "--out", str(out / "ladder.csv"), "--convergence", str(out / "conv.csv"), "--figure", str(out / "ladder.png"),
+         "--findings", str(out / "ladder.md")])
     ladder = pd.read_csv(out / "ladder.csv")
     acc = ladder[ladder.quantity == "accuracy"].set_index(["variant", "budget"]).value
     for k, rung in zip((1, 2), rungs):
@@ -167,6 +168,8 @@ def test_tiny_budget_ladder_runs_its_rungs_and_reads_them_back(tmp_path):
     assert conv.clean_change_standard.iloc[0] == pytest.approx(100 * (acc[("standard", 2)] - acc[("standard", 1)]))
     assert set(ladder[ladder.quantity == "c1_retained_gap"].fault) == {"bitflip"}
     assert (out / "ladder.png").stat().st_size > 1000
+    assert f"standard clean accuracy {100 * acc[('standard', 1)]:.1f} / {100 * acc[('standard', 2)]:.1f} %" in (
+        out / "ladder.md").read_text()
 
 
 def test_the_gpu_script_runs_on_a_cpu_with_tiny_settings(tmp_path):

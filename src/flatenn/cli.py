@@ -415,7 +415,7 @@ def cmd_budget(o, s):
 def cmd_ladder(o, s):
     import re
 
-    from flatenn import compare, config, figures, report
+    from flatenn import compare, config, figures, io, report
     from flatenn.catalog import NUM_CLASSES
 
     runs = {}
@@ -438,6 +438,8 @@ def cmd_ladder(o, s):
     report.write_table(table, o["out"], floatfmt=".3g")
     report.write_table(conv, o["convergence"], floatfmt=".3g")
     figures.budget_ladder(table, o["figure"])
+    io.atomic_write_text(o["findings"], report.ladder_findings(table, conv, plan["convergence"]["clean_points"],
+                                                               plan["convergence"]["gain"]))
 
 
 def cmd_provenance(o, s):
@@ -636,7 +638,8 @@ COMMANDS = {
     "budget": (cmd_budget, False, {"base": None, "double": None, "plan": None, "out": "+"}),
     "provenance": (cmd_provenance, True, {"out": None}),
     "report-landing": (cmd_report_landing, False, {"claims": None, "verdicts": None, "out": None}),
-    "ladder": (cmd_ladder, False, {"rungs": "+", "plan": None, "out": "+", "convergence": "+", "figure": "+"}),
+    "ladder": (cmd_ladder, False, {"rungs": "+", "plan": None, "out": "+", "convergence": "+", "figure": "+",
+                                    "findings": None}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),
     "recompute": (cmd_recompute, False, {"study": "+", "plan": None, "out": "?"}),
     "notebook": (cmd_notebook, False, {"source": None, "out": None}),
