@@ -410,3 +410,24 @@ def test_the_switch_evaluates_the_campaigns_maps_with_only_the_threshold_changed
     assert sparsity.measure(model, evaluation.batches(x, y, 32))["overall"] == 1.0
     dead = {r["accuracy"] for r in campaign.run(model, image, (x, y), points, **kw)}
     assert len(dead) == 1 and dead.pop() in {float((y == c).float().mean()) for c in range(10)}
+
+
+def test_readme_rows_for_budget_stability_and_the_intervention(tmp_path):
+    """Known answers: the README's findings carry, per architecture, C1's family verdict at both
+    budgets with the verdicts that move, and per intervention condition whether C1's quantity
+    shrinks (its most certain cell beside it); a run's report landing page leaves both out."""
+    (tmp_path / "claims.csv").write_text(",".join(claims.COLUMNS) + "\n")
+    pd.DataFrame({"arch": "a", "converged_verdict": ["FAIL", "INCONCLUSIVE"], "half_verdict": ["FAIL", "FAIL"],
+                  "depends_on_budget": [False, True], "seeds": 5, "seeds_same_sign": [5, 3]}).to_csv(
+        tmp_path / "budget_stability.csv", index=False)
+    pd.DataFrame({"arch": "a", "condition": "as_threshold_removed", "a_variant": "as_x", "fault": ["bitflip", "sa0"],
+                  "rate": [0.01, 0.02], "change": [-4.0, 1.0], "change_ci_low": [-6.0, -2.0],
+                  "change_ci_high": [-2.0, 4.0], "change_p_adjusted": [0.01, 0.9],
+                  "reading": ["difference shrinks", "no change shown"]}).to_csv(tmp_path / "intervention.csv", index=False)
+    rows = report.findings_rows({"s": tmp_path}).set_index("claim")
+    budget, switch = rows.loc["C1, converged / half budget"], rows.loc["C1, AS threshold removed"]
+    assert (budget.verdict, budget["strongest primary row"], budget.robustness) == (
+        "FAIL / FAIL", "1 of 2 primary verdicts move", "sign kept on 8 of 10 networks x faults")
+    assert (switch.verdict, switch["strongest primary row"], switch["effect [family-wise CI]"], switch.robustness) == (
+        "SHRINKS", "as_x, bitflip at rate 0.01", "-4.0 [-6.0, -2.0]", "1 shrink, 0 grow of 2 cells")
+    assert report.findings_rows({"s": tmp_path}, beyond_claims=False).empty

@@ -404,7 +404,11 @@ def findings_table(studies: dict, fmt: str = "pipe") -> str:
     return findings_rows(studies).to_markdown(index=False, tablefmt=fmt) + "\n"
 
 
-def findings_rows(studies: dict) -> pd.DataFrame:
+def findings_rows(studies: dict, beyond_claims: bool = True) -> pd.DataFrame:
+    """The README's findings rows per study folder: every claims-job table's (claims, between
+    architectures, slope) and, with ``beyond_claims``, the budget stability and the intervention
+    where the study stores them (a run's report leaves them out: its landing job does not wait for
+    the mechanism tables)."""
     rows = []
     for name, folder in studies.items():
         c = pd.read_csv(Path(folder) / "claims.csv")
@@ -428,7 +432,49 @@ def findings_rows(studies: dict) -> pd.DataFrame:
         slope_csv = Path(folder) / "claims_slope.csv"
         if slope_csv.is_file() and len(sl := pd.read_csv(slope_csv)) and (sl.levels >= 2).any():
             rows += _slope_rows(name, sl[sl.levels >= 2])
+        budget_csv = Path(folder) / "budget_stability.csv"
+        if beyond_claims and budget_csv.is_file() and len(bs := pd.read_csv(budget_csv)):
+            rows += _budget_rows(name, bs)
+        switch_csv = Path(folder) / "intervention.csv"
+        if beyond_claims and switch_csv.is_file() and len(iv := pd.read_csv(switch_csv)):
+            rows += _intervention_rows(name, iv)
     return pd.DataFrame(rows)
+
+
+def _budget_rows(study: str, stability: pd.DataFrame) -> list[dict]:
+    """The budget-stability rows of the README's findings: per architecture C1's family verdict at
+    the converged budget and at half of it, and how many primary verdicts move."""
+    rows = []
+    for arch, g in stability.groupby("arch", sort=False):
+        moved = g.depends_on_budget.astype(bool)
+        rows.append({"study": study, "claim": "C1, converged / half budget", "arch": arch,
+                     "verdict": f"{family_verdict(g.converged_verdict)} / {family_verdict(g.half_verdict)}",
+                     "strongest primary row": f"{int(moved.sum())} of {len(g)} primary verdicts move",
+                     "effect [family-wise CI]": "", "Bonferroni p": "",
+                     "robustness": f"sign kept on {int(g.seeds_same_sign.sum())} of {int(g.seeds.sum())} networks x faults"})
+    return rows
+
+
+SWITCH = {"as_threshold_removed": "AS threshold removed", "standard_threshold_applied": "AS threshold on standard",
+          "faults_on_live_weights": "faults on live weights"}
+
+
+def _intervention_rows(study: str, intervention: pd.DataFrame) -> list[dict]:
+    """The intervention rows of the README's findings: per architecture and condition, whether C1's
+    quantity changes (SHRINKS: the condition carries part of the effect) and the cell whose change
+    is most certain (its change with the family-wise interval over the table)."""
+    rows = []
+    for (arch, condition), g in intervention.groupby(["arch", "condition"], sort=False):
+        n = {k: int((g.reading == f"difference {k}").sum()) for k in ("shrinks", "grows")}
+        verdict = ("MIXED" if n["shrinks"] and n["grows"] else "SHRINKS" if n["shrinks"] else "GROWS" if n["grows"]
+                   else "NO CHANGE SHOWN")
+        best = g.loc[g.change_p_adjusted.idxmin()]
+        rows.append({"study": study, "claim": f"C1, {SWITCH.get(condition, condition)}", "arch": arch, "verdict": verdict,
+                     "strongest primary row": f"{best.a_variant}, {best.fault} at rate {best.rate:g}",
+                     "effect [family-wise CI]": f"{best.change:+.1f} [{best.change_ci_low:+.1f}, {best.change_ci_high:+.1f}]",
+                     "Bonferroni p": f"{best.change_p_adjusted:.2g}",
+                     "robustness": f"{n['shrinks']} shrink, {n['grows']} grow of {len(g)} cells"})
+    return rows
 
 
 def _interaction_rows(study: str, inter: pd.DataFrame) -> list[dict]:
@@ -494,7 +540,7 @@ def report_landing(tables_dir, verdicts_png) -> str:
     (workflow/report/workflow.rst adds the provenance)."""
     import base64
 
-    rows = findings_rows({"this run": tables_dir})
+    rows = findings_rows({"this run": tables_dir}, beyond_claims=False)
     rows = rows.assign(robustness=rows.robustness.str.replace(r"; (\d+) of (\d+) rows fragile", r" (\1 of \2 fragile)",
                                                               regex=True))
     table = rows[["claim", "arch", "verdict", "robustness"]].to_markdown(index=False, tablefmt="grid")
