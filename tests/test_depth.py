@@ -342,6 +342,35 @@ def test_intervention_reads_a_difference_that_shrinks():
     assert mechanism.intervention(contrast_rows(range(6)).assign(dead_inputs=False), 0.95).empty
 
 
+def test_intervention_readings_carry_their_robustness():
+    """One cell, one AS level: a change of -4 points on every seed with little noise is read and
+    holds without any one seed; with 12 seeds the permutation test can reach the level and agrees
+    ("solid"), with 5 it cannot ("t test only"); a change carried by one seed alone is "fragile"
+    (without that seed no change is shown), and an undecided reading is "solid"."""
+    def con(changes):
+        rng = np.random.default_rng(1)
+        return pd.DataFrame([{"dataset": "d", "arch": "a", "seed": s, "fault": "bitflip", "a_variant": "as1",
+                              "rate": 0.01, "effect_at_rate": 8.0 + rng.normal(0, 0.3), "dead_inputs": True,
+                              "effect_live": 8.0 + c} for s, c in enumerate(changes)])
+
+    rng = np.random.default_rng(0)
+    many = mechanism.intervention(con(-4 + rng.normal(0, 0.2, 12)), 0.95).iloc[0]
+    assert (many.reading, many.loo_reading, many.robustness) == ("difference shrinks", "difference shrinks", "solid")
+    assert many.perm_p == pytest.approx(2 / 2 ** 12) and many.perm_p_adjusted == many.perm_p
+    five = mechanism.intervention(con(-4 + rng.normal(0, 0.2, 5)), 0.95).iloc[0]
+    assert (five.reading, five.robustness) == ("difference shrinks", "t test only")
+    lone = mechanism.intervention(con([0.3, -0.2, 0.1, -0.1, 0.2, -0.3, 0.0, -9.0]), 0.95).iloc[0]
+    assert (lone.reading, lone.robustness) == ("no change shown", "solid")
+    split = mechanism.intervention(con([-1.0, -1.1, -0.9, -1.0, -1.05, -0.95, -1.0, 2.0]), 0.95).iloc[0]
+    assert split.reading == "no change shown" and split.loo_reading == "difference shrinks"
+    assert split.robustness == "fragile" and split.fragile_by == "without seed 7"
+    text = report.mechanism_findings(pd.DataFrame(columns=mechanism.EXPLAIN_COLUMNS),
+                                     mechanism.intervention(con(-4 + rng.normal(0, 0.2, 5)), 0.95),
+                                     pd.DataFrame({"arch": ["a"], "variant": ["as1"], "dead_input_share": [0.1],
+                                                   "dataset": "d", "training": "c", "seed": 0}))
+    assert "difference shrinks; rests on the t test" in text
+
+
 def switch_study(seeds=range(6), as_off=0.80, std_on=0.62):
     """One architecture, a standard and an AS network per seed, kept at the rate 0.80 and 0.60
     (C1's quantity +20 points), and their sparsity switch: the AS network without its threshold
@@ -423,11 +452,12 @@ def test_readme_rows_for_budget_stability_and_the_intervention(tmp_path):
     pd.DataFrame({"arch": "a", "condition": "as_threshold_removed", "a_variant": "as_x", "fault": ["bitflip", "sa0"],
                   "rate": [0.01, 0.02], "change": [-4.0, 1.0], "change_ci_low": [-6.0, -2.0],
                   "change_ci_high": [-2.0, 4.0], "change_p_adjusted": [0.01, 0.9],
-                  "reading": ["difference shrinks", "no change shown"]}).to_csv(tmp_path / "intervention.csv", index=False)
+                  "reading": ["difference shrinks", "no change shown"], "robustness": ["t test only", "solid"]}).to_csv(
+        tmp_path / "intervention.csv", index=False)
     rows = report.findings_rows({"s": tmp_path}).set_index("claim")
     budget, switch = rows.loc["C1, converged / half budget"], rows.loc["C1, AS threshold removed"]
     assert (budget.verdict, budget["strongest primary row"], budget.robustness) == (
         "FAIL / FAIL", "1 of 2 primary verdicts move", "sign kept on 8 of 10 networks x faults")
     assert (switch.verdict, switch["strongest primary row"], switch["effect [family-wise CI]"], switch.robustness) == (
-        "SHRINKS", "as_x, bitflip at rate 0.01", "-4.0 [-6.0, -2.0]", "1 shrink, 0 grow of 2 cells")
+        "SHRINKS", "as_x, bitflip at rate 0.01", "-4.0 [-6.0, -2.0]", "t test only; 1 shrink, 0 grow of 2 cells")
     assert report.findings_rows({"s": tmp_path}, beyond_claims=False).empty

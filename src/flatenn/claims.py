@@ -455,7 +455,7 @@ def _status(full: str, windows: dict, loo: tuple, perm_verdict) -> dict:
             "loo_verdict": loo[0], "loo_left_out": loo[1], "robustness": status, "fragile_by": ", ".join(by)}
 
 
-UNDECIDED = ("INCONCLUSIVE", "no difference shown", "no slope shown")
+UNDECIDED = ("INCONCLUSIVE", "no difference shown", "no slope shown", "no change shown")
 
 
 def _window_label(w: dict) -> str:

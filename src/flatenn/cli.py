@@ -369,7 +369,7 @@ def cmd_recompute(o, s):
             switches = [study / "mechanism_switch.csv" for study in studies
                         if (study / "mechanism_switch.csv").is_file()]
             con = mechanism.contrasts(net, report.read_tables(switches) if switches else None)
-            intervention = mechanism.intervention(con, plan["level"])
+            intervention = mechanism.intervention(con, plan["level"], plan.get("robustness"))
             explained = mechanism.explained(con, plan["level"])
         report.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
         report.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
@@ -554,7 +554,8 @@ def cmd_mechanism_tables(o, s):
     report.write_table(net, o["networks"])
     report.write_table(switch, o["switch"])
     report.write_table(mechanism.layer_rows(layers, _read(o["vulnerability"])), o["layer_table"])
-    intervention, explained = mechanism.intervention(con, plan["level"]), mechanism.explained(con, plan["level"])
+    intervention = mechanism.intervention(con, plan["level"], plan.get("robustness"))
+    explained = mechanism.explained(con, plan["level"])
     report.write_table(intervention, o["intervention"], floatfmt=".3g")
     report.write_table(explained, o["explained"], floatfmt=".3g")
     io.atomic_write_text(o["findings"], report.mechanism_findings(explained, intervention, net))

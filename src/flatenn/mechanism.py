@@ -106,7 +106,8 @@ CONDITIONS = {"faults_on_live_weights": "effect_live",  # the same count of faul
 INTERVENTION_COLUMNS = ["dataset", "arch", "a_variant", "fault", "condition", "rate", "effect", "effect_ci_low",
                         "effect_ci_high", "effect_changed", "changed_ci_low", "changed_ci_high", "sparsity_gained",
                         "sparsity_gained_changed", "change", "change_ci_low", "change_ci_high", "change_p",
-                        "change_p_adjusted", "reading", "n_seeds"]
+                        "change_p_adjusted", "reading", "n_seeds", "loo_reading", "loo_left_out", "perm_p",
+                        "perm_p_adjusted", "robustness", "fragile_by"]
 SWITCH_COLUMNS = MODEL + ["fault", "threshold", "own", "rate", "activation_sparsity", "clean", "accuracy", "kept"]
 EXPLAIN_COLUMNS = ["dataset", "fault", "candidate", "r_within", "p_perm", "p_adjusted", "contrasts", "architectures",
                    "min_levels", "n_seeds", "identifiable", "reading"]
@@ -217,12 +218,50 @@ def contrasts(net: pd.DataFrame, switch: pd.DataFrame | None = None, training: s
     return out.merge(m[keys + ["a_variant"] + cols], on=keys + ["a_variant"], how="left")
 
 
-def intervention(con: pd.DataFrame, level: float) -> pd.DataFrame:
+def _reading(change: float, p_adjusted: float, effect: float, alpha: float) -> str:
+    """An intervention's reading: where the change is significant, whether it moves C1's quantity
+    toward zero (the AS network's difference shrinks) or away from it."""
+    if not p_adjusted < alpha:
+        return "no change shown"
+    return "difference shrinks" if np.sign(change) == -np.sign(effect) else "difference grows"
+
+
+def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robust: dict | None) -> pd.DataFrame:
+    """The claims' robustness columns for each reading: with one seed left out (the same family
+    size), and by the exact sign-flip permutation test of the per-seed changes adjusted alike
+    ("t test only" where no arrangement of this many seeds can reach the level)."""
+    from flatenn.claims import _loo_one, _status
+    from flatenn.stats import sign_flip_p, t_p
+
+    robust = robust or {}
+    perm = robust.get("permutation") or {"exact_up_to": 4096, "resamples": 20000, "seed": 0}
+    m = int(out.change_p.notna().sum())
+    changes = pd.concat([d.assign(condition=c) for c, d in d_parts], ignore_index=True)
+    by_row = {k: g.set_index("seed").change.dropna() for k, g in changes.groupby(keys + ["condition"], sort=False)}
+    rows = []
+    for r in out.itertuples():
+        v = by_row[tuple(getattr(r, k) for k in keys + ["condition"])]
+
+        def decide(x, effect=r.effect):
+            return _reading(x.mean() if len(x) else 0.0, min(1.0, t_p(x) * m), effect, alpha)
+
+        loo = _loo_one(v, decide, r.reading) if robust.get("leave_one_out", True) else (r.reading, "")
+        pp, minp = sign_flip_p(v, **perm)
+        pv = _reading(v.mean(), min(1.0, pp * m), r.effect, alpha) if minp * m < alpha else None
+        st = _status(r.reading, {}, loo, pv)
+        rows.append({"loo_reading": st["loo_verdict"], "loo_left_out": st["loo_left_out"], "perm_p": pp,
+                     "perm_p_adjusted": min(1.0, pp * m) if not np.isnan(pp) else np.nan,
+                     "robustness": st["robustness"], "fragile_by": st["fragile_by"]})
+    return out.assign(**pd.DataFrame(rows, index=out.index))
+
+
+def intervention(con: pd.DataFrame, level: float, robust: dict | None = None) -> pd.DataFrame:
     """Does an intervention (CONDITIONS) change C1's quantity at the intervention's rate? Per
     architecture, AS level, fault type and intervention that ran: seed-level 95 % intervals of the
     effect as measured and as changed, and of the change the family-wise interval and Bonferroni p
     over the table (one family: every intervention). Reading: the AS network's difference shrinks
-    (toward zero) or grows, where the change is significant. The live-weights intervention is
+    (toward zero) or grows, where the change is significant; beside it its robustness (the plan's
+    ``robust`` settings: one seed left out, the permutation test). The live-weights intervention is
     kept only where some network has dead inputs: elsewhere it moves nothing by construction."""
     from flatenn.stats import seed_intervals
 
@@ -257,9 +296,8 @@ def intervention(con: pd.DataFrame, level: float) -> pd.DataFrame:
                                n_seeds=c.n))
     out = pd.concat(out, ignore_index=True)
     out["change_p_adjusted"] = (out.change_p * out.change_p.notna().sum()).clip(upper=1.0)
-    toward = np.sign(out.change) == -np.sign(out.effect)
-    sig = out.change_p_adjusted < 1 - level
-    out["reading"] = np.where(~sig, "no change shown", np.where(toward, "difference shrinks", "difference grows"))
+    out["reading"] = [_reading(c, p, e, 1 - level) for c, p, e in zip(out.change, out.change_p_adjusted, out.effect)]
+    out = _robustness(out, [(p.condition.iloc[0], d) for p, d in parts], keys, 1 - level, robust)
     order = {c: i for i, c in enumerate(CONDITIONS)}
     out = out.assign(_c=out.condition.map(order)).sort_values(["dataset", "arch", "a_variant", "fault", "_c"])
     return out.drop(columns="_c").reindex(columns=INTERVENTION_COLUMNS).reset_index(drop=True)

@@ -82,14 +82,15 @@ def family_verdict(verdicts) -> str:
 ROBUST_MARK = {"fragile": " (fragile)", "t test only": " (t test only)"}
 
 
-def _robust(r) -> str:
-    """A verdict's robustness in words: what overturns it, or what it rests on."""
+def _robust(r, windows: bool = True) -> str:
+    """A verdict's robustness in words: what overturns it, or what it rests on (``windows``: whether
+    the plan's alternative windows were among the checks; not for a reading at one rate)."""
     if r.robustness == "fragile":
         return f"; fragile: the verdict changes {r.fragile_by}"
     if r.robustness == "t test only":
         return "; rests on the t test (an exact permutation test cannot reach the level at this many seeds)"
-    return "; solid under the plan's windows, leaving one network out and the permutation test" \
-        if r.robustness == "solid" else ""
+    checks = "the plan's windows, leaving one network out" if windows else "leaving one network out"
+    return f"; solid under {checks} and the permutation test" if r.robustness == "solid" else ""
 
 
 def _effect(r) -> str:
@@ -286,7 +287,7 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
                          f"[{r.effect_ci_low:+.1f}, {r.effect_ci_high:+.1f}] points as measured, "
                          f"{r.effect_changed:+.1f} [{r.changed_ci_low:+.1f}, {r.changed_ci_high:+.1f}] changed{sparse}; "
                          f"change {r.change:+.1f} [{r.change_ci_low:+.1f}, {r.change_ci_high:+.1f}] (family-wise), "
-                         f"Bonferroni p {r.change_p_adjusted:.3g}: {r.reading}")
+                         f"Bonferroni p {r.change_p_adjusted:.3g}: {r.reading}{_robust(r, windows=False)}")
         counts = g.reading.value_counts()
         lines += ["", f"The difference shrinks in {int(counts.get('difference shrinks', 0))} of {len(g)} cells, grows "
                   f"in {int(counts.get('difference grows', 0))}, and shows no change in "
@@ -473,7 +474,7 @@ def _intervention_rows(study: str, intervention: pd.DataFrame) -> list[dict]:
                      "strongest primary row": f"{best.a_variant}, {best.fault} at rate {best.rate:g}",
                      "effect [family-wise CI]": f"{best.change:+.1f} [{best.change_ci_low:+.1f}, {best.change_ci_high:+.1f}]",
                      "Bonferroni p": f"{best.change_p_adjusted:.2g}",
-                     "robustness": f"{n['shrinks']} shrink, {n['grows']} grow of {len(g)} cells"})
+                     "robustness": f"{best.robustness}; {n['shrinks']} shrink, {n['grows']} grow of {len(g)} cells"})
     return rows
 
 
