@@ -85,8 +85,11 @@ def test_each_study_keeps_its_per_seed_tables():
     from flatenn.cli import study_parts
 
     for s in STUDIES:
-        for part in study_parts(s):  # a study run in parts keeps them per part
-            for name in ("clean_accuracy", "fault_accuracy_by_seed", "sharpness"):
+        for part in study_parts(s):  # a study run in parts keeps them per part (or its half budget first)
+            names = ("clean_accuracy", "fault_accuracy_by_seed", "sharpness")
+            if not (part / "clean_accuracy.csv").is_file():
+                part, names = part / "half", names[:2]
+            for name in names:
                 assert "seed" in pd.read_csv(part / f"{name}.csv").columns, (part, name)
 
 
@@ -179,6 +182,10 @@ def test_an_architecture_stored_in_part_waits_for_all_its_networks(tmp_path):
     stored[stored.arch == "lenet5"].to_csv(tmp_path / "lenet5.csv", index=False)
     assert compare.table_differences(tmp_path / "lenet5.csv", root / "claims.csv") == []
     assert "- resnet8: no claim decided; its parts lack 6 of 15 networks (seeds 3, 4)" in (root / "findings.md").read_text()
+    # the half budget may be stored first: a part holding only half/ counts its networks there
+    shutil.copytree(study / "parts/resnet8_s34/half", root / "parts/resnet8_s34/half")
+    assert "resnet8 is not decided yet: its parts lack 6 of 15 networks (seeds 3, 4)\n" in recompute()
+    shutil.rmtree(root / "parts/resnet8_s34")
     shutil.copytree(study / "parts/resnet8_s34", root / "parts/resnet8_s34", ignore=shutil.ignore_patterns("half"))
     assert "resnet8 is not decided yet: its parts lack 6 of 15 networks at half the budget (seeds 3, 4)" in recompute()
     assert set(pd.read_csv(root / "claims.csv").arch) == {"lenet5"}
@@ -187,6 +194,8 @@ def test_an_architecture_stored_in_part_waits_for_all_its_networks(tmp_path):
     assert {n: d for n in RECOMPUTED + OPTIONAL if (d := compare.table_differences(study / n, root / n))} == {}
     # words, not bytes: findings.md's numbers come from floats recomputed on this CPU
     assert "resnet8: no claim decided" not in (root / "findings.md").read_text()
+    (root / "parts/resnet8_s34").rename(root / "resnet8_s34")  # seed 4 only at half the budget
+    shutil.copytree(root / "resnet8_s34/half", root / "parts/resnet8_s34/half")
     (root / "study.yaml").write_text("archs: [lenet5, resnet8, resnet20]\nseeds: [0, 1, 2, 3]\n")
     bad = subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(root), "--plan",
                           str(ROOT / "config/analysis.yaml")], capture_output=True, text=True)
@@ -197,6 +206,11 @@ def test_an_architecture_stored_in_part_waits_for_all_its_networks(tmp_path):
                           str(ROOT / "config/analysis.yaml")], capture_output=True, text=True)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1] == (
         f"flatenn recompute: error: {root / 'study.yaml'}: seeds: a list of integer seeds is required")
+    shutil.copytree(root / "resnet8_s34/half", tmp_path / "halves/parts/resnet8_s34/half")
+    bad = subprocess.run([PY, "-m", "flatenn", "recompute", "--study", str(tmp_path / "halves"), "--plan",
+                          str(ROOT / "config/analysis.yaml")], capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1] == (
+        "flatenn recompute: error: --study: no part holds full-budget tables (clean_accuracy.csv and the rest)")
 
 
 def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_moves():

@@ -309,7 +309,8 @@ def cmd_recompute(o, s):
     """A study's claims, findings and mechanism inference from its per-seed tables, without
     training; a study run in parts gives each part's folder (its networks must not overlap) and
     an --out (or a folder whose parts/ holds them). A part with a half/ folder (the same networks at
-    half the budget) adds the budget stability endpoint. A study folder's study.yaml declares its
+    half the budget) adds the budget stability endpoint; a part may hold its half/ alone until its
+    full budget is stored. A study folder's study.yaml declares its
     architectures and seeds: an architecture whose networks (or their half budgets) are not all
     stored is not decided, and the families that span architectures (between architectures, the
     mechanism) wait for it."""
@@ -324,14 +325,18 @@ def cmd_recompute(o, s):
     declared, seeds = declared_study(studies)
     studies = [p for d in studies for p in study_parts(d)]
     names = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
+    # a part's half/ folder holds its networks at half the budget; a part stored before its full or
+    # its half budget leaves its architecture waiting (below), so either may be stored first
+    half_only = [p for p in studies if (p / "half").is_dir() and not any((p / f"{n}.csv").is_file() for n in names)]
+    halves = [study / "half" for study in studies if (study / "half").is_dir()]
+    studies = [p for p in studies if p not in half_only]
+    if not studies:
+        raise ValueError("--study: no part holds full-budget tables (clean_accuracy.csv and the rest)")
     for study in studies:
         for n in names:
             if not (study / f"{n}.csv").is_file():
                 raise FileNotFoundError(f"--study: {study / f'{n}.csv'} is missing (a study keeps its per-seed tables)")
     inputs = [[study / f"{n}.csv" for study in studies] for n in names]
-    # a part's half/ folder holds its networks at half the budget; parts stored before their half
-    # budget leave their architecture waiting (below), so the halves need not be all or none
-    halves = [study / "half" for study in studies if (study / "half").is_dir()]
     half = {"seed_means": [h / "fault_accuracy_by_seed.csv" for h in halves],
             "clean": report.read_tables([h / "clean_accuracy.csv" for h in halves])} if halves else None
     clean = report.read_tables(inputs[2])
@@ -341,7 +346,8 @@ def cmd_recompute(o, s):
     extra = sorted(set(stored) - set(declared))
     if extra:
         raise ValueError(f"--study: the parts hold {extra[0]}, which the study's study.yaml does not declare")
-    extra = sorted(set(clean.seed) - set(seeds)) if seeds is not None else []
+    held = set(clean.seed) | (set(half_clean.seed) if half_clean is not None else set())
+    extra = sorted(held - set(seeds)) if seeds is not None else []
     if extra:
         raise ValueError(f"--study: the parts hold seed {extra[0]}, which the study's study.yaml does not declare")
     # an architecture is decided once, on all its networks: one stored in part waits, as one not stored
