@@ -230,11 +230,11 @@ def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robu
     """The claims' robustness columns for each reading: with one seed left out (the same family
     size), and by the exact sign-flip permutation test of the per-seed changes adjusted alike
     ("t test only" where no arrangement of this many seeds can reach the level)."""
-    from flatenn.claims import _loo_one, _status
+    from flatenn.claims import _loo_one, _perm_settings, _status
     from flatenn.stats import sign_flip_p, t_p
 
     robust = robust or {}
-    perm = robust.get("permutation") or {"exact_up_to": 4096, "resamples": 20000, "seed": 0}
+    perm = _perm_settings({"robustness": robust})
     m = int(out.change_p.notna().sum())
     changes = pd.concat([d.assign(condition=c) for c, d in d_parts], ignore_index=True)
     by_row = {k: g.set_index("seed").change.dropna() for k, g in changes.groupby(keys + ["condition"], sort=False)}
