@@ -130,6 +130,20 @@ def test_one_contrast_gets_one_verdict_wherever_it_appears(tmp_path):
         assert f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}]" in text and f"p {r.p_adjusted:.3g}: {r.verdict}" in text
 
 
+def test_missing_networks_names_the_seeds_a_part_lacks_at_each_budget():
+    from flatenn.cli import missing_networks
+
+    def nets(seeds):
+        return pd.DataFrame([{"dataset": "d", "arch": "resnet20", "variant": v, "training": "conventional", "seed": s}
+                             for v in ("standard", "as_g15") for s in seeds])
+
+    full, half = nets([0, 1, 2]), nets([0, 1])
+    assert missing_networks(full, half, "resnet20", [0, 1, 2]) == "2 of 6 networks at half the budget (seed 2)"
+    assert missing_networks(full, half, "resnet20", [0, 1, 2, 3, 4]) == (
+        "4 of 10 networks (seeds 3, 4) and 6 of 10 networks at half the budget (seeds 2, 3, 4)")
+    assert missing_networks(full, None, "resnet20", [0, 1, 2]) == ""
+
+
 def null_between_architectures(rep: int, n: int = 6) -> pd.DataFrame:
     """Three architectures, two AS levels, three fault types: no architecture differs from another."""
     rng = np.random.default_rng(rep)

@@ -300,8 +300,9 @@ def missing_networks(clean, half_clean, arch: str, seeds: list[int] | None) -> s
         have = have.loc[have.arch == arch, NETWORK].drop_duplicates()
         lack = grid.merge(have, how="left", indicator=True).query("_merge == 'left_only'")
         if len(lack):
-            gaps.append(f"{len(lack)} of {len(grid)} networks{name} (seeds "
-                        f"{', '.join(map(str, sorted(set(lack.seed))))})")
+            seeds_lacking = sorted(set(lack.seed))
+            gaps.append(f"{len(lack)} of {len(grid)} networks{name} (seed{'s' * (len(seeds_lacking) > 1)} "
+                        f"{', '.join(map(str, seeds_lacking))})")
     return " and ".join(gaps)
 
 
