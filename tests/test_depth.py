@@ -471,7 +471,7 @@ def test_readme_rows_for_budget_stability_and_the_intervention(tmp_path):
     rows = report.findings_rows({"s": tmp_path}).set_index("claim")
     budget, switch = rows.loc["C1, converged / half budget"], rows.loc["C1, AS threshold removed"]
     assert (budget.verdict, budget["strongest primary row"], budget.robustness) == (
-        "FAIL / FAIL", "1 of 2 primary verdicts move", "sign kept on 8 of 10 networks x faults")
+        "FAIL / FAIL", "1 of 2 primary verdicts moves", "sign kept on 8 of 10 networks x faults")
     assert (switch.verdict, switch["strongest primary row"], switch["effect [family-wise CI]"], switch.robustness) == (
         "SHRINKS", "as_x, bitflip at rate 0.01", "-4.0 [-6.0, -2.0]", "t test only; 1 shrink, 0 grow of 2 cells")
     assert report.findings_rows({"s": tmp_path}, beyond_claims=False).empty

@@ -243,7 +243,10 @@ def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_m
     # the swap negates C1's quantity up to each network's own window of rates: few signs survive
     assert moved.seeds_same_sign.sum() <= same.seeds_same_sign.sum() / 10
     text = report.findings(stored.iloc[:0].assign(role="primary"), pd.DataFrame(), pd.DataFrame(), None, moved)
-    assert "depend on the budget" in text
+    for arch, g in moved.groupby("arch"):  # one line per architecture; one verdict "depends", more "depend"
+        n = int(g.depends_on_budget.sum())
+        assert not n or f"- {arch} (fashion_mnist): family verdict" in text and \
+            f"{n} of {len(g)} primary verdicts depend{'s' * (n == 1)} on the budget (" in text
 
 
 def test_the_stored_ladder_recomputes_from_its_rungs(tmp_path):

@@ -176,7 +176,7 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
         disagree = set(", ".join(g.secondary_disagree.fillna("")).replace(" ", "").split(",")) - {""}
         note = f" Secondary metrics that disagree in sign: {', '.join(sorted(disagree))}." if disagree else ""
         fragile = int((g.robustness == "fragile").sum())
-        frag = f" {fragile} of {len(g)} primary verdicts are fragile." if fragile else ""
+        frag = f" {fragile} of {len(g)} primary verdicts {'is' if fragile == 1 else 'are'} fragile." if fragile else ""
         lines.append(f"- **{claim}, {arch} ({ds}): {verdict}** ({counts} of {len(g)} primary rows). "
                      f"Strongest: {_effect(best)}. {meaning[0].upper() + meaning[1:]}.{frag}{note}")
     if awaiting:
@@ -214,7 +214,8 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
                               f"{r.half_verdict} at half" for r in moved.itertuples())
             lines.append(f"- {arch} ({ds}): family verdict {family_verdict(g.converged_verdict)} at the converged "
                          f"budget, {family_verdict(g.half_verdict)} at half; "
-                         + (f"{len(moved)} of {len(g)} primary verdicts depend on the budget ({which})" if len(moved)
+                         + (f"{len(moved)} of {len(g)} primary verdicts depend{'s' * (len(moved) == 1)} on the budget ({which})"
+                            if len(moved)
                             else f"no primary verdict of {len(g)} depends on the budget")
                          + f"; the per-network C1 quantity keeps its sign on {int(g.seeds_same_sign.sum())} of "
                          f"{int(g.seeds.sum())} networks x fault types.")
@@ -447,10 +448,10 @@ def _budget_rows(study: str, stability: pd.DataFrame) -> list[dict]:
     the converged budget and at half of it, and how many primary verdicts move."""
     rows = []
     for arch, g in stability.groupby("arch", sort=False):
-        moved = g.depends_on_budget.astype(bool)
+        moved = int(g.depends_on_budget.astype(bool).sum())
         rows.append({"study": study, "claim": "C1, converged / half budget", "arch": arch,
                      "verdict": f"{family_verdict(g.converged_verdict)} / {family_verdict(g.half_verdict)}",
-                     "strongest primary row": f"{int(moved.sum())} of {len(g)} primary verdicts move",
+                     "strongest primary row": f"{moved} of {len(g)} primary verdicts move{'s' * (moved == 1)}",
                      "effect [family-wise CI]": "", "Bonferroni p": "",
                      "robustness": f"sign kept on {int(g.seeds_same_sign.sum())} of {int(g.seeds.sum())} networks x faults"})
     return rows
