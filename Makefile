@@ -4,6 +4,7 @@
 # make compare:   a fresh run's tables against a stored reference (REF=expected/default RUN=paper_tables).
 # make coverage:  C1's interval coverage on simulated studies, through the workflow's chain -> docs/coverage.md.
 # make findings:  copy the findings of expected/*/claims.csv into README.md (after a study is rerun).
+# make slurm-packages: install Debian's munge and Slurm (root) for the Slurm tests, which otherwise skip.
 # make lint:      snakemake --lint, ruff and snakefmt --check (CI runs it).
 # make checksums: rerun the ci DAG and store its tables' checksums (after a change meant to alter results).
 PYTHON ?= python3.11
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: reproduce test test-fast checksums compare coverage findings data bench lint clean
+.PHONY: reproduce test test-fast checksums compare coverage findings data bench lint clean slurm-packages
 
 $(STAMP): envs/requirements.txt pyproject.toml setup.py src/flatenn/_kernels.c
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,13 @@ data:
 	    exit 1; \
 	  fi; \
 	fi
+
+# Only on request (CI asks): the tests start their own cluster from these binaries in a temporary
+# folder and never install anything themselves.
+slurm-packages:
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq munge slurmd slurmctld slurm-client >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq munge slurmd slurmctld slurm-client >/dev/null; }; }
 
 reproduce: $(STAMP) data
 	$(VENV)/bin/snakemake --cores $(CORES)

@@ -1,30 +1,74 @@
-"""The ci DAG through the Slurm profile on a real one-node Slurm cluster (Debian's packages)."""
+"""The ci DAG through the Slurm profile on a real one-node Slurm cluster (Debian's packages),
+started in a folder of its own (tests/slurm/cluster.py) and stopped at the end."""
+import hashlib
 import os
-import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import CI_CONFIG, ROOT, SNAKEMAKE, run
 from test_workflow import CHAIN_TABLES, copy_of_run, model_chain, raw_results, remove_model_chain, table_checksums
 
+sys.path.insert(0, str(ROOT / "tests" / "slurm"))
+import cluster  # noqa: E402
+
 pytestmark = pytest.mark.slow
+SYSTEM_CONFIG = (Path("/etc/slurm"), Path("/etc/munge"))
 
 
-def start_cluster():
-    if os.geteuid() != 0:
-        pytest.skip("a one-node Slurm cluster is started as root; not root here")
-    if not shutil.which("apt-get") and not shutil.which("slurmctld"):
-        pytest.skip("neither Slurm nor apt-get (to install Debian's Slurm) is on this machine")
-    res = run(["bash", str(ROOT / "tests/slurm/start-one-node.sh")], check=False, timeout=600)
-    if res.returncode != 0:
-        pytest.skip(f"could not start Slurm here: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+def snapshot(folders=SYSTEM_CONFIG) -> dict:
+    """Every file under ``folders`` with its bytes' digest, owner and mode (absent: not listed)."""
+    out = {}
+    for folder in folders:
+        for p in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            st = p.lstat()
+            digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+            out[str(p)] = (digest, st.st_uid, st.st_gid, st.st_mode)
+    return out
 
 
-def test_ci_dag_on_slurm_gives_the_local_tables(ci_workdir, tmp_path):
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def slurm_env():
+    why = cluster.missing()
+    if why:
+        pytest.skip(why)
+    with cluster.one_node_cluster() as c:
+        yield c
+
+
+def test_cluster_leaves_the_machine_as_it_found_it():
+    """The cluster runs a job, then leaves no daemon it started running and /etc/slurm and
+    /etc/munge byte for byte as they were (and writes nothing of its own there)."""
+    why = cluster.missing()
+    if why:
+        pytest.skip(why)
+    before = snapshot()
+    with cluster.one_node_cluster() as c:
+        root, pids = c["root"], c["pids"]
+        assert all(running(p) for p in pids)
+        assert Path(c["SLURM_CONF"]).is_relative_to(root)
+        out = root / "job.out"
+        run(["sbatch", "--wait", "-o", str(out), "--wrap", "echo $SLURM_JOB_ID"], env={"SLURM_CONF": c["SLURM_CONF"]},
+            timeout=120)
+        assert out.read_text().strip().isdigit()
+    assert not [p for p in pids if running(p)]
+    assert not root.exists()
+    assert snapshot() == before
+
+
+def test_ci_dag_on_slurm_gives_the_local_tables(ci_workdir, tmp_path, slurm_env):
     """One model's whole chain (train, evaluate, campaign, sharpness) and the tables made from it
     rerun through sbatch on a copy of the finished local ci run: the same raw results and tables. (Three levels
     of jobs: the plugin's status polls back off to 33 s per level for jobs of over 12 s.)"""
-    start_cluster()
     pytest.importorskip("snakemake_executor_plugin_slurm")
     work = copy_of_run(ci_workdir, tmp_path / "work")
     remove_model_chain(work)
@@ -32,7 +76,7 @@ def test_ci_dag_on_slurm_gives_the_local_tables(ci_workdir, tmp_path):
                "--profile", str(ROOT / "workflow/profiles/slurm"), "--jobs", "4", *CHAIN_TABLES, model_chain()[2],
                # this cluster keeps no accounting (no sacct); first poll after 1 s, then 11 s, 21 s, ...
                "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1"],
-              timeout=1800)
+              timeout=1800, env={"SLURM_CONF": slurm_env["SLURM_CONF"]})
     submitted = res.stdout + res.stderr  # every job went through sbatch
     for rule in ("train", "evaluate", "campaign", "sharpness", "clean_accuracy_table", "fault_tables"):
         assert f"slurm_logs/rule_{rule}/" in submitted, rule
