@@ -3,7 +3,7 @@
 # make test-fast: the unit tests alone (under a minute).
 # make compare:   a fresh run's tables against a stored reference (REF=expected/default RUN=paper_tables).
 # make coverage:  C1's interval coverage on simulated studies, through the workflow's chain -> docs/coverage.md.
-# make findings:  copy the findings of expected/*/claims.csv into README.md (after a study is rerun).
+# make findings:  write README.md's one line per claim from the studies expected/headline.yaml names.
 # make slurm-packages: install Debian's munge and Slurm (root) for the Slurm tests, which otherwise skip.
 # make lint:      snakemake --lint, ruff and snakefmt --check (CI runs it).
 # make checksums: rerun the ci DAG and store its tables' checksums (after a change meant to alter results).
@@ -59,9 +59,8 @@ RUN ?= paper_tables
 compare: $(STAMP)
 	$(VENV)/bin/flatenn compare --ref $(REF) --run $(RUN) --out results/compare.csv
 
-STUDIES ?= $(patsubst %/findings.md,%,$(wildcard expected/*/findings.md))
 findings: $(STAMP)
-	$(VENV)/bin/flatenn findings --studies $(STUDIES) --readme README.md
+	$(VENV)/bin/flatenn findings --headline expected/headline.yaml --plan config/analysis.yaml --readme README.md
 
 coverage: $(STAMP)
 	$(VENV)/bin/python tests/coverage_sim.py docs/coverage.md

@@ -208,7 +208,39 @@ def test_interaction_between_architectures_and_the_change_of_sign():
     same = pd.concat([synthetic_trials(rng, lost_shift={("as_high", "conventional"): 0.05}),
                       synthetic_trials(rng, lost_shift={("as_high", "conventional"): 0.05}, arch="resnet20")])
     inter = run_claims(same, s, c)["interaction"]
-    assert (inter.verdict == "no difference shown").all() and not inter.changes_sign.any()
+    assert not inter.changes_sign.any()
+    # the same effect in both architectures: equivalent at a margin wider than the noise, undetermined
+    # at one narrower than it (never "no difference")
+    assert (inter.eq_ci_low > -5).all() and (inter.eq_ci_high < 5).all()
+    assert (inter.verdict == "equivalent within +-5 points").all()
+    narrow = {**PLAN, "interaction": {**PLAN["interaction"], "margin": 0.05}}
+    inter = run_claims(same, s, c, plan=narrow)["interaction"]
+    assert (inter.verdict == "undetermined").all() and (inter.eq_ci_high - inter.eq_ci_low > 0.1).all()
+
+
+def test_a_family_whose_only_decided_row_turns_without_one_seed_is_called_fragile():
+    """Known answer: one decided row (six seeds, five far in the claim's direction, one against)
+    that leaving a seed out turns: the family reads fragile, its direction is not 'shown'."""
+    from flatenn import report, verdicts
+
+    rng = np.random.default_rng(7)
+    c1 = rows(run_claims(synthetic_trials(rng, lost_shift={("as_high", "conventional"): 0.08}))["claims"], "C1")
+    one = c1.iloc[:1]  # a family of one decided row that turns without seed 3
+    fragile = one.assign(verdict=["PASS"], robustness=["fragile"], fragile_by=["without seed 3"])
+    assert verdicts.family_words("PASS", fragile.itertuples()) == \
+        "PASS (fragile: every decided row changes without one seed)"
+    assert verdicts.direction("PASS", list(fragile.itertuples()), 5, 1).startswith("not shown robustly")
+    assert verdicts.direction("FAIL", list(fragile.assign(verdict=["FAIL"]).itertuples()), 1, 5).startswith(
+        "not supported: no row decides for it")
+    solid = fragile.assign(robustness=["solid"], fragile_by=[""])
+    assert verdicts.family_words("PASS", solid.itertuples()) == "PASS (robust)"
+    assert verdicts.direction("FAIL", list(solid.assign(verdict=["FAIL"]).itertuples()), 1, 5).startswith(
+        "not supported; the opposite is shown")
+    text = report.findings(fragile.reindex(columns=claims.COLUMNS).assign(seeds_for=5, seeds_against=1),
+                           pd.DataFrame(columns=claims.INTERACTION_COLUMNS),
+                           pd.DataFrame(columns=claims.EXPLAINS_COLUMNS), plan=None)
+    assert "PASS (fragile: every decided row changes without one seed)**" in text
+    assert "the paper's claim" not in text  # a fragile family does not say what a robust one would
 
 
 def test_explains_reads_a_metric_that_tracks_what_networks_keep():
@@ -250,7 +282,7 @@ def test_findings_have_one_line_per_claim_and_architecture_from_the_tables():
     assert [ln.split(",")[0] for ln in lines] == ["- **C1", "- **C2", "- **C3", "- **C4", "- **C5", "- **C5-clean"]
     c1 = rows(out["claims"], "C1")
     best = c1.loc[c1.p_adjusted.idxmin()]
-    assert lines[0].startswith("- **C1, lenet5 (d): PASS** (2 PASS of 2 primary rows)")
+    assert lines[0].startswith("- **C1, lenet5 (d): PASS (robust)** (2 PASS of 2 primary rows)")
     assert f"{best.measured_value:+.1f} points [{best.adj_ci_low:+.1f}, {best.adj_ci_high:+.1f}]" in lines[0]
     assert "the paper's claim" in lines[0]
 
@@ -291,3 +323,23 @@ def test_a_run_with_one_training_has_no_saq_claims_and_still_decides_c1():
     clean = synthetic_clean(rng, 0.0).query("training == 'conventional'")
     table = run_claims(trials, sharp, clean)["claims"]
     assert set(table.claim) == {"C1", "C2"} and set(rows(table, "C1").verdict) == {"PASS"}
+
+
+def test_curvature_differences_are_decided_on_the_log_ratio_and_stay_above_minus_100_percent():
+    """Known answer: an AS network 10x flatter than its standard network on every seed but one
+    (2x sharper) reads about -100 % on a linear scale, where an interval leaves the range; on the
+    log-ratio scale its interval stays inside (-100 %, +inf) and holds the geometric mean."""
+    rng = np.random.default_rng(5)
+    sharp = synthetic_sharpness(rng)
+    ratio = np.where(sharp.seed == sharp.seed.max(), 2.0, 0.1)
+    as_rows = sharp.variant == "as_high"
+    for col in [c for c in sharp.columns if c.startswith("fault_curvature_")]:
+        std = sharp[sharp.variant == "standard"].set_index(["training", "seed"])[col]
+        base = std.reindex(pd.MultiIndex.from_frame(sharp[["training", "seed"]])).to_numpy()
+        sharp.loc[as_rows, col] = (base * ratio)[as_rows.to_numpy()]
+    c2 = rows(run_claims(synthetic_trials(rng), sharp)["claims"], "C2")
+    c2 = c2[c2.comparison.str.startswith("as_high")]
+    n = int(c2.n_seeds.iloc[0])
+    geo = 100 * (np.exp((np.log(2.0) + (n - 1) * np.log(0.1)) / n) - 1)
+    assert len(c2) and (c2[["measured_value", "ci_low", "ci_high", "adj_ci_low", "adj_ci_high"]] > -100).all().all()
+    assert c2.measured_value.to_numpy() == pytest.approx(geo)

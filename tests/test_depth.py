@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from flatenn import calibration, campaign, claims, config, faults, mechanism, report, stats
+from flatenn import calibration, campaign, claims, compare, config, faults, mechanism, report, stats
 
 PLAN = config.load_plan(ROOT / "config/analysis.yaml")
 
@@ -127,7 +127,8 @@ def test_one_contrast_gets_one_verdict_wherever_it_appears(tmp_path):
     text = report.findings(pd.DataFrame(columns=claims.COLUMNS), inter, pd.DataFrame(columns=claims.EXPLAINS_COLUMNS),
                            slope)
     for r in inter.itertuples():
-        assert f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}]" in text and f"p {r.p_adjusted:.3g}: {r.verdict}" in text
+        assert f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}]" in text and f"p {r.p_adjusted:.3g}, equivalence " \
+            f"interval [{r.eq_ci_low:+.1f}, {r.eq_ci_high:+.1f}] against +-{r.margin:g}: {r.verdict}" in text
 
 
 def test_missing_networks_names_the_seeds_a_part_lacks_at_each_budget():
@@ -475,3 +476,62 @@ def test_readme_rows_for_budget_stability_and_the_intervention(tmp_path):
     assert (switch.verdict, switch["strongest primary row"], switch["effect [family-wise CI]"], switch.robustness) == (
         "SHRINKS", "as_x, bitflip at rate 0.01", "-4.0 [-6.0, -2.0]", "t test only; 1 shrink, 0 grow of 2 cells")
     assert report.findings_rows({"s": tmp_path}, beyond_claims=False).empty
+
+
+def test_a_two_sided_convergence_rule_rejects_a_doubling_that_costs_one_point():
+    """Known answer: from 2B to 4B the AS network loses 1 point (the penalty taking over); the
+    one-sided reading passes it, the two-sided rule does not."""
+    runs = {2: ladder_rung(2, {"standard": 0.880, "as_g15": 0.870}, {"standard": 0.5, "as_g15": 0.75}, 0.45),
+            4: ladder_rung(4, {"standard": 0.882, "as_g15": 0.860}, {"standard": 0.5, "as_g15": 0.76}, 0.45)}
+    table = compare.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9))
+    one = compare.convergence(table, 0.5, 0.03, two_sided=False).iloc[0]
+    two = compare.convergence(table, 0.5, 0.03).iloc[0]
+    assert one.clean_change_as == pytest.approx(-1.0) and one.converged and not two.converged
+    text = report.ladder_findings(table, compare.convergence(table, 0.5, 0.03), 0.5, 0.03)
+    assert "2B -> 4B costs the AS network 1.00 points" in text and "(either way)" in text
+
+
+def switch_cells(share_moved: float, seeds: int = 16):
+    """One AS cell of the sparsity switch: C1's quantity -10 points at the rate, the switch removes
+    half the sparsity gained (0.30 -> 0.15); the change moves ``share_moved`` of what full
+    proportional mediation predicts (+5 points), with small noise."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for s in range(seeds):
+        effect = -10 + rng.normal(0, 0.5)
+        change = share_moved * 5 + rng.normal(0, 0.3)
+        rows.append({"dataset": "d", "arch": "a", "seed": s, "fault": "bitflip", "a_variant": "as1", "rate": 0.01,
+                     "effect_at_rate": effect, "effect_as_off": effect + change, "gained": 0.30,
+                     "gained_as_off": 0.15, "gained_std_on": np.nan, "effect_std_on": np.nan})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("share, reading", [(1.0, "consistent with full mediation"),
+                                            (0.0, "in the weights (full mediation excluded)"),
+                                            (0.5, "partial mediation (both none and full excluded)")])
+def test_the_switch_is_read_as_mediation(share, reading):
+    """Known answers: a switch removing half the gain from a fully mediated effect, from an
+    unmediated one, and from a half-mediated one; the share moved per share removed and its
+    family-wise interval hold the simulated share."""
+    iv = mechanism.intervention(switch_cells(share), 0.95, {"leave_one_out": True}, margin=5).iloc[0]
+    assert iv.condition == "as_threshold_removed" and iv.mediation == reading
+    assert iv.gain_removed_share == pytest.approx(0.5) and iv.mediation_ci_low < share < iv.mediation_ci_high
+    assert iv.mediation_share == pytest.approx(share, abs=0.1)
+
+
+def test_an_unchanged_reading_is_equivalent_or_undetermined_by_its_margin():
+    con = switch_cells(0.0)
+    wide = mechanism.intervention(con, 0.95, margin=5).iloc[0]
+    narrow = mechanism.intervention(con, 0.95, margin=0.01).iloc[0]
+    assert wide.reading == "equivalent within +-5 points" and narrow.reading == "undetermined"
+    assert wide.eq_ci_low > -5 and wide.eq_ci_high < 5
+
+
+def test_the_standard_networks_switch_is_one_reading_whatever_the_as_level():
+    """The standard network with the AS threshold reads the same change paired with either AS
+    level: the family counts it once."""
+    one = switch_cells(0.5).assign(effect_std_on=lambda d: d.effect_at_rate + 1.0, gained_std_on=0.25)
+    two = pd.concat([one, one.assign(a_variant="as2", effect_at_rate=one.effect_at_rate - 3,
+                                     effect_as_off=one.effect_as_off - 3, effect_std_on=one.effect_std_on - 3)])
+    iv = mechanism.intervention(two, 0.95, margin=5)
+    assert len(iv) == 4 and (iv.family_size == 3).all()

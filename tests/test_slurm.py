@@ -1,7 +1,6 @@
 """The ci DAG through the Slurm profile on a real one-node Slurm cluster (Debian's packages),
 started in a folder of its own (tests/slurm/cluster.py) and stopped at the end."""
 import hashlib
-import os
 import sys
 from pathlib import Path
 

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats as st
 
 from flatenn import aggregate
+from flatenn.verdicts import UNDETERMINED, contrast_words, is_equivalence
 from flatenn.stats import (one_sided_p, relabel_p, seed_intervals, sign_flip_p, t_p, tost, welch,
                            within_seed_rank_correlation)
 
@@ -55,14 +56,16 @@ COLUMNS = ["claim", "arch", "statement", "paper_v1", "paper_latest", "measured_v
            "verdict", "fault", "aggregate", "n_seeds", "trials_per_seed", "method", "mde", "p_value", "p_adjusted",
            "family", "role", "dataset", "comparison", "a_variant", "a_training", "b_variant", "b_training",
            "quantity", "adj_ci_low", "adj_ci_high", "window_rates", "rate", "secondary_disagree", "family_size",
-           "window_verdicts", "loo_verdict", "loo_left_out", "perm_p", "perm_p_adjusted", "robustness", "fragile_by"]
+           "window_verdicts", "loo_verdict", "loo_left_out", "perm_p", "perm_p_adjusted", "robustness", "fragile_by",
+           "seeds_for", "seeds_against"]
 ROBUST_COLUMNS = ["family_size", "window_verdicts", "loo_verdict", "loo_left_out", "perm_p", "perm_p_adjusted",
                   "robustness", "fragile_by"]
 BY_RATE_COLUMNS = ["claim", "dataset", "arch", "fault", "rate", "comparison", "measured_value", "ci_low",
                    "ci_high", "verdict", "n_seeds", "trials_per_seed", "mde", "quantity", "in_window", "role"]
 INTERACTION_COLUMNS = ["claim", "dataset", "fault", "comparison", "quantity", "arch_a", "arch_b", "effect_a",
                        "effect_b", "diff", "ci_low", "ci_high", "adj_ci_low", "adj_ci_high", "p_value", "p_adjusted",
-                       "family", "verdict", "changes_sign_p", "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b",
+                       "family", "margin", "eq_ci_low", "eq_ci_high", "verdict", "changes_sign_p",
+                       "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b",
                        *ROBUST_COLUMNS]
 EXPLAINS_COLUMNS = ["dataset", "arch", "fault", "metric", "rho", "ci_low", "ci_high", "p_value", "p_adjusted",
                     "n_seeds", "networks_per_seed", "reading", "p_t", "p_permutation"]
@@ -211,13 +214,15 @@ def sharpness_claims(paired_sharp: pd.DataFrame, plan: dict) -> pd.DataFrame:
         d = _compared(paired_sharp, kind, spec)
         for role, names in (("primary", spec["primary"]), ("secondary", spec.get("secondary", []))):
             names = [m for m in names if m in metrics]
-            g = d[d.metric.isin(names)].assign(rel=lambda x: 100 * x.rel_diff)
+            # decided on the log ratio (x 100, "log points"); back-transformed to % by ``to_percent``
+            g = d[d.metric.isin(names)].assign(rel=lambda x: 100 * x.log_ratio)
             if g.empty:
                 continue
             keys = ["dataset", "arch", *PAIR, "metric"]
             ci = _intervals(g, keys, "rel", plan["level"])
             ci = ci.assign(claim=claim, role=role, quantity=ci.metric, direction=direction, fault="",
-                           aggregate=ci.metric + ", relative difference per seed, %", trials_per_seed=math.nan,
+                           aggregate=ci.metric + ", ratio per seed, decided on its log, printed as % change "
+                           "(geometric mean)", trials_per_seed=math.nan,
                            paper_v1="-", paper_latest="-",
                            statement=[statement.format(a=a, metric=m) for a, m in zip(ci.a_variant, ci.metric)])
             frames.append(ci)
@@ -334,15 +339,33 @@ def _interaction_rows(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, dept
     return rows
 
 
+def _margin(plan: dict, quantity: str) -> float:
+    spec = plan["interaction"]
+    return spec["slope_margin"] if quantity == "slope" else spec["margin"]
+
+
+def _between(va: pd.Series, vb: pd.Series, m: int, alpha: float, margin: float) -> dict:
+    """One between-architecture contrast decided at family size m: Welch's difference test
+    (Bonferroni) and its TOST against +-margin (the 1 - 2 alpha / m interval), in words."""
+    t, eq = welch(vb, va, 1 - alpha / m), welch(vb, va, 1 - 2 * alpha / m)
+    p_adj = min(1.0, t["p_value"] * m) if not math.isnan(t["p_value"]) else math.nan
+    words = contrast_words(p_adj, t["diff"], eq["ci_low"], eq["ci_high"], margin, alpha, DEEPER)
+    return {"p_adjusted": p_adj, "adj_ci_low": t["ci_low"], "adj_ci_high": t["ci_high"], "eq_ci_low": eq["ci_low"],
+            "eq_ci_high": eq["ci_high"], "verdict": words}
+
+
 def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFrame | None = None,
-                alt_seeds: dict | None = None) -> pd.DataFrame:
+                alt_seeds: dict | None = None, loo_seeds: dict | None = None) -> pd.DataFrame:
     """Between architectures, one family per dataset (``_interaction_rows``: every pair x fault
     type x AS level, and slope differences): deeper minus shallower (Welch), Bonferroni over the
-    family for the verdict and its interval. "Changes sign" is an intersection-union test (one
+    family for the verdict and its interval; where no difference is shown, a TOST against the plan's
+    margin under the same correction says "equivalent within +-margin" or "undetermined". "Changes
+    sign" is an intersection-union test (one
     architecture's effect below zero and the other's above, one-sided t tests, the larger p; x2
     for the two orientations) under the same correction. Robustness (``robustness``): the
     plan's alternative windows (``alt_seeds``: window label -> per-seed table), each network
-    left out in turn, and an exact relabelling permutation p."""
+    left out in turn (``loo_seeds``: seed -> the per-seed table without that seed, its window
+    recomputed), and an exact relabelling permutation p."""
     alpha = 1 - plan["level"]
     clean = clean if clean is not None else pd.DataFrame(columns=["dataset", "arch", "variant", "training", "seed",
                                                                    "activation_sparsity"])
@@ -359,14 +382,16 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFram
     out["n_a"], out["n_b"] = [len(v) for v in out.values_a], [len(v) for v in out.values_b]
     out["changes_sign_p"] = [_iut(va, vb) for va, vb in zip(out.values_a, out.values_b)]
     out["family"] = plan["interaction"]["claim"] + " between architectures " + out.dataset
+    out["margin"] = [_margin(plan, q) for q in out.quantity]
+    out = out.assign(adj_ci_low=np.nan, adj_ci_high=np.nan, eq_ci_low=np.nan, eq_ci_high=np.nan, p_adjusted=np.nan,
+                     verdict="")
     for _, idx in out.groupby("family").groups.items():
         m = max(int(out.loc[idx, "p_value"].notna().sum()), 1)
         out.loc[idx, "family_size"] = m
-        out.loc[idx, "p_adjusted"] = bonferroni(out.loc[idx, "p_value"])
         out.loc[idx, "changes_sign_p_adjusted"] = bonferroni(out.loc[idx, "changes_sign_p"])
-        adj = [welch(out.at[i, "values_b"], out.at[i, "values_a"], 1 - alpha / m) for i in idx]
-        out.loc[idx, "adj_ci_low"], out.loc[idx, "adj_ci_high"] = [t["ci_low"] for t in adj], [t["ci_high"] for t in adj]
-    out["verdict"] = [_words(v) for v in verdict_of(out.p_adjusted, out["diff"], alpha)]
+        for i in idx:
+            for c, x in _between(out.at[i, "values_a"], out.at[i, "values_b"], m, alpha, out.at[i, "margin"]).items():
+                out.at[i, c] = x
     out["changes_sign"] = out.changes_sign_p_adjusted < alpha
     if not plan.get("robustness"):  # a plan without robustness (the alternative windows' own runs)
         return out.reindex(columns=INTERACTION_COLUMNS)
@@ -376,16 +401,29 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFram
         windows[label] = {} if w.empty else dict(zip(zip(w.dataset, w.fault, w.comparison, w.arch_a, w.arch_b),
                                                        w.verdict))
     perm = _perm_settings(plan)
+    loo_rows = {}
+    for s_, sd in (loo_seeds or {}).items():
+        loo_rows[s_] = {(x["dataset"], x["fault"], x["comparison"], x["arch_a"], x["arch_b"]): x for x in
+                        _interaction_rows(in_plan(sd, plan["claims"][plan["interaction"]["claim"]]), clean, plan,
+                                          depth)}
     rob = []
     for r in out.itertuples():
-        m = int(r.family_size)
+        m, key = int(r.family_size), (r.dataset, r.fault, r.comparison, r.arch_a, r.arch_b)
 
-        def decide(va, vb, m=m):
-            return _words(verdict_of(min(1.0, welch(vb, va)["p_value"] * m), vb.mean() - va.mean(), alpha))
-        loo = _loo_two(r.values_a, r.values_b, decide, r.verdict, r.arch_a, r.arch_b) \
-            if plan["robustness"].get("leave_one_out", True) else (r.verdict, "")
+        def decide(va, vb, m=m, margin=r.margin):
+            return _between(va, vb, m, alpha, margin)["verdict"]
+        if not plan["robustness"].get("leave_one_out", True):
+            loo = (r.verdict, "")
+        elif loo_rows:
+            loo = _loo_networks(r, key, loo_rows, decide)
+        else:
+            loo = _loo_two(r.values_a, r.values_b, decide, r.verdict, r.arch_a, r.arch_b)
         pp, minp = relabel_p(r.values_b, r.values_a, **perm)
-        pv = _perm_verdict(pp, minp, m, r.diff, alpha, _words)
+        # a difference test: where it rejects, its words; where it does not, it cannot overturn an
+        # equivalence or undetermined verdict, only a "differs"
+        pv = _perm_verdict(pp, minp, m, r.diff, alpha,
+                           lambda v, full=r.verdict: DEEPER[0] if v == "PASS" else DEEPER[1] if v == "FAIL"
+                           else full if is_equivalence(full) else "no difference by permutation")
         key = (r.dataset, r.fault, r.comparison, r.arch_a, r.arch_b)
         wv = {label: w.get(key, "not decided") for label, w in windows.items()}
         rob.append({**_status(r.verdict, wv, loo, pv), "perm_p": pp, "perm_p_adjusted": min(1.0, pp * m)})
@@ -393,8 +431,7 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFram
     return out.reindex(columns=INTERACTION_COLUMNS)
 
 
-def _words(verdict: str) -> str:
-    return {"PASS": "deeper loses more", "FAIL": "deeper loses less"}.get(str(verdict), "no difference shown")
+DEEPER = ("deeper loses more", "deeper loses less")
 
 
 def _iut(va: pd.Series, vb: pd.Series) -> float:
@@ -439,6 +476,20 @@ def _loo_two(va: pd.Series, vb: pd.Series, decide, full: str, arch_a: str, arch_
     return full, ""
 
 
+def _loo_networks(r, key: tuple, loo_rows: dict, decide) -> tuple[str, str]:
+    """Each network of a between-architecture contrast left out in turn, its architecture's side
+    taken from the per-seed table recomputed without it (its window included): the first verdict
+    that differs from ``r.verdict``, and which network; else the verdict and ""."""
+    for arch, side in ((r.arch_a, "values_a"), (r.arch_b, "values_b")):
+        for s, rows in loo_rows.items():
+            if s not in getattr(r, side).index or key not in rows:
+                continue
+            sides = {x: rows[key][x] if x == side else getattr(r, x) for x in ("values_a", "values_b")}
+            if (v := decide(sides["values_a"], sides["values_b"])) != r.verdict:
+                return v, f"{arch} seed {s}"
+    return r.verdict, ""
+
+
 def _status(full: str, windows: dict, loo: tuple, perm_verdict) -> dict:
     """The robustness columns of one verdict: "fragile" where an alternative window, leaving one
     network out or the permutation test (where it can reach the level) gives another verdict;
@@ -449,13 +500,13 @@ def _status(full: str, windows: dict, loo: tuple, perm_verdict) -> dict:
         by.append(f"without {loo[1]}")
     if perm_verdict is not None and perm_verdict != full:
         by.append("under the permutation test")
-    decided = full not in UNDECIDED
+    decided = full not in UNDECIDED and not str(full).startswith(UNDETERMINED)
     status = "fragile" if by else "t test only" if perm_verdict is None and decided else "solid"
     return {"window_verdicts": "; ".join(f"{label}: {v}" for label, v in windows.items()),
             "loo_verdict": loo[0], "loo_left_out": loo[1], "robustness": status, "fragile_by": ", ".join(by)}
 
 
-UNDECIDED = ("INCONCLUSIVE", "no difference shown", "no slope shown", "no change shown")
+UNDECIDED = ("INCONCLUSIVE", "no slope shown", "no change shown", UNDETERMINED)
 
 
 def _window_label(w: dict) -> str:
@@ -463,15 +514,19 @@ def _window_label(w: dict) -> str:
 
 
 def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFrame, clean: pd.DataFrame,
-               alt_tables: dict, plan: dict) -> pd.DataFrame:
+               alt_tables: dict, plan: dict, loo_tables: dict | None = None) -> pd.DataFrame:
     """The robustness columns (ROBUST_COLUMNS) of every primary row of the claims table: its
     verdict under each alternative window (``alt_tables``: label -> the claims table decided at
     that window; fault claims only), with one seed left out, and by an exact sign-flip
     permutation test over seeds adjusted as the verdict (C5-clean, an equivalence test: no
-    permutation)."""
+    permutation). ``loo_tables`` (seed -> the claims table decided without that seed, its
+    informative window recomputed from the remaining seeds) gives the leave-one-out verdicts;
+    without it, the per-seed values at the full data's window are decided without each seed."""
     alpha, perm = 1 - plan["level"], _perm_settings(plan)
     keys = ["claim", "dataset", "arch", "fault", "comparison", "quantity", "role"]
     alt = {label: dict(zip(map(tuple, t[keys].fillna("").to_numpy()), t.verdict)) for label, t in alt_tables.items()}
+    loo_verdicts = {s: dict(zip(map(tuple, t[keys].fillna("").to_numpy()), t.verdict))
+                    for s, t in (loo_tables or {}).items()}
     margin = plan["claims"]["C5-clean"]["margin"]
     out = []
     for r in table.itertuples():
@@ -486,7 +541,7 @@ def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFr
         elif r.claim in SHARPNESS_CLAIMS:
             g = paired_sharp[(paired_sharp.dataset == r.dataset) & (paired_sharp.arch == r.arch)
                              & (paired_sharp.comparison == r.comparison) & (paired_sharp.metric == r.quantity)]
-            values, direction = 100 * g.set_index("seed").rel_diff.dropna(), SHARPNESS_CLAIMS[r.claim][1]
+            values, direction = 100 * g.set_index("seed").log_ratio.dropna(), SHARPNESS_CLAIMS[r.claim][1]
         else:
             c = clean[(clean.dataset == r.dataset) & (clean.arch == r.arch) & (clean.variant == r.a_variant)]
             e = c.pivot(index="seed", columns="training", values="accuracy")
@@ -505,11 +560,19 @@ def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFr
             pv = _perm_verdict(pp, minp, m, values.mean() * direction, alpha)
         key = tuple("" if isinstance(x, float) and math.isnan(x) else x for x in (getattr(r, k) for k in keys))
         windows = {label: a.get(key, "not decided") for label, a in alt.items()} if r.claim in FAULT_CLAIMS else {}
-        loo = _loo_one(values, decide, r.verdict) if (plan.get("robustness") or {}).get("leave_one_out", True) \
-            else (r.verdict, "")
-        out.append({**_status(r.verdict, windows, loo, pv), "perm_p": pp,
+        if not (plan.get("robustness") or {}).get("leave_one_out", True):
+            loo = (r.verdict, "")
+        elif loo_tables is not None:
+            loo = next(((t.get(key, "not decided"), f"seed {s}") for s, t in loo_verdicts.items()
+                        if t.get(key, "not decided") != r.verdict), (r.verdict, ""))
+        else:
+            loo = _loo_one(values, decide, r.verdict)
+        signed = values * direction if r.claim != "C5-clean" else values.iloc[:0]
+        out.append({**_status(r.verdict, windows, loo, pv), "perm_p": pp, "seeds_for": int((signed > 0).sum()),
+                    "seeds_against": int((signed < 0).sum()),
                     "perm_p_adjusted": min(1.0, pp * m) if not math.isnan(pp) else math.nan})
-    rob = pd.DataFrame(out, index=table.index).reindex(columns=[c for c in ROBUST_COLUMNS if c != "family_size"])
+    rob = pd.DataFrame(out, index=table.index).reindex(columns=[c for c in ROBUST_COLUMNS if c != "family_size"]
+                                                       + ["seeds_for", "seeds_against"])
     return table.assign(**{c: rob[c] for c in rob.columns})
 
 
@@ -555,7 +618,7 @@ def per_seed_slopes(points: pd.DataFrame, q: str, per: float) -> pd.DataFrame:
 
 
 def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict,
-           alt_seeds: dict | None = None) -> dict[str, pd.DataFrame]:
+           alt_seeds: dict | None = None, loo_seeds: dict | None = None) -> dict[str, pd.DataFrame]:
     """The dose-response endpoint: per architecture with two or more AS levels and fault type,
     the seed-level interval of the per-seed slope (``per_seed_slopes``), Bonferroni over the
     architecture's fault types for the verdict and its interval, with its robustness. An
@@ -601,6 +664,8 @@ def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict,
             s = slopes(a, clean, {**plan, "robustness": None}, depth)["slope"]
             alt[label] = dict(zip(zip(s.dataset, s.arch, s.fault), s.verdict))
         perm = _perm_settings(plan)
+        loo_per = {s_: per_seed_slopes(effect_vs_gain(sd, clean, plan), q, plan["slope"]["per"])
+                   for s_, sd in (loo_seeds or {}).items()}
         for i in (out.index[est] if plan.get("robustness") else []):
             v, m = values[i], int(out.at[i, "family_size"])
 
@@ -610,8 +675,14 @@ def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict,
             pp, minp = sign_flip_p(v, **perm)
             pv = _perm_verdict(pp, minp, m, v.mean(), alpha, lambda x: words.get(x, "no slope shown"))
             key = (out.at[i, "dataset"], out.at[i, "arch"], out.at[i, "fault"])
-            st_ = _status(out.at[i, "verdict"], {lab: a.get(key, "not decided") for lab, a in alt.items()},
-                          _loo_one(v, decide, out.at[i, "verdict"]), pv)
+            full = out.at[i, "verdict"]
+            if loo_per:  # each seed left out, the window recomputed without it
+                loo = next(((x, f"seed {s_}") for s_, p in loo_per.items() if (x := decide(
+                    p[(p.dataset == key[0]) & (p.arch == key[1]) & (p.fault == key[2])].set_index("seed").slope.dropna()
+                )) != full), (full, ""))
+            else:
+                loo = _loo_one(v, decide, full)
+            st_ = _status(full, {lab: a.get(key, "not decided") for lab, a in alt.items()}, loo, pv)
             for c, x in {**st_, "perm_p": pp, "perm_p_adjusted": min(1.0, pp * m)}.items():
                 out.at[i, c] = x
     keys = ["dataset", "arch", "fault", "a_variant"]
@@ -678,6 +749,16 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
     return ci.reindex(columns=EXPLAINS_COLUMNS)
 
 
+def to_percent(table: pd.DataFrame) -> pd.DataFrame:
+    """C2 and C5 rows decided on 100 x log ratio, back-transformed to % change: 100 (e^(x/100) - 1),
+    so that no value or interval leaves (-100 %, +inf) (the verdict, a sign, is unchanged)."""
+    rows = table.claim.isin(list(SHARPNESS_CLAIMS))
+    cols = ["measured_value", "ci_low", "ci_high", "adj_ci_low", "adj_ci_high", "mde"]
+    table = table.copy()
+    table.loc[rows, cols] = 100 * np.expm1(table.loc[rows, cols].astype(float) / 100)
+    return table
+
+
 def _decided_claims(seed_means, sharp, clean, comps, plan, chance, window) -> tuple:
     """The primary and secondary rows of every claim decided at one informative window, with the
     per-seed tables they came from: (table, effects, seeds, paired_sharp)."""
@@ -723,7 +804,13 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
     for w in (plan.get("robustness") or {}).get("windows", []):
         t, _, sd, _ = _decided_claims(seed_means, sharp, clean, comps, plan, chance, (w["low"], w["high"]))
         alt_tables[_window_label(w)], alt_seeds[_window_label(w)] = t, sd
-    decided = robustness(decided, seeds, paired_sharp, clean, alt_tables, plan)
+    loo_tables, loo_seeds = {}, {}
+    if (plan.get("robustness") or {}).get("leave_one_out", False):
+        for s in sorted(set(clean.seed)):  # everything the data decide, the window included, without seed s
+            t, _, sd, _ = _decided_claims(*(d[d.seed != s] for d in (seed_means, sharp, clean)), comps, plan, chance,
+                                          window)
+            loo_tables[s], loo_seeds[s] = t, sd
+    decided = to_percent(robustness(decided, seeds, paired_sharp, clean, alt_tables, plan, loo_tables))
     explore = up_to(effects, plan)
     if len(explore):
         explore = explore.assign(family=explore.claim + " " + explore.dataset + " " + explore.arch + " up to",
@@ -746,8 +833,8 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
         from flatenn.catalog import depth as depth_of
 
         depth = {a: depth_of(a) for a in sorted(set(clean.arch))}
-    slope = slopes(seeds, clean, plan, depth, alt_seeds) if "slope" in plan else {
+    slope = slopes(seeds, clean, plan, depth, alt_seeds, loo_seeds) if "slope" in plan else {
         "slope": pd.DataFrame(columns=SLOPE_COLUMNS), "by_gain": pd.DataFrame(columns=BY_GAIN_COLUMNS)}
     return {"claims": table, "by_rate": by_rate(effects, plan),
-            "interaction": interaction(seeds, plan, depth, clean, alt_seeds), **slope,
+            "interaction": interaction(seeds, plan, depth, clean, alt_seeds, loo_seeds), **slope,
             "explains": explains(seed_means, sharp, chance, window, plan["level"], metrics)}

@@ -376,7 +376,7 @@ def cmd_recompute(o, s):
             switches = [study / "mechanism_switch.csv" for study in studies
                         if (study / "mechanism_switch.csv").is_file()]
             con = mechanism.contrasts(net, report.read_tables(switches) if switches else None)
-            intervention = mechanism.intervention(con, plan["level"], plan.get("robustness"))
+            intervention = mechanism.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
             explained = mechanism.explained(con, plan["level"])
         report.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
         report.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
@@ -441,12 +441,13 @@ def cmd_ladder(o, s):
     first = next(iter(runs.values()))["clean"]
     chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(first.dataset)}
     table = compare.ladder(runs, chance, (plan["window"]["low"], plan["window"]["high"]))
-    conv = compare.convergence(table, plan["convergence"]["clean_points"], plan["convergence"]["gain"])
+    rule = plan["convergence"]
+    conv = compare.convergence(table, rule["clean_points"], rule["gain"], rule.get("two_sided", True))
     report.write_table(table, o["out"], floatfmt=".3g")
     report.write_table(conv, o["convergence"], floatfmt=".3g")
     figures.budget_ladder(table, o["figure"])
-    io.atomic_write_text(o["findings"], report.ladder_findings(table, conv, plan["convergence"]["clean_points"],
-                                                               plan["convergence"]["gain"]))
+    io.atomic_write_text(o["findings"], report.ladder_findings(table, conv, rule["clean_points"], rule["gain"],
+                                                               rule.get("two_sided", True)))
 
 
 def cmd_provenance(o, s):
@@ -477,9 +478,15 @@ def cmd_figure_dose_response(o, s):
 def cmd_findings(o, s):
     from flatenn import io, report
 
-    studies = {Path(d).name: d for d in o["studies"]}
+    from flatenn import config, headline
+
+    import yaml
+
+    declared = yaml.safe_load(Path(o["headline"]).read_text())
+    share = config.load_plan(o["plan"])["verdict_words"]["fragile_share"]
+    table = headline.headline(declared, Path(o["headline"]).parent, share).to_markdown(index=False) + "\n"
     readme = Path(o["readme"])
-    io.atomic_write_text(readme, report.readme_with_findings(readme.read_text(), report.findings_table(studies)))
+    io.atomic_write_text(readme, report.readme_with_findings(readme.read_text(), table))
 
 
 def cmd_figure_c1_vs_sparsity(o, s):
@@ -561,7 +568,7 @@ def cmd_mechanism_tables(o, s):
     report.write_table(net, o["networks"])
     report.write_table(switch, o["switch"])
     report.write_table(mechanism.layer_rows(layers, _read(o["vulnerability"])), o["layer_table"])
-    intervention = mechanism.intervention(con, plan["level"], plan.get("robustness"))
+    intervention = mechanism.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
     explained = mechanism.explained(con, plan["level"])
     report.write_table(intervention, o["intervention"], floatfmt=".3g")
     report.write_table(explained, o["explained"], floatfmt=".3g")
@@ -631,7 +638,7 @@ COMMANDS = {
     "figure-c1-vs-sparsity": (cmd_figure_c1_vs_sparsity, False, {"by-gain": None, "slope": None, "out": "+"}),
     "figure-mechanism": (cmd_figure_mechanism, False, {"explained": None, "intervention": None, "out": "+"}),
     "figure-verdicts": (cmd_figure_verdicts, False, {"claims": None, "out": "+"}),
-    "findings": (cmd_findings, False, {"studies": "+", "readme": None}),
+    "findings": (cmd_findings, False, {"headline": None, "plan": None, "readme": None}),
     "figure-faults": (cmd_figure_faults, True, {"fault-accuracy": None, "out": "+"}),
     "figure-vulnerability": (cmd_figure_vulnerability, False, {"vulnerability": None, "out": "+"}),
     "figure-landscapes": (cmd_figure_landscapes, False, {"landscapes": None, "figures": None}),

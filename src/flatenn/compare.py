@@ -224,7 +224,8 @@ def budget(base: dict, double: dict, chance: dict, window: tuple) -> pd.DataFram
 
 STABILITY_COLUMNS = ["claim", "dataset", "arch", "fault", "a_variant", "role", "converged_value",
                      "converged_ci_low", "converged_ci_high", "converged_verdict", "half_value", "half_ci_low",
-                     "half_ci_high", "half_verdict", "depends_on_budget", "seeds", "seeds_same_sign"]
+                     "half_ci_high", "half_verdict", "depends_on_budget", "gain_converged", "gain_half", "gain_moved",
+                     "seeds", "seeds_same_sign", "same_sign_expected"]
 
 
 def budget_stability(converged: dict, half: dict, plan: dict, chance: dict) -> pd.DataFrame:
@@ -232,8 +233,12 @@ def budget_stability(converged: dict, half: dict, plan: dict, chance: dict) -> p
     its family, correction and family-wise interval) on the same seeds trained at the converged
     budget and at half of it (each a dict of clean_accuracy and fault_accuracy_by_seed tables),
     per architecture, fault type and AS level; ``depends_on_budget`` where the verdicts differ,
-    and on how many seeds the per-network C1 quantity keeps its sign."""
-    from flatenn.claims import fault_claim
+    and on how many seeds the per-network C1 quantity keeps its sign beside how many would keep it
+    if the signs at the two budgets were independent (``same_sign_expected``: p q + (1 - p)(1 - q)
+    per network, p and q the shares of positive values at each budget). The dose is not matched:
+    at a fixed penalty the sparsity gained grows with the budget, so each row carries the mean
+    gain at both budgets (``gain_moved``); a verdict that moves may have moved with the dose."""
+    from flatenn.claims import fault_claim, sparsity_gained
 
     keys = ["claim", "dataset", "arch", "fault", "a_variant", "role"]
     cols = ["measured_value", "adj_ci_low", "adj_ci_high", "verdict"]
@@ -247,9 +252,17 @@ def budget_stability(converged: dict, half: dict, plan: dict, chance: dict) -> p
     out["depends_on_budget"] = out.converged_verdict != out.half_verdict
     per_net = budget(half, converged, chance, (plan["window"]["low"], plan["window"]["high"]))
     per_net = per_net[per_net.quantity == "c1_retained_gap"].rename(columns={"variant": "a_variant"})
-    signs = per_net.groupby(["dataset", "arch", "fault", "a_variant"]).agg(
-        seeds=("seed", "nunique"), seeds_same_sign=("same_sign", lambda v: int(v.astype(bool).sum()))).reset_index()
-    out = out.merge(signs, on=["dataset", "arch", "fault", "a_variant"], how="left")
+    cell = ["dataset", "arch", "fault", "a_variant"]
+    pos = per_net.assign(p=per_net.base > 0, q=per_net.double > 0)
+    share = pos.groupby(["dataset", "arch"])[["p", "q"]].transform("mean")
+    pos["expected"] = share.p * share.q + (1 - share.p) * (1 - share.q)
+    signs = pos.groupby(cell).agg(seeds=("seed", "nunique"), seeds_same_sign=(
+        "same_sign", lambda v: int(v.astype(bool).sum())), same_sign_expected=("expected", "sum")).reset_index()
+    out = out.merge(signs, on=cell, how="left")
+    for name, run in (("converged", converged), ("half", half)):
+        g = sparsity_gained(run["clean"], "conventional").groupby(["dataset", "arch", "a_variant"]).gain.mean()
+        out[f"gain_{name}"] = g.reindex(pd.MultiIndex.from_frame(out[["dataset", "arch", "a_variant"]])).to_numpy()
+    out["gain_moved"] = out.gain_converged - out.gain_half
     return out.reindex(columns=STABILITY_COLUMNS).sort_values(keys, ignore_index=True)
 
 
@@ -282,10 +295,11 @@ def ladder(runs: dict, chance: dict, window: tuple) -> pd.DataFrame:
     return out.sort_values(["dataset", "arch", "quantity", "variant", "fault", "seed", "budget"], ignore_index=True)
 
 
-def convergence(table: pd.DataFrame, clean_points: float, gain: float) -> pd.DataFrame:
+def convergence(table: pd.DataFrame, clean_points: float, gain: float, two_sided: bool = True) -> pd.DataFrame:
     """The plan's convergence rule on a ladder (``ladder``): per architecture and seed, for each
-    budget with a rung at twice it, whether doubling adds less than ``clean_points`` of clean
-    accuracy to the standard and to the AS network (points) and moves the sparsity gained by less
+    budget with a rung at twice it, whether doubling changes the clean accuracy of the standard and
+    of the AS network by less than ``clean_points`` (points; ``two_sided``: a doubling that costs
+    more than that fails too, as one that adds more does) and moves the sparsity gained by less
     than ``gain``; the chosen budget is the smallest converged one (none: not converged on the
     ladder)."""
     rows = []
@@ -299,7 +313,9 @@ def convergence(table: pd.DataFrame, clean_points: float, gain: float) -> pd.Dat
                 continue
             cs, ca = 100 * (std[2 * b] - std[b]), 100 * (as_.get(2 * b, np.nan) - as_.get(b, np.nan))
             dg = gn.get(2 * b, np.nan) - gn.get(b, np.nan)
-            ok = bool(cs < clean_points and (np.isnan(ca) or ca < clean_points) and (np.isnan(dg) or abs(dg) < gain))
+            size = abs if two_sided else (lambda x: x)
+            ok = bool(size(cs) < clean_points and (np.isnan(ca) or size(ca) < clean_points)
+                      and (np.isnan(dg) or abs(dg) < gain))
             rows.append({"dataset": ds, "arch": arch, "seed": seed, "budget": b, "next_budget": 2 * b,
                          "clean_change_standard": cs, "clean_change_as": ca, "gain_change": dg, "converged": ok})
     out = pd.DataFrame(rows, columns=CONVERGENCE_COLUMNS[:-1])

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flatenn import faults
+from flatenn import faults, verdicts
 from flatenn.quant import quant_layers
 
 BASE_COLUMNS = ["layer", "index", "weights", "input_units", "input_density", "dead_input_share",
@@ -106,7 +106,9 @@ CONDITIONS = {"faults_on_live_weights": "effect_live",  # the same count of faul
 INTERVENTION_COLUMNS = ["dataset", "arch", "a_variant", "fault", "condition", "rate", "effect", "effect_ci_low",
                         "effect_ci_high", "effect_changed", "changed_ci_low", "changed_ci_high", "sparsity_gained",
                         "sparsity_gained_changed", "change", "change_ci_low", "change_ci_high", "change_p",
-                        "change_p_adjusted", "reading", "n_seeds", "loo_reading", "loo_left_out", "perm_p",
+                        "change_p_adjusted", "margin", "eq_ci_low", "eq_ci_high", "reading", "gain_removed_share",
+                        "full_mediation_change", "full_p_adjusted", "mediation_share", "mediation_ci_low",
+                        "mediation_ci_high", "mediation", "family_size", "n_seeds", "loo_reading", "loo_left_out", "perm_p",
                         "perm_p_adjusted", "robustness", "fragile_by"]
 SWITCH_COLUMNS = MODEL + ["fault", "threshold", "own", "rate", "activation_sparsity", "clean", "accuracy", "kept"]
 EXPLAIN_COLUMNS = ["dataset", "fault", "candidate", "r_within", "p_perm", "p_adjusted", "contrasts", "architectures",
@@ -218,36 +220,75 @@ def contrasts(net: pd.DataFrame, switch: pd.DataFrame | None = None, training: s
     return out.merge(m[keys + ["a_variant"] + cols], on=keys + ["a_variant"], how="left")
 
 
-def _reading(change: float, p_adjusted: float, effect: float, alpha: float) -> str:
+def _reading(change: float, p_adjusted: float, effect: float, alpha: float, eq: tuple | None = None,
+             margin: float | None = None) -> str:
     """An intervention's reading: where the change is significant, whether it moves C1's quantity
-    toward zero (the AS network's difference shrinks) or away from it."""
-    if not p_adjusted < alpha:
+    toward zero (the AS network's difference shrinks) or away from it; where it is not and the plan
+    declares a margin, "equivalent within +-margin" where the equivalence interval ``eq`` lies
+    inside it, else "undetermined"."""
+    if p_adjusted < alpha:
+        return "difference shrinks" if np.sign(change) == -np.sign(effect) else "difference grows"
+    if margin is None:
         return "no change shown"
-    return "difference shrinks" if np.sign(change) == -np.sign(effect) else "difference grows"
+    return verdicts.contrast_words(1.0, 0.0, eq[0], eq[1], margin, alpha, ("", ""))
 
 
-def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robust: dict | None) -> pd.DataFrame:
+def _distinct(d_parts: list, keys: list) -> int:
+    """The family's size: each distinct reading once. The standard network with the AS threshold
+    reads the same per-seed change whatever the AS level it is paired with (change = kept with the
+    threshold minus kept without, both the standard network's): counted once."""
+    seen = set()
+    for condition, d in d_parts:
+        for k, g in d.groupby(keys, sort=False):
+            v = tuple(np.round(g.sort_values("seed").change.to_numpy(dtype=float), 9))
+            seen.add((condition, k[:2] + k[3:], v) if condition == "standard_threshold_applied" else (condition, k))
+    return max(len(seen), 1)
+
+
+def _mediation(d: pd.DataFrame, gained: str, m: int, alpha: float) -> dict:
+    """The switch read as mediation (per seed: the share of the sparsity gained that the switch
+    removes, r = 1 - gained changed / gained, and the change that full proportional mediation
+    predicts, -effect x r): the share of the effect moved per share of the gain removed (Fieller's
+    interval at the family's level) and the Bonferroni p of "change = full mediation's prediction"."""
+    from flatenn.stats import t_p
+
+    r = 1 - d[gained] / d["gained"].where(d["gained"] != 0)
+    full = -d.effect_at_rate * r
+    share, low, high = verdicts.mediation_share(d.change.to_numpy(), full.to_numpy(), alpha / m)
+    dev = (d.change - full).dropna()
+    return {"gain_removed_share": r.mean(), "full_mediation_change": full.mean(), "mediation_share": share,
+            "mediation_ci_low": low, "mediation_ci_high": high,
+            "full_p_adjusted": min(1.0, t_p(dev) * m) if len(dev) > 1 else np.nan}
+
+
+def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robust: dict | None,
+                m: int) -> pd.DataFrame:
     """The claims' robustness columns for each reading: with one seed left out (the same family
     size), and by the exact sign-flip permutation test of the per-seed changes adjusted alike
     ("t test only" where no arrangement of this many seeds can reach the level)."""
     from flatenn.claims import _loo_one, _perm_settings, _status
-    from flatenn.stats import sign_flip_p, t_p
+    from flatenn.stats import mean_ci, sign_flip_p, t_p
 
     robust = robust or {}
     perm = _perm_settings({"robustness": robust})
-    m = int(out.change_p.notna().sum())
     changes = pd.concat([d.assign(condition=c) for c, d in d_parts], ignore_index=True)
     by_row = {k: g.set_index("seed").change.dropna() for k, g in changes.groupby(keys + ["condition"], sort=False)}
     rows = []
     for r in out.itertuples():
         v = by_row[tuple(getattr(r, k) for k in keys + ["condition"])]
 
-        def decide(x, effect=r.effect):
-            return _reading(x.mean() if len(x) else 0.0, min(1.0, t_p(x) * m), effect, alpha)
+        def decide(x, effect=r.effect, margin=r.margin):
+            eq = mean_ci(x, 1 - 2 * alpha / m) if len(x) > 1 else {"ci_low": np.nan, "ci_high": np.nan}
+            return _reading(x.mean() if len(x) else 0.0, min(1.0, t_p(x) * m), effect, alpha,
+                            (eq["ci_low"], eq["ci_high"]), None if pd.isna(margin) else margin)
 
         loo = _loo_one(v, decide, r.reading) if robust.get("leave_one_out", True) else (r.reading, "")
         pp, minp = sign_flip_p(v, **perm)
-        pv = _reading(v.mean(), min(1.0, pp * m), r.effect, alpha) if minp * m < alpha else None
+        # a difference test: where it rejects, its reading; where it does not, it overturns a change
+        # only (it says nothing of equivalence)
+        changed = r.reading.startswith("difference")
+        pv = None if minp * m >= alpha else _reading(v.mean(), min(1.0, pp * m), r.effect, alpha) \
+            if pp * m < alpha else "no change by permutation" if changed else r.reading
         st = _status(r.reading, {}, loo, pv)
         rows.append({"loo_reading": st["loo_verdict"], "loo_left_out": st["loo_left_out"], "perm_p": pp,
                      "perm_p_adjusted": min(1.0, pp * m) if not np.isnan(pp) else np.nan,
@@ -255,14 +296,18 @@ def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robu
     return out.assign(**pd.DataFrame(rows, index=out.index))
 
 
-def intervention(con: pd.DataFrame, level: float, robust: dict | None = None) -> pd.DataFrame:
+def intervention(con: pd.DataFrame, level: float, robust: dict | None = None,
+                 margin: float | None = None) -> pd.DataFrame:
     """Does an intervention (CONDITIONS) change C1's quantity at the intervention's rate? Per
     architecture, AS level, fault type and intervention that ran: seed-level 95 % intervals of the
     effect as measured and as changed, and of the change the family-wise interval and Bonferroni p
     over the table (one family: every intervention). Reading: the AS network's difference shrinks
     (toward zero) or grows, where the change is significant; beside it its robustness (the plan's
     ``robust`` settings: one seed left out, the permutation test). The live-weights intervention is
-    kept only where some network has dead inputs: elsewhere it moves nothing by construction."""
+    kept only where some network has dead inputs: elsewhere it moves nothing by construction. With
+    the plan's ``margin``, a change not shown is "equivalent within +-margin" (TOST, same family) or
+    "undetermined"; the switch is also read as mediation (``_mediation``). The family counts each
+    distinct reading once (``_distinct``)."""
     from flatenn.stats import seed_intervals
 
     keys = ["dataset", "arch", "a_variant", "fault"]
@@ -285,19 +330,29 @@ def intervention(con: pd.DataFrame, level: float, robust: dict | None = None) ->
             g = d.groupby(keys, sort=True)
             part = part.assign(sparsity_gained=g["gained"].mean().to_numpy(),
                                sparsity_gained_changed=g[gained].mean().to_numpy())
-        parts.append((part, d))
+        parts.append((part, d, gained))
     if not parts:
         return pd.DataFrame(columns=INTERVENTION_COLUMNS)
-    m = sum(len(p) for p, _ in parts)
+    alpha = 1 - level
+    m = _distinct([(p.condition.iloc[0], d) for p, d, _ in parts], keys)
     out = []
-    for part, d in parts:
-        c = seed_intervals(d, keys, "change", 1 - (1 - level) / m)
-        out.append(part.assign(change=c["mean"], change_ci_low=c.ci_low, change_ci_high=c.ci_high, change_p=c.p_value,
-                               n_seeds=c.n))
+    for part, d, gained in parts:
+        c = seed_intervals(d, keys, "change", 1 - alpha / m)
+        eq = seed_intervals(d, keys, "change", 1 - 2 * alpha / m)
+        part = part.assign(change=c["mean"], change_ci_low=c.ci_low, change_ci_high=c.ci_high, change_p=c.p_value,
+                           n_seeds=c.n, eq_ci_low=eq.ci_low, eq_ci_high=eq.ci_high, margin=margin, family_size=m)
+        if gained and margin is not None:
+            med = [_mediation(g, gained, m, alpha) for _, g in d.groupby(keys, sort=True)]
+            part = part.assign(**pd.DataFrame(med, index=part.index))
+        out.append(part)
     out = pd.concat(out, ignore_index=True)
-    out["change_p_adjusted"] = (out.change_p * out.change_p.notna().sum()).clip(upper=1.0)
-    out["reading"] = [_reading(c, p, e, 1 - level) for c, p, e in zip(out.change, out.change_p_adjusted, out.effect)]
-    out = _robustness(out, [(p.condition.iloc[0], d) for p, d in parts], keys, 1 - level, robust)
+    out["change_p_adjusted"] = (out.change_p * m).clip(upper=1.0)
+    out["reading"] = [_reading(c, p, e, alpha, (lo, hi), margin) for c, p, e, lo, hi in
+                      zip(out.change, out.change_p_adjusted, out.effect, out.eq_ci_low, out.eq_ci_high)]
+    if "full_p_adjusted" in out:
+        out["mediation"] = [verdicts.mediation_reading(pn, pf, alpha) if not np.isnan(pf) else ""
+                            for pn, pf in zip(out.change_p_adjusted, out.full_p_adjusted)]
+    out = _robustness(out, [(p.condition.iloc[0], d) for p, d, _ in parts], keys, alpha, robust, m)
     order = {c: i for i, c in enumerate(CONDITIONS)}
     out = out.assign(_c=out.condition.map(order)).sort_values(["dataset", "arch", "a_variant", "fault", "_c"])
     return out.drop(columns="_c").reindex(columns=INTERVENTION_COLUMNS).reset_index(drop=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flatenn import io
+from flatenn import io, verdicts
 
 
 def write_table(df: pd.DataFrame, outputs, floatfmt: str = ".4f") -> None:
@@ -175,10 +175,16 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
                               else "rows decide both ways")
         disagree = set(", ".join(g.secondary_disagree.fillna("")).replace(" ", "").split(",")) - {""}
         note = f" Secondary metrics that disagree in sign: {', '.join(sorted(disagree))}." if disagree else ""
-        fragile = int((g.robustness == "fragile").sum())
-        frag = f" {fragile} of {len(g)} primary verdicts {'is' if fragile == 1 else 'are'} fragile." if fragile else ""
-        lines.append(f"- **{claim}, {arch} ({ds}): {verdict}** ({counts} of {len(g)} primary rows). "
-                     f"Strongest: {_effect(best)}. {meaning[0].upper() + meaning[1:]}.{frag}{note}")
+        share = (plan or {}).get("verdict_words", {}).get("fragile_share", 1.0)
+        rows = list(g.itertuples())
+        robust_word = verdicts.family_robustness(rows, share)[0]
+        said = (f" {meaning[0].upper() + meaning[1:]}." if robust_word != "fragile" and verdict in ("PASS", "FAIL")
+                else "")
+        way = verdicts.direction(verdict, rows, int(g.seeds_for.fillna(0).sum()), int(g.seeds_against.fillna(0).sum()),
+                                 share) if "seeds_for" in g and claim != "C5-clean" else ""
+        lines.append(f"- **{claim}, {arch} ({ds}): {verdicts.family_words(verdict, rows, share)}** ({counts} of "
+                     f"{len(g)} primary rows)." + (f" The claim's direction: {way}." if way else "")
+                     + f" Strongest: {_effect(best)}.{said}{note}")
     if awaiting:
         lines += ["", "## Not decided yet", ""]
         lines += [f"- {a}: no claim decided; its parts lack {why}." for a, why in awaiting.items()]
@@ -186,12 +192,20 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
                   f"- The study's between-architecture family includes {', '.join(awaiting)}, not completely stored "
                   "yet; it is decided once, when every architecture's part is stored, not on a subset and then again."]
     if len(interaction):
-        lines += ["", f"## Between architectures (one family of {len(interaction)} contrasts)", ""]
+        lines += ["", f"## Between architectures (one family of {len(interaction)} contrasts)", "",
+                  "Each contrast is deeper minus shallower as the study trained them: besides depth, the "
+                  "architectures differ in training budget (each at its own converged budget where the study says "
+                  "so), penalty strength (calibrated per architecture to the same sparsity gained) and rate grid "
+                  "(calibrated to the same severity); see the study's README. Where no difference is shown, "
+                  "'equivalent' needs the family-wise equivalence interval inside the plan's margin; otherwise "
+                  "the contrast is undetermined, not absent.", ""]
         for r in interaction.itertuples():
             sign = "changes sign" if r.changes_sign else "no change of sign shown"
+            eq = (f", equivalence interval [{r.eq_ci_low:+.1f}, {r.eq_ci_high:+.1f}] against +-{r.margin:g}"
+                  if "margin" in interaction else "")
             lines.append(f"- {r.claim} {r.comparison}, {r.fault}: {r.arch_b} minus {r.arch_a} {r.diff:+.1f} "
-                         f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}] ({r.quantity}), Bonferroni p {r.p_adjusted:.3g}: "
-                         f"{r.verdict}{_robust(r)}; {sign} (intersection-union, Bonferroni p "
+                         f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}] ({r.quantity}), Bonferroni p {r.p_adjusted:.3g}"
+                         f"{eq}: {r.verdict}{_robust(r)}; {sign} (intersection-union, Bonferroni p "
                          f"{r.changes_sign_p_adjusted:.3g})")
     if clean is not None and (rows := treatment(clean)):
         lines += ["", "## The treatment as trained (clean_accuracy.csv; descriptive, per seed against the standard "
@@ -218,7 +232,14 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
                             if len(moved)
                             else f"no primary verdict of {len(g)} depends on the budget")
                          + f"; the per-network C1 quantity keeps its sign on {int(g.seeds_same_sign.sum())} of "
-                         f"{int(g.seeds.sum())} networks x fault types.")
+                         f"{int(g.seeds.sum())} networks x fault types"
+                         + (f", where independent signs at the two budgets would keep it on "
+                            f"{g.same_sign_expected.sum():.1f} (agreement beyond chance, kappa "
+                            f"{_kappa(g.seeds_same_sign.sum(), g.same_sign_expected.sum(), g.seeds.sum()):+.2f}); the "
+                            "dose is not matched: from half to full budget the sparsity gained moved "
+                            + ", ".join(f"{v} {m:+.3f}" for v, m in g.groupby("a_variant").gain_moved.first().items())
+                            + " at the same penalty strength, so a verdict that moves may have moved with the dose"
+                            if "same_sign_expected" in g else "") + ".")
     lines += ["", "## Mechanism: does curvature along the faults predict what a network keeps?", ""]
     curv = explains[explains.metric == explains.fault.radd("fault_curvature_")] if len(explains) else explains
     if len(curv):
@@ -231,6 +252,22 @@ def findings(claims: pd.DataFrame, interaction: pd.DataFrame, explains: pd.DataF
         lines.append("- Not computed (sharpness_explains.csv is empty): a seed needs at least 3 networks of one "
                      "architecture (variants x trainings) for a rank correlation, and this run has fewer.")
     return "\n".join(lines) + "\n"
+
+
+def _mediated(r) -> str:
+    """The switch read as mediation, where the table has it."""
+    if not isinstance(getattr(r, "mediation", None), str) or not r.mediation:
+        return ""
+    ci = (f"[{r.mediation_ci_low:+.2f}, {r.mediation_ci_high:+.2f}]" if np.isfinite(r.mediation_ci_low)
+          and np.isfinite(r.mediation_ci_high) else "an unbounded family-wise interval")
+    return (f"; the switch removes {100 * r.gain_removed_share:.0f} % of the sparsity gained, full proportional "
+            f"mediation predicts a change of {r.full_mediation_change:+.1f} (Bonferroni p {r.full_p_adjusted:.3g}); "
+            f"share of the effect moved per share of the gain removed {r.mediation_share:+.2f}, {ci}: {r.mediation}")
+
+
+def _kappa(observed: float, expected: float, n: float) -> float:
+    """Agreement beyond chance: (observed - expected) / (n - expected)."""
+    return (observed - expected) / (n - expected) if n > expected else float("nan")
 
 
 def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, networks: pd.DataFrame,
@@ -246,7 +283,10 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
              "effects), a permutation p that shuffles the candidate within each architecture, Bonferroni over "
              "candidates x fault types. Across architectures alone, any candidate that differs by architecture "
              "would 'explain' it, and so would the architecture's name. Intervention: effects with 95 % intervals, "
-             "the change with its family-wise interval and Bonferroni p over the table.", ""]
+             "the change with its family-wise interval and Bonferroni p over the table (each distinct reading counted once); "
+             "where no change is shown, 'equivalent' needs its family-wise equivalence interval inside the plan's "
+             "margin, else it is undetermined. The sparsity switch is read as mediation: 'in the weights' only where "
+             "full proportional mediation is excluded.", ""]
     if awaiting:
         stored = ", ".join(sorted(set(networks.arch))) if len(networks) else "none"
         return "\n".join(lines + [
@@ -288,11 +328,14 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
                          f"[{r.effect_ci_low:+.1f}, {r.effect_ci_high:+.1f}] points as measured, "
                          f"{r.effect_changed:+.1f} [{r.changed_ci_low:+.1f}, {r.changed_ci_high:+.1f}] changed{sparse}; "
                          f"change {r.change:+.1f} [{r.change_ci_low:+.1f}, {r.change_ci_high:+.1f}] (family-wise), "
-                         f"Bonferroni p {r.change_p_adjusted:.3g}: {r.reading}{_robust(r, windows=False)}")
+                         f"Bonferroni p {r.change_p_adjusted:.3g}: {r.reading}{_robust(r, windows=False)}"
+                         + _mediated(r))
         counts = g.reading.value_counts()
+        rest = ", ".join(f"{n} {w}" for w, n in counts.items() if not str(w).startswith("difference"))
         lines += ["", f"The difference shrinks in {int(counts.get('difference shrinks', 0))} of {len(g)} cells, grows "
-                  f"in {int(counts.get('difference grows', 0))}, and shows no change in "
-                  f"{int(counts.get('no change shown', 0))}."]
+                  f"in {int(counts.get('difference grows', 0))}; no change is shown in the rest ({rest or 'none'})."
+                  + (" As mediation: " + ", ".join(f"{n} {w}" for w, n in g.mediation.value_counts().items()) + "."
+                     if "mediation" in g and g.mediation.astype(object).fillna("").astype(bool).any() else "")]
         if condition == "faults_on_live_weights":
             dead = networks.drop_duplicates(["dataset", "arch", "variant", "training", "seed"]).groupby(
                 ["arch", "variant"])["dead_input_share"].mean()
@@ -311,14 +354,16 @@ def _series(values: pd.Series, fmt: str) -> str:
     return " / ".join(format(v, fmt) for v in values.sort_index())
 
 
-def ladder_findings(ladder: pd.DataFrame, convergence: pd.DataFrame, clean_points: float, gain: float) -> str:
+def ladder_findings(ladder: pd.DataFrame, convergence: pd.DataFrame, clean_points: float, gain: float,
+                    two_sided: bool = True) -> str:
     """budget_findings.md: per architecture and seed of a budget ladder (compare.ladder and
     compare.convergence), the budget the plan's rule chooses and why each smaller one fails, and
     each quantity over the budgets. Descriptive: a pilot seed chooses budgets, it decides no claim."""
     lines = ["# The budget ladder", "",
              "Written by `flatenn ladder` from budget_ladder.csv and budget_convergence.csv; not edited by hand. "
-             f"The plan's convergence rule: doubling the budget adds less than {clean_points:g} points of clean "
-             "accuracy to the standard and to the AS network and moves the AS network's sparsity gained over the "
+             f"The plan's convergence rule: doubling the budget {'changes' if two_sided else 'adds'} less than "
+             f"{clean_points:g} points of clean accuracy {'(either way) ' if two_sided else ''}to the standard and "
+             "to the AS network and moves the AS network's sparsity gained over the "
              f"standard network of its seed by less than {gain:g}; an architecture's study budget is the smallest "
              "budget that meets it. Budgets are multiples of the study's budget B. C1's quantity: the share of "
              "above-chance accuracy kept under faults over the rung's informative window, standard minus AS "
@@ -326,8 +371,10 @@ def ladder_findings(ladder: pd.DataFrame, convergence: pd.DataFrame, clean_point
     for (ds, arch, seed), g in convergence.groupby(["dataset", "arch", "seed"], sort=True):
         steps = []
         for r in g.sort_values("budget").itertuples():
-            over = [what for what, out in (("standard", not r.clean_change_standard < clean_points),
-                                           ("AS", pd.notna(r.clean_change_as) and not r.clean_change_as < clean_points),
+            size = abs if two_sided else (lambda x: x)
+            over = [what for what, out in (("standard", not size(r.clean_change_standard) < clean_points),
+                                           ("AS", pd.notna(r.clean_change_as)
+                                            and not size(r.clean_change_as) < clean_points),
                                            ("gain", pd.notna(r.gain_change) and not abs(r.gain_change) < gain)) if out]
             steps.append(f"{r.budget:g}B -> {r.next_budget:g}B: standard {r.clean_change_standard:+.2f}, AS "
                          f"{r.clean_change_as:+.2f} points, gain moves {r.gain_change:+.3f} ("
@@ -336,6 +383,16 @@ def ladder_findings(ladder: pd.DataFrame, convergence: pd.DataFrame, clean_point
         head = (f"converges at {chosen.budget.iloc[0]:g}B" if len(chosen)
                 else f"not converged on the ladder (largest budget doubled: {g.budget.max():g}B)")
         lines.append(f"- {arch} ({ds}, seed {seed}): **{head}**. " + "; ".join(steps) + ".")
+    lines += ["", "## Where an AS network loses clean accuracy as the budget grows", ""]
+    losing = convergence[convergence.clean_change_as <= -clean_points]
+    for r in losing.itertuples():
+        lines.append(f"- {r.arch} ({r.dataset}, seed {r.seed}): {r.budget:g}B -> {r.next_budget:g}B costs the AS network "
+                     f"{-r.clean_change_as:.2f} points at a fixed penalty strength while its sparsity gained moves "
+                     f"{r.gain_change:+.3f}: the penalty taking over, not convergence. The studies calibrate the "
+                     "penalty strength at each architecture's own budget (matched sparsity gained), which is what "
+                     "handles it; the standard network's change is the budget's own.")
+    if losing.empty:
+        lines.append("- None: no doubling costs an AS network more than the rule's bound.")
     lines += ["", "## Each quantity over the budgets", ""]
     for (ds, arch, seed), g in ladder.groupby(["dataset", "arch", "seed"], sort=True):
         budgets = sorted(set(g.budget))
