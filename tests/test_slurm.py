@@ -56,9 +56,11 @@ def test_cluster_leaves_the_machine_as_it_found_it():
         assert all(running(p) for p in pids)
         assert Path(c["SLURM_CONF"]).is_relative_to(root)
         out = root / "job.out"
-        run(["sbatch", "--wait", "-o", str(out), "--wrap", "echo $SLURM_JOB_ID"], env={"SLURM_CONF": c["SLURM_CONF"]},
-            timeout=120)
-        assert out.read_text().strip().isdigit()
+        # a nested srun without SLURM_CONF, as Snakemake's jobstep plugin runs it, still finds this cluster
+        run(["sbatch", "--wait", "-o", str(out), "--wrap", "echo $SLURM_JOB_ID; unset SLURM_CONF; srun echo step"],
+            env={k: c[k] for k in ("SLURM_CONF", "PATH")}, timeout=120)
+        first, step = out.read_text().split()
+        assert first.isdigit() and step == "step"
     assert not [p for p in pids if running(p)]
     assert not root.exists()
     assert snapshot() == before
@@ -75,7 +77,7 @@ def test_ci_dag_on_slurm_gives_the_local_tables(ci_workdir, tmp_path, slurm_env)
                "--profile", str(ROOT / "workflow/profiles/slurm"), "--jobs", "4", *CHAIN_TABLES, model_chain()[2],
                # this cluster keeps no accounting (no sacct); first poll after 1 s, then 11 s, 21 s, ...
                "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1"],
-              timeout=1800, env={"SLURM_CONF": slurm_env["SLURM_CONF"]})
+              timeout=1800, env={k: slurm_env[k] for k in ("SLURM_CONF", "PATH")})
     submitted = res.stdout + res.stderr  # every job went through sbatch
     for rule in ("train", "evaluate", "campaign", "sharpness", "clean_accuracy_table", "fault_tables"):
         assert f"slurm_logs/rule_{rule}/" in submitted, rule

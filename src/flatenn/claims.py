@@ -214,15 +214,16 @@ def sharpness_claims(paired_sharp: pd.DataFrame, plan: dict) -> pd.DataFrame:
         d = _compared(paired_sharp, kind, spec)
         for role, names in (("primary", spec["primary"]), ("secondary", spec.get("secondary", []))):
             names = [m for m in names if m in metrics]
-            # decided on the log ratio (x 100, "log points"); back-transformed to % by ``to_percent``
-            g = d[d.metric.isin(names)].assign(rel=lambda x: 100 * x.log_ratio)
+            g = d[d.metric.isin(names)]
+            g = g.assign(rel=per_seed_difference(g))
             if g.empty:
                 continue
             keys = ["dataset", "arch", *PAIR, "metric"]
             ci = _intervals(g, keys, "rel", plan["level"])
             ci = ci.assign(claim=claim, role=role, quantity=ci.metric, direction=direction, fault="",
-                           aggregate=ci.metric + ", ratio per seed, decided on its log, printed as % change "
-                           "(geometric mean)", trials_per_seed=math.nan,
+                           aggregate=[m + (", ratio per seed, decided on its log, printed as % change (geometric "
+                                           "mean)" if on_log_scale(m) else ", relative difference per seed, %")
+                                      for m in ci.metric], trials_per_seed=math.nan,
                            paper_v1="-", paper_latest="-",
                            statement=[statement.format(a=a, metric=m) for a, m in zip(ci.a_variant, ci.metric)])
             frames.append(ci)
@@ -541,7 +542,7 @@ def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFr
         elif r.claim in SHARPNESS_CLAIMS:
             g = paired_sharp[(paired_sharp.dataset == r.dataset) & (paired_sharp.arch == r.arch)
                              & (paired_sharp.comparison == r.comparison) & (paired_sharp.metric == r.quantity)]
-            values, direction = 100 * g.set_index("seed").log_ratio.dropna(), SHARPNESS_CLAIMS[r.claim][1]
+            values, direction = per_seed_difference(g).set_axis(g.seed).dropna(), SHARPNESS_CLAIMS[r.claim][1]
         else:
             c = clean[(clean.dataset == r.dataset) & (clean.arch == r.arch) & (clean.variant == r.a_variant)]
             e = c.pivot(index="seed", columns="training", values="accuracy")
@@ -749,10 +750,25 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
     return ci.reindex(columns=EXPLAINS_COLUMNS)
 
 
+def on_log_scale(metric: str) -> bool:
+    """Curvatures (positive by construction) are compared as ratios, on their log; the loss
+    differences (eps_sharpness, fault_sharpness, ...) can be zero or negative: relative differences."""
+    return metric.startswith(("fault_curvature_", "hessian_"))
+
+
+def per_seed_difference(paired: pd.DataFrame) -> pd.Series:
+    """The per-seed value a sharpness row is decided on (``aggregate.paired_sharpness`` rows): 100 x
+    log(a / b) for a curvature (``on_log_scale``; back-transformed by ``to_percent``), else the
+    relative difference in %."""
+    log = np.log(paired.a.where(paired.a > 0) / paired.b.where(paired.b > 0))
+    return 100 * pd.Series(np.where([on_log_scale(m) for m in paired.metric], log, paired.rel_diff), index=paired.index)
+
+
 def to_percent(table: pd.DataFrame) -> pd.DataFrame:
-    """C2 and C5 rows decided on 100 x log ratio, back-transformed to % change: 100 (e^(x/100) - 1),
-    so that no value or interval leaves (-100 %, +inf) (the verdict, a sign, is unchanged)."""
-    rows = table.claim.isin(list(SHARPNESS_CLAIMS))
+    """C2 and C5 curvature rows decided on 100 x log ratio, back-transformed to % change:
+    100 (e^(x/100) - 1), so that no value or interval leaves (-100 %, +inf) (the verdict, a sign,
+    is unchanged)."""
+    rows = table.claim.isin(list(SHARPNESS_CLAIMS)) & table.quantity.astype(str).map(on_log_scale)
     cols = ["measured_value", "ci_low", "ci_high", "adj_ci_low", "adj_ci_high", "mde"]
     table = table.copy()
     table.loc[rows, cols] = 100 * np.expm1(table.loc[rows, cols].astype(float) / 100)

@@ -101,8 +101,9 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 @contextlib.contextmanager
 def one_node_cluster(timeout: float = 60.0):
     """Start munged, slurmctld and slurmd in a temporary folder and yield the environment that
-    points Slurm's clients at them ({"SLURM_CONF": ...}) with the daemons' process ids under
-    "pids" (a list, not an environment variable); stop them and remove the folder on the way out."""
+    points Slurm's clients at them ({"SLURM_CONF": ..., "PATH": ...}, PATH led by the folder's
+    client wrappers) with the daemons' process ids under "pids" and the folder under "root" (not
+    environment variables); stop them and remove the folder on the way out."""
     why = missing()
     if why:
         raise RuntimeError(why)
@@ -119,7 +120,16 @@ def one_node_cluster(timeout: float = 60.0):
         conf = root / "etc" / "slurm.conf"
         conf.write_text(_conf(root, host, _free_ports(2)))
         (root / "etc" / "plugstack.conf").write_text("")
-        env = {**os.environ, "SLURM_CONF": str(conf)}
+        # Snakemake's jobstep plugin drops every SLURM_* variable (SLURM_CONF too) before its nested
+        # srun, so the clients are reached through wrappers in bin/ that set it (PATH is exported)
+        (root / "bin").mkdir(mode=0o700)
+        for client in (*CLIENTS, "srun", "sacct", "scancel"):
+            real = shutil.which(client)
+            if real:
+                wrapper = root / "bin" / client
+                wrapper.write_text(f'#!/bin/sh\nSLURM_CONF="{conf}" exec "{real}" "$@"\n')
+                wrapper.chmod(0o700)
+        env = {**os.environ, "SLURM_CONF": str(conf), "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
         log = open(root / "log" / "daemons.out", "ab")  # noqa: SIM115 (closed below)
         m = root / "munge"
         commands = [
@@ -135,7 +145,7 @@ def one_node_cluster(timeout: float = 60.0):
                 _wait_for(lambda: (m / "munge.socket").exists(), procs, root, 10)
         _wait_for(lambda: _node_up(env, host), procs, root, timeout)
         log.close()
-        yield {"SLURM_CONF": str(conf), "pids": [p.pid for p in procs], "root": root}
+        yield {"SLURM_CONF": str(conf), "PATH": env["PATH"], "pids": [p.pid for p in procs], "root": root}
     finally:
         _stop(procs)
         shutil.rmtree(root, ignore_errors=True)
