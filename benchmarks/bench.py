@@ -5,7 +5,7 @@ Threads: BENCH_THREADS (default 1, as in a workflow job).
     .venv/bin/python benchmarks/bench.py            # faults and training
     .venv/bin/python benchmarks/bench.py faults     # injection / trial cost vs a clean pass; campaign trials
     .venv/bin/python benchmarks/bench.py campaign   # campaign trials at the default rates, former vs current
-    .venv/bin/python benchmarks/bench.py train      # training steps, former vs current, SAQ vs conventional
+    .venv/bin/python benchmarks/bench.py train      # training steps: LeNet-5 former vs current, ResNet-20 vs plain float
     .venv/bin/python benchmarks/bench.py sharpness  # Hessian-vector products, former vs current
     .venv/bin/python benchmarks/bench.py numerics   # the pinned CPU numerics against native, per workload
 
@@ -33,7 +33,7 @@ numerics.apply()  # FLATENN_NUMERICS decides, as in a workflow job; before torch
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from flatenn import campaign, config, evaluation, fastgrad, faults, hessian, kernels, models, sharpness, sparsity, train  # noqa: E402
+from flatenn import campaign, config, evaluation, fastgrad, faults, hessian, kernels, models, quant, sharpness, sparsity, train  # noqa: E402
 from flatenn.deployed import DeployedNet  # noqa: E402
 from flatenn.quant import export_memory_image, load_memory_image  # noqa: E402
 
@@ -243,6 +243,82 @@ def bench_train(steps: int = 30, batch: int = 128) -> dict:
     return out
 
 
+def float_resnet20(num_classes: int = 10) -> nn.Module:
+    """Plain PyTorch ResNet-20 (nn.Conv2d, BatchNorm2d, ReLU; no project code): what a float
+    training step of the same network costs in eager PyTorch."""
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+            self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+            self.sc = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            return torch.relu(self.b2(self.c2(torch.relu(self.b1(self.c1(x))))) + self.sc(x))
+
+    layers, cin = [nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(3):
+            layers.append(Block(cin, cout, stride if i == 0 else 1))
+            cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
+
+
+def bench_resnet_train(steps: int = 4, batch: int = 128, reps: int = 5) -> dict:
+    """ResNet-20's training step (threshold 0.1 and the L1 penalty on, as an AS network trains),
+    conventional and SAQ, against a plain eager float NCHW step of the same network, shape and
+    thread count, interleaved; also the project's step with its activations row-major (the layout
+    before channels-last), and the ms per image pass a study plans with."""
+    print(f"== training step, ResNet-20 on 1x28x28, batch {batch}, {torch.get_num_threads()} thread(s) ==")
+    torch.manual_seed(0)
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    plain = float_resnet20()
+    popt = torch.optim.SGD(plain.parameters(), lr=0.01, momentum=0.9)
+    model = models.build("resnet20", (1, 28, 28), 10, Q)
+    sparsity.set_threshold(model, 0.1)
+    sparsity.keep_outputs(model, True)
+    opt = train.NesterovSGD(model.parameters(), momentum=0.9, weight_decay=5e-4)
+    plain.train()
+    model.train()
+
+    def float_steps():
+        for _ in range(steps):
+            popt.zero_grad()
+            nn.functional.cross_entropy(plain(x), y).backward()
+            popt.step()
+
+    def project(rho: float, layout=torch.channels_last):
+        def run():
+            quant.set_layout(model, layout)
+            try:
+                for _ in range(steps):
+                    opt.zero_grad()
+                    train.gradients(model, x, y, 0.003, "l1", rho)
+                    opt.step(0.01)
+            finally:
+                quant.set_layout(model, torch.channels_last)
+        return run
+
+    fns = {"float": float_steps, "qat": project(0.0), "saq": project(0.05), "qat_rowmajor": project(0.0, None)}
+    for fn in fns.values():
+        fn()  # warm-up
+    t = interleaved(fns, reps)
+    out = {"resnet20_qat_over_float": t["qat"] / t["float"], "resnet20_saq_over_float": t["saq"] / t["float"],
+           "resnet20_saq_over_conventional": t["saq"] / t["qat"],
+           "resnet20_layout_speedup": t["qat_rowmajor"] / t["qat"],
+           "resnet20_ms_per_image_pass": 1000 * t["qat"] / (steps * batch),
+           "resnet20_saq_ms_per_image_pass": 1000 * t["saq"] / (steps * batch)}
+    print(f"{'step':<34} {'img/s':>7} {'time / plain eager float':>25}")
+    for k, name in (("float", "plain PyTorch float, eager, NCHW"), ("qat_rowmajor", "project QAT, row-major (former)"),
+                    ("qat", "project QAT (channels-last)"), ("saq", "project SAQ (channels-last)")):
+        print(f"{name:<34} {steps * batch / t[k]:>7.0f} {t[k] / t['float']:>25.2f}")
+    print(f"SAQ / conventional step time: {out['resnet20_saq_over_conventional']:.2f}; "
+          f"{out['resnet20_ms_per_image_pass']:.2f} ms per image pass (QAT), "
+          f"{out['resnet20_saq_ms_per_image_pass']:.2f} (SAQ)")
+    return out
+
+
 def bench_sharpness(products: int = 6) -> dict:
     """Hessian-vector products on 1,000 images, interleaved: the former quantizer, stem convolution
     and a fresh torch.func graph per product; the current quantizer and stem convolution with one
@@ -352,6 +428,7 @@ if __name__ == "__main__":
         result.update(bench_campaign())
     if what in ("all", "train"):
         result.update(bench_train())
+        result.update(bench_resnet_train())
     if what in ("all", "sharpness"):
         result.update(bench_sharpness())
     if what in ("all", "numerics"):

@@ -225,3 +225,40 @@ def test_device_auto_takes_cuda_only_where_torch_sees_it(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert evaluation.device("auto") == torch.device("cuda")
     assert evaluation.device("cpu") == torch.device("cpu")
+
+
+def test_saq_ascends_along_the_exact_gradient_also_at_codes_at_qmax(digits):
+    """Known answer: a layer whose every weight sits at a code +-qmax (each channel's weights of
+    one magnitude) gets no straight-through gradient (the clamp), so the former step did not move
+    it; the exact step moves it by rho times the normalized gradient with respect to Q(w)."""
+    from flatenn.quant import QLinear
+
+    torch.manual_seed(0)
+    layer = QLinear(4, 3, bias=False, weight_bits=8)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.5, -0.5, 0.5, 0.5], [-0.2, 0.2, 0.2, -0.2], [1.0, 1.0, -1.0, 1.0]]))
+    x, target = torch.randn(8, 4), torch.randn(8, 3)
+    layers, rho = [layer], 0.05
+    for direction, convention in (("ste", "raw"), ("exact", "raw"), ("exact", "normalized")):
+        layer.zero_grad()
+        layer.keep_quantized = direction == "exact"
+        ((layer(x) - target) ** 2).sum().backward()
+        layer.keep_quantized = False
+        g = ((x.T @ (2 * (x @ layer.weight.detach().T - target))).T)  # d loss / d Q(w): Q(w) = w here
+        if direction == "ste":
+            assert torch.count_nonzero(layer.weight.grad) == 0  # every code at +-qmax: the clamp's zero
+            eps, moved = train.ascent(layers, [], rho, direction, convention)
+            assert torch.count_nonzero(eps[0]) == 0 and moved == 0
+            continue
+        assert torch.allclose(layer.kept.grad, g, rtol=1e-5, atol=1e-5)
+        eps, moved = train.ascent(layers, [], rho, direction, convention)
+        amax = layer.weight.detach().abs().amax(dim=1, keepdim=True)
+        unit = amax if convention == "normalized" else torch.ones_like(amax)
+        expected = rho * unit * (unit * g) / torch.linalg.vector_norm(unit * g)
+        assert torch.allclose(eps[0], expected, rtol=1e-5, atol=1e-8) and torch.count_nonzero(eps[0]) == 12
+        assert moved == pytest.approx(float((expected.abs() / (amax / 127)).mean()), rel=1e-5)
+
+
+def test_saq_rejects_an_unknown_direction_or_convention():
+    with pytest.raises(ValueError, match="direction"):
+        train.ascent([], [], 0.05, "sideways", "raw")

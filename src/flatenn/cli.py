@@ -450,6 +450,69 @@ def cmd_ladder(o, s):
                                                                rule.get("two_sided", True)))
 
 
+def _networks(folder: Path, training: str) -> list[dict]:
+    """Per model file of ``training`` under a run folder: its identity and training history."""
+    from flatenn import io
+    from flatenn.io import safe_torch_load
+
+    rows = []
+    for path in sorted(folder.glob(f"results/models/*/*/*/{training}/s*.pt")):
+        hist = safe_torch_load(path, "model file", keys=("history",))["history"]
+        moves = [h["saq_move_steps"] for h in hist if "saq_move_steps" in h]
+        rows.append({**io.model_id(path), "val_accuracy": hist[-1]["val_accuracy"],
+                     "saq_move_steps": sum(moves) / len(moves) if moves else float("nan")})
+    if not rows:
+        raise FileNotFoundError(f"{folder}: no {training} model under results/models/")
+    return rows
+
+
+def cmd_radius(o, s):
+    import re
+
+    import pandas as pd
+
+    from flatenn import config, figures, io, radius, report
+
+    rows = []
+    for folder in map(Path, o["rungs"]):
+        m = re.fullmatch(r"r(\d+(?:\.\d+)?)", folder.name)
+        if not m:
+            raise ValueError(f"--rungs: {folder} is not a rung folder named r<radius>")
+        rows += [{**r, "rho": float(m.group(1))} for r in _networks(folder, "saq")]
+    margin = config.load_plan(o["plan"])["claims"]["C5-clean"]["margin"]
+    table = radius.ladder(pd.DataFrame(rows), pd.DataFrame(_networks(Path(o["conventional"]), "conventional")), margin)
+    report.write_table(table, o["out"], floatfmt=".4g")
+    figures.radius_ladder(table, o["figure"])
+    io.atomic_write_text(o["findings"], radius.findings(table, margin))
+
+
+def cmd_power(o, s):
+    from flatenn import config, figures, power, report
+
+    plan = config.load_plan(o["plan"])
+    if "power" not in plan:
+        raise ValueError(f"--plan: {o['plan']} declares no power section (target, sesoi)")
+    ns = list(range(4, 21))
+    parts = []
+    for study in map(Path, o["study"]):
+        for name in ("claims.csv", "claims_interaction.csv"):
+            if not (study / name).is_file():
+                raise FileNotFoundError(f"--study: {study / name} is missing")
+        t = power.table(_read(study / "claims.csv"), plan, ns)
+        parts += [t.assign(study=study.name), power.between(_read(study / "claims_interaction.csv"), plan, ns)
+                  .assign(study=study.name)]
+    table = pd_concat(parts)
+    report.write_table(table, o["out"], floatfmt=".3g")
+    report.write_table(power.needed(table, plan["power"]["target"]), o["needed"], floatfmt=".3g")
+    figures.power_curves(table, plan["power"]["target"], o["figure"])
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)
+
+
 def cmd_provenance(o, s):
     from flatenn import io, report
 
@@ -654,6 +717,9 @@ COMMANDS = {
     "provenance": (cmd_provenance, True, {"out": None}),
     "report-landing": (cmd_report_landing, False, {"claims": None, "verdicts": None, "out": None}),
     "ladder": (cmd_ladder, False, {"rungs": "+", "plan": None, "out": "+", "convergence": "+", "figure": "+",
+                                    "findings": None}),
+    "power": (cmd_power, False, {"study": "+", "plan": None, "out": "+", "needed": "+", "figure": "+"}),
+    "radius": (cmd_radius, False, {"rungs": "+", "conventional": None, "plan": None, "out": "+", "figure": "+",
                                     "findings": None}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),
     "recompute": (cmd_recompute, False, {"study": "+", "plan": None, "out": "?"}),

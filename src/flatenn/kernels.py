@@ -44,16 +44,31 @@ def _usable(x: torch.Tensor) -> bool:
             and not torch._C._functorch.is_functorch_wrapped_tensor(x))
 
 
-def _require(entry: str, numel: int, dtype: torch.dtype = torch.float32, **tensors: torch.Tensor) -> None:
-    """Every tensor whose address goes to C: on the CPU, of ``dtype``, contiguous and of exactly
-    ``numel`` values; else ValueError, before any memory is touched."""
+def dense(x: torch.Tensor) -> bool:
+    """Whether ``x`` fills its memory without gaps in the row-major or the channels-last order (an
+    elementwise kernel may read either, where every tensor it is given has the same strides)."""
+    return x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+
+
+def flat(x: torch.Tensor) -> torch.Tensor:
+    """A 1-D view of a dense tensor in its memory order (no copy)."""
+    return x.view(-1) if x.is_contiguous() else x.permute(0, 2, 3, 1).reshape(-1)
+
+
+def _require(entry: str, numel: int, dtype: torch.dtype = torch.float32, layout_of: torch.Tensor | None = None,
+             **tensors: torch.Tensor) -> None:
+    """Every tensor whose address goes to C: on the CPU, of ``dtype``, contiguous (or, for an
+    elementwise kernel, ``layout_of``'s dense layout: the same strides) and of exactly ``numel``
+    values; else ValueError, before any memory is touched."""
     for name, t in tensors.items():
         if t.device.type != "cpu":
             raise ValueError(f"kernels.{entry}: {name} is on {t.device}; the compiled kernel reads CPU memory")
         if t.dtype != dtype:
             raise ValueError(f"kernels.{entry}: {name} is {t.dtype}, the kernel reads {dtype}")
-        if not t.is_contiguous():
+        if layout_of is None and not t.is_contiguous():
             raise ValueError(f"kernels.{entry}: {name} is not contiguous")
+        if layout_of is not None and not (dense(t) and t.stride() == layout_of.stride()):
+            raise ValueError(f"kernels.{entry}: {name} is not dense in the layout of the others")
         if t.numel() != numel:
             raise ValueError(f"kernels.{entry}: {name} has {t.numel()} values, the kernel reads {numel}")
 
@@ -62,10 +77,10 @@ def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int)
     """(y, d/dx mask, d/dclip) of sparsity.FatPact, or None where the kernel does not apply."""
     if not (_usable(x) and clip.device.type == "cpu" and clip.dtype == torch.float32):
         return None
-    x = x.contiguous()
+    x = x if dense(x) else x.contiguous()  # elementwise: channels-last stays channels-last
     step = clip / levels  # the PyTorch code's step, to the bit
     y, passed, dclip = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
-    _require("fat_pact", x.numel(), x=x, y=y, passed=passed, dclip=dclip)
+    _require("fat_pact", x.numel(), layout_of=x, x=x, y=y, passed=passed, dclip=dclip)
     _kernels.fat_pact(x.data_ptr(), y.data_ptr(), passed.data_ptr(), dclip.data_ptr(), x.numel(),
                       threshold, float(clip), float(step), float(levels))
     return y, passed, dclip

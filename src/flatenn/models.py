@@ -9,7 +9,7 @@ from torch import nn
 
 from flatenn import registry
 from flatenn.kernels import MaxPool2d
-from flatenn.quant import QConv2d, QLinear
+from flatenn.quant import QConv2d, QLinear, set_layout
 from flatenn.sparsity import QAct
 
 
@@ -82,7 +82,7 @@ def resnet(depth: int, in_shape, num_classes: int, qcfg: dict) -> Net:
             layers.append(BasicBlock(cin, cout, stride if i == 0 else 1, wb, ab))
             cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), QLinear(64, num_classes, weight_bits=_edge_bits(qcfg))]
-    return Net(nn.Sequential(*layers))
+    return set_layout(Net(nn.Sequential(*layers)), torch.channels_last)
 
 
 def build(name: str, in_shape, num_classes: int, qcfg: dict) -> Net:

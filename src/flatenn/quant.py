@@ -71,6 +71,8 @@ class QuantMixin:
         self.weight_bits = weight_bits
         self.deployed = None       # float weight used as-is (memory image, faults)
         self.perturbation = None   # added to the quantized weight (SAQ's ascent step)
+        self.keep_quantized = False  # keep Q(w) of the next forward with its gradient (SAQ's exact ascent)
+        self.kept: torch.Tensor | None = None
 
     @property
     def quantized(self) -> bool:
@@ -82,6 +84,9 @@ class QuantMixin:
         elif self.quantized:
             q, scale = quantize_weight(self.weight, self.weight_bits)
             w = q * scale
+            if self.keep_quantized and w.requires_grad:
+                w.retain_grad()  # d loss / d Q(w) itself, nonzero at codes +-qmax where the STE's clamp gives 0
+                self.kept = w
         else:
             w = self.weight
         return w if self.perturbation is None else w + self.perturbation
@@ -92,12 +97,18 @@ class QuantMixin:
 
 
 class QConv2d(QuantMixin, nn.Conv2d):
+    """``layout``: the memory format of its output (None: PyTorch's choice). A one-channel input
+    is both row-major and channels-last, so a network that runs channels-last says so at its
+    convolutions, not only at its input."""
+
     def __init__(self, *args, weight_bits: int | None = 8, **kwargs):
         super().__init__(*args, **kwargs)
         self._init_quant(weight_bits)
+        self.layout: torch.memory_format | None = None
 
     def forward(self, x):
-        return self._conv_forward(x, self.effective_weight(), self.bias)
+        y = self._conv_forward(x, self.effective_weight(), self.bias)
+        return y if self.layout is None else y.contiguous(memory_format=self.layout)
 
 
 class QLinear(QuantMixin, nn.Linear):
@@ -107,6 +118,18 @@ class QLinear(QuantMixin, nn.Linear):
 
     def forward(self, x):
         return F.linear(x, self.effective_weight(), self.bias)
+
+
+def set_layout(model: nn.Module, layout: torch.memory_format | None) -> nn.Module:
+    """Run ``model``'s activations in ``layout`` from its convolutions on: channels-last where every
+    layer keeps it (the ResNets: oneDNN's convolutions and BatchNorm run it without reorders, the
+    quantizer kernel is elementwise), None where a layer needs row-major (LeNet-5's 2x2 pooling
+    kernel). Parameters stay row-major either way, so stored weights and their memory image do not
+    depend on it; the float results do (another convolution algorithm)."""
+    for m in model.modules():
+        if isinstance(m, QConv2d):
+            m.layout = layout
+    return model
 
 
 def quant_layers(model: nn.Module) -> dict[str, QuantMixin]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from flatenn import fastgrad, faults, registry
 from flatenn.hessian import Params, dot, norm, times, gradient, hessian_operator, hessian_trace, top_eigenvalue
-from flatenn.quant import clear_deployed, dequantize, export_memory_image, quant_layers
+from flatenn.quant import clear_deployed, dequantize, export_memory_image, quant_layers, set_layout
 
 
 def at_quantized_weights(model: nn.Module) -> tuple[nn.Module, dict, Params]:
@@ -28,6 +28,8 @@ def at_quantized_weights(model: nn.Module) -> tuple[nn.Module, dict, Params]:
     Returns the model, its memory image and the weights as a parameter dict.
     """
     clear_deployed(model)  # a deployed weight would stand in for the variables below
+    # row-major: the second-derivative path (FrozenBatchNorm, ColumnStem) computes in it, to the bit
+    set_layout(model, None)
     image = export_memory_image(model)
     # Only the memory weights are variables; other parameters must not grow autograd graphs.
     model.requires_grad_(False)

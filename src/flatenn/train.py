@@ -1,9 +1,14 @@
 """The training loop: conventional QAT and SAQ from one code path, checkpoint + resume.
 
 SAQ (sharpness-aware quantization): the gradient g is taken at the quantized weights Q(w)
-together with the BN and bias parameters, they are moved to Q(w) + rho * g / ||g||, the
-gradient there drives the optimizer step, and the ascent is undone before that step. The
-perturbed pass leaves BatchNorm running statistics alone: they describe the model at Q(w).
+together with the BN and bias parameters, they are moved to Q(w) + eps, the gradient there
+drives the optimizer step, and the ascent is undone before that step. The perturbed pass leaves
+BatchNorm running statistics alone: they describe the model at Q(w). ``direction`` "exact"
+takes g with respect to Q(w) itself (as the official code does); "ste" the straight-through
+gradient of the latent weights, which the clamp makes zero at codes +-qmax. ``convention``
+"normalized" measures rho on each channel's quantized weights divided by their max-abs
+(codes / qmax, in [-1, 1], as the official code's normalized weights), "raw" on the weights as
+they are (eps = rho g / ||g||; the stored studies' step). docs/methods.md lists the departures.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from tqdm import tqdm
 
 from flatenn import evaluation, sparsity
 from flatenn.io import atomic_torch_save
-from flatenn.quant import quant_layers
+from flatenn.quant import quant_layers, weight_scale
 
 log = logging.getLogger("flatenn.train")
 
@@ -79,21 +84,52 @@ def frozen_bn_statistics(model: nn.Module):
                     b.copy_(buf[k])
 
 
-def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
-    """First pass at Q(w), ascent to Q(w) + eps, gradient there; leaves grads for the step."""
-    loss = loss_fn(model, x, y, alpha, penalty)
-    loss.backward()
-    layers, others = saq_parameters(model)
-    # STE: the gradient w.r.t. w equals the gradient w.r.t. Q(w).
-    grads = [layer.weight.grad for layer in layers] + [p.grad for p in others]
-    norm = torch.sqrt(sum((g.detach() ** 2).sum() for g in grads if g is not None)) + 1e-12
-    saved = [p.detach().clone() for p in others]
+DIRECTIONS, CONVENTIONS = ("exact", "ste"), ("normalized", "raw")
+
+
+def ascent(layers, others, rho: float, direction: str = "exact", convention: str = "normalized") -> tuple[list, float]:
+    """SAQ's ascent after a backward pass at Q(w): (per layer the move eps of its quantized
+    weight, the mean move per weight in quantization steps). ``others`` (BN and bias parameters)
+    are moved in place by the same global normalization; in the "normalized" convention the
+    layers' gradients are taken on Q(w) / amax (per output channel), so eps = rho amax^2 g / N."""
+    if direction not in DIRECTIONS or convention not in CONVENTIONS:
+        raise ValueError(f"saq: direction must be one of {DIRECTIONS} and convention one of {CONVENTIONS}")
+    grads = [(layer.kept.grad if direction == "exact" else layer.weight.grad) for layer in layers]
+    if any(g is None for g in grads):
+        raise ValueError("saq: a quantized layer has no gradient at Q(w) (was its forward run with keep_quantized?)")
     with torch.no_grad():
-        for layer in layers:
-            layer.perturbation = rho * layer.weight.grad / norm
+        steps = [weight_scale(layer.weight, layer.weight_bits) for layer in layers]
+        # per channel the unit rho is measured in: the channel's max-abs, amax = scale x qmax (normalized)
+        unit = [s * (2 ** (layer.weight_bits - 1) - 1) for s, layer in zip(steps, layers)] \
+            if convention == "normalized" else [None] * len(layers)
+        scaled = [g if u is None else g * u for g, u in zip(grads, unit)]
+        rest = [p.grad for p in others if p.grad is not None]
+        norm = torch.sqrt(sum((g * g).sum() for g in scaled + rest)) + 1e-12
+        eps = [(rho / norm) * (g if u is None else u * g) for g, u in zip(scaled, unit)]
         for p in others:
             if p.grad is not None:
-                p.add_(rho * p.grad / norm)
+                p.add_(p.grad, alpha=rho / float(norm))
+        moved = float(sum((e.abs() / s).sum() for e, s in zip(eps, steps)))
+    return eps, moved / max(sum(e.numel() for e in eps), 1)
+
+
+
+def saq_step(model, x, y, alpha, penalty, rho, direction: str = "exact", convention: str = "normalized"):
+    """First pass at Q(w), ascent to Q(w) + eps, gradient there; leaves grads for the step.
+    Returns (loss, mean move per weight in quantization steps)."""
+    layers, others = saq_parameters(model)
+    for layer in layers:
+        layer.keep_quantized = direction == "exact"
+    try:
+        loss = loss_fn(model, x, y, alpha, penalty)
+        loss.backward()
+    finally:
+        for layer in layers:
+            layer.keep_quantized = False
+    saved = [p.detach().clone() for p in others]
+    eps, moved = ascent(layers, others, rho, direction, convention)
+    for layer, e in zip(layers, eps):
+        layer.perturbation, layer.kept = e, None
     model.zero_grad(set_to_none=True)
     with frozen_bn_statistics(model):
         loss_fn(model, x, y, alpha, penalty).backward()
@@ -102,14 +138,14 @@ def saq_step(model, x, y, alpha, penalty, rho) -> torch.Tensor:
             layer.perturbation = None
         for p, s in zip(others, saved):
             p.copy_(s)
-    return loss
+    return loss, moved
 
 
-def gradients(model, x, y, alpha, penalty, rho) -> torch.Tensor:
+def gradients(model, x, y, alpha, penalty, rho, direction: str = "exact", convention: str = "normalized"):
     """One batch's loss, its gradients left in .grad for the optimizer: SAQ's when rho > 0,
     conventional QAT's (plain backward) at rho 0."""
     if rho > 0:
-        return saq_step(model, x, y, alpha, penalty, rho)
+        return saq_step(model, x, y, alpha, penalty, rho, direction, convention)[0]
     loss = loss_fn(model, x, y, alpha, penalty)
     loss.backward()
     return loss
@@ -193,7 +229,7 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
         model.train()
         gen = epoch_generator(seed, epoch)
         perm = torch.randperm(n, generator=gen)
-        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+        t0, seen, loss_sum, move_sum = time.perf_counter(), 0, 0.0, 0.0
         # progress=None: a bar on a terminal only; the log gets one line per epoch.
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                    disable=None if progress is None else not progress)
@@ -207,7 +243,12 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
             if augment:  # drawn on the CPU generator, so CPU and GPU runs see the same crops
                 x = augment_crop_flip(x.cpu(), gen).to(dev)
             opt.zero_grad()
-            loss = gradients(model, x, y, alpha, variant["penalty"], rho)
+            if rho > 0:  # SAQ: how far its ascent moved a weight, in quantization steps, for the log
+                loss, moved = saq_step(model, x, y, alpha, variant["penalty"], rho, tcfg.get("saq_direction", "exact"),
+                                       tcfg.get("rho_convention", "normalized"))
+                move_sum += moved
+            else:
+                loss = gradients(model, x, y, alpha, variant["penalty"], rho)
             if not torch.isfinite(loss):  # stop before a bad step reaches weights or checkpoint
                 raise NonFiniteLoss(f"training diverged: loss {float(loss.detach())} at epoch {epoch + 1}, "
                                     f"step {i + 1} (lower training.lr?)")
@@ -219,7 +260,8 @@ def train(model: nn.Module, ds, *, tcfg: dict, variant: dict, rho: float, seed: 
         val_acc = evaluation.accuracy(model, val) if len(ds.val) else float("nan")
         sparsity.keep_outputs(model, alpha_max > 0)
         history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "val_accuracy": val_acc,
-                        "images_per_s": seen / elapsed, "seconds": elapsed})
+                        "images_per_s": seen / elapsed, "seconds": elapsed,
+                        **({"saq_move_steps": move_sum / steps_per_epoch} if rho > 0 else {})})
         log.info("epoch %d/%d loss %.4f val_acc %.4f %.0f img/s", epoch + 1, epochs,
                  loss_sum / seen, val_acc, seen / elapsed)
         if checkpoint is not None:

@@ -1,0 +1,128 @@
+"""Seeds for a confirmatory study, from a pilot's per-seed values (pure: tables in, tables out).
+
+For each primary endpoint the pilot decided (claims.csv: its per-seed standard deviation, family
+size and claim), the power at n seeds to detect the plan's smallest effect of interest
+(`power.sesoi`, declared on substantive grounds) under the endpoint's Bonferroni family, for the
+t test the verdict uses (exact: the noncentral t) and for the exact sign-flip permutation test
+beside it (simulated through ``stats.sign_flip_p``, the function the robustness columns call:
+it cannot reach the level at all below 2 / 2^n x m < alpha). A confirmatory study needs both:
+seeds never fewer than the permutation test needs. Between architectures (Welch, one family per
+study) the endpoint is equivalence: the power of the TOST against the plan's margin where the
+true difference is zero. The power at a given n is also what a verdict is printed beside.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats as st
+
+from flatenn.stats import sign_flip_p
+
+COLUMNS = ["claim", "dataset", "arch", "fault", "comparison", "quantity", "family_size", "pilot_n", "pilot_sd",
+           "sesoi", "unit", "n", "power_t", "power_permutation"]
+NEEDED_COLUMNS = ["claim", "dataset", "arch", "fault", "comparison", "quantity", "family_size", "pilot_sd", "sesoi",
+                  "unit", "n_t", "n_permutation", "n_needed"]
+
+
+def t_power(effect: float, sd: float, n: int, alpha: float) -> float:
+    """Power of the two-sided one-sample t test at level ``alpha`` (already divided by the family)
+    with n values, true mean ``effect`` and standard deviation ``sd`` (noncentral t)."""
+    if n < 2 or sd <= 0:
+        return math.nan
+    crit = st.t.ppf(1 - alpha / 2, n - 1)
+    ncp = effect / (sd / math.sqrt(n))
+    return float(st.nct.sf(crit, n - 1, ncp) + st.nct.cdf(-crit, n - 1, ncp))
+
+
+def permutation_power(effect: float, sd: float, n: int, alpha: float, draws: int = 400, seed: int = 0,
+                      exact_up_to: int = 4096) -> float:
+    """Power of the exact sign-flip test (``stats.sign_flip_p``) at level ``alpha``, by ``draws``
+    simulated studies of n normal values; 0 where 2 / 2^n cannot reach ``alpha``."""
+    if n < 2 or 2 / 2 ** n >= alpha:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(draws):
+        p, _ = sign_flip_p(rng.normal(effect, sd, n), exact_up_to=exact_up_to, resamples=2000, seed=1)
+        hits += p < alpha
+    return hits / draws
+
+
+def tost_power(margin: float, sd_a: float, sd_b: float, n: int, alpha: float) -> float:
+    """Power of Welch's TOST (equal n per side, true difference 0): both one-sided tests reject at
+    ``alpha`` (normal approximation of the Welch t with its degrees of freedom)."""
+    se = math.sqrt(sd_a ** 2 / n + sd_b ** 2 / n)
+    df = se ** 4 / ((sd_a ** 2 / n) ** 2 / (n - 1) + (sd_b ** 2 / n) ** 2 / (n - 1))
+    crit = st.t.ppf(1 - alpha, df)
+    return float(max(0.0, 2 * st.t.cdf(margin / se - crit, df) - 1))
+
+
+def sesoi_of(claim: str, plan: dict) -> tuple[float, str]:
+    spec = plan["power"]["sesoi"]
+    if claim in ("C2", "C5"):
+        return spec["curvature_percent"], "% curvature"
+    return spec[claim], "points"
+
+
+def table(claims: pd.DataFrame, plan: dict, ns, draws: int = 400) -> pd.DataFrame:
+    """Power per primary endpoint of the pilot's claims table at each n of ``ns``. The pilot's
+    per-seed sd: from its family-wise interval (half-width / t critical x sqrt(n)), on the scale
+    the claim is decided on (C2/C5: 100 x log ratio, the SESOI converted alike)."""
+    alpha = 1 - plan["level"]
+    p = claims[(claims.role == "primary") & claims.claim.isin(["C1", "C2", "C3", "C4", "C5"])
+               & claims.p_adjusted.notna()]
+    rows = []
+    for r in p.itertuples():
+        m, n0 = int(r.family_size), int(r.n_seeds)
+        lo, hi = r.adj_ci_low, r.adj_ci_high
+        if r.claim in ("C2", "C5"):  # printed as %; decided on 100 x log ratio
+            lo, hi = 100 * math.log1p(lo / 100), 100 * math.log1p(hi / 100)
+        sd = (hi - lo) / 2 / st.t.ppf(1 - alpha / (2 * m), n0 - 1) * math.sqrt(n0)
+        sesoi, unit = sesoi_of(r.claim, plan)
+        effect = 100 * math.log1p(sesoi / 100) if r.claim in ("C2", "C5") else sesoi
+        for n in ns:
+            rows.append({"claim": r.claim, "dataset": r.dataset, "arch": r.arch, "fault": r.fault,
+                         "comparison": r.comparison, "quantity": r.quantity, "family_size": m, "pilot_n": n0,
+                         "pilot_sd": sd, "sesoi": sesoi, "unit": unit, "n": n,
+                         "power_t": t_power(effect, sd, n, alpha / m),
+                         "power_permutation": permutation_power(effect, sd, n, alpha / m, draws)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def between(interaction: pd.DataFrame, plan: dict, ns) -> pd.DataFrame:
+    """Equivalence power of every between-architecture contrast (true difference 0) at n seeds
+    per architecture, the family the pilot's table holds; the per-seed sd of each side from the
+    pilot's Welch interval (split equally between the sides)."""
+    alpha = 1 - plan["level"]
+    rows = []
+    for r in interaction.itertuples():
+        m, n0 = int(r.family_size), int(min(r.n_a, r.n_b))
+        half = (r.adj_ci_high - r.adj_ci_low) / 2
+        se = half / st.t.ppf(1 - alpha / (2 * m), max(n0 - 1, 1))
+        sd = se * math.sqrt(n0 / 2)
+        margin = r.margin
+        for n in ns:
+            rows.append({"claim": "C1 between architectures", "dataset": r.dataset, "arch": f"{r.arch_b} - {r.arch_a}",
+                         "fault": r.fault, "comparison": r.comparison, "quantity": r.quantity, "family_size": m,
+                         "pilot_n": n0, "pilot_sd": sd, "sesoi": margin, "unit": "points (equivalence margin)", "n": n,
+                         "power_t": tost_power(margin, sd, sd, n, alpha / m), "power_permutation": math.nan})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def needed(power: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per endpoint the fewest seeds at which each test reaches ``target`` (NaN: not within the
+    table's ns) and the seeds the design needs: the larger of the two (the permutation test where
+    it applies)."""
+    keys = ["claim", "dataset", "arch", "fault", "comparison", "quantity", "family_size", "pilot_sd", "sesoi", "unit"]
+
+    def first(g, col):
+        ok = g[g[col] >= target]
+        return ok.n.min() if len(ok) else math.nan
+    out = []
+    for k, g in power.groupby(keys, sort=False, dropna=False):
+        n_t, n_p = first(g, "power_t"), first(g, "power_permutation") if g.power_permutation.notna().any() else math.nan
+        out.append({**dict(zip(keys, k)), "n_t": n_t, "n_permutation": n_p, "n_needed": np.nanmax([n_t, n_p])
+                    if not (math.isnan(n_t) and math.isnan(n_p)) else math.nan})
+    return pd.DataFrame(out, columns=NEEDED_COLUMNS)
