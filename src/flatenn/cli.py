@@ -492,18 +492,29 @@ def cmd_power(o, s):
     plan = config.load_plan(o["plan"])
     if "power" not in plan:
         raise ValueError(f"--plan: {o['plan']} declares no power section (target, sesoi)")
-    ns = list(range(4, 21))
+    ns = list(range(4, 17))
     parts = []
     for study in map(Path, o["study"]):
         for name in ("claims.csv", "claims_interaction.csv"):
             if not (study / name).is_file():
                 raise FileNotFoundError(f"--study: {study / name} is missing")
-        t = power.table(_read(study / "claims.csv"), plan, ns)
-        parts += [t.assign(study=study.name), power.between(_read(study / "claims_interaction.csv"), plan, ns)
+        claims, inter = _read(study / "claims.csv"), _read(study / "claims_interaction.csv")
+        levels = None
+        if o["as_levels"]:  # the design's AS levels: their rows (and the standard network's), families rescaled
+            present = set(o["as_levels"]) & set(claims.a_variant)
+            levels, keep = max(len(present), 1), {"standard", *present}
+            claims = claims[(claims.role == "primary") & claims.family_size.notna()]
+            claims = claims.assign(pilot_family_size=claims.family_size,
+                                   family_size=power.design_family(claims, levels))
+            claims = claims[claims.a_variant.isin(keep)]
+            inter = inter[inter.comparison.str.split("-").str[0].isin(keep)]
+        t = power.table(claims, plan, ns)
+        parts += [t.assign(study=study.name), power.between(inter, t[t.claim == "C1"], plan, ns, levels)
                   .assign(study=study.name)]
     table = pd_concat(parts)
     report.write_table(table, o["out"], floatfmt=".3g")
     report.write_table(power.needed(table, plan["power"]["target"]), o["needed"], floatfmt=".3g")
+    report.write_table(power.summary(table, [5, 8, 10]), o["summary"])
     figures.power_curves(table, plan["power"]["target"], o["figure"])
 
 
@@ -718,7 +729,8 @@ COMMANDS = {
     "report-landing": (cmd_report_landing, False, {"claims": None, "verdicts": None, "out": None}),
     "ladder": (cmd_ladder, False, {"rungs": "+", "plan": None, "out": "+", "convergence": "+", "figure": "+",
                                     "findings": None}),
-    "power": (cmd_power, False, {"study": "+", "plan": None, "out": "+", "needed": "+", "figure": "+"}),
+    "power": (cmd_power, False, {"study": "+", "plan": None, "as-levels": "*", "out": "+", "needed": "+",
+                                  "summary": "+", "figure": "+"}),
     "radius": (cmd_radius, False, {"rungs": "+", "conventional": None, "plan": None, "out": "+", "figure": "+",
                                     "findings": None}),
     "compare": (cmd_compare, False, {"ref": None, "run": None, "out": "?"}),

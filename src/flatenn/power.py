@@ -32,8 +32,9 @@ def t_power(effect: float, sd: float, n: int, alpha: float) -> float:
     if n < 2 or sd <= 0:
         return math.nan
     crit = st.t.ppf(1 - alpha / 2, n - 1)
-    ncp = effect / (sd / math.sqrt(n))
-    return float(st.nct.sf(crit, n - 1, ncp) + st.nct.cdf(-crit, n - 1, ncp))
+    ncp = abs(effect) / (sd / math.sqrt(n))
+    far = st.nct.cdf(-crit, n - 1, ncp)  # the wrong-sign tail: negligible, and NaN in scipy far out
+    return float(st.nct.sf(crit, n - 1, ncp) + (0.0 if math.isnan(far) else far))
 
 
 def permutation_power(effect: float, sd: float, n: int, alpha: float, draws: int = 400, seed: int = 0,
@@ -66,20 +67,37 @@ def sesoi_of(claim: str, plan: dict) -> tuple[float, str]:
     return spec[claim], "points"
 
 
+def design_family(claims: pd.DataFrame, levels: int | None) -> pd.Series:
+    """Each primary row's family size in the design: the pilot's, or, with ``levels`` AS levels
+    per architecture, the pilot's per AS level times ``levels`` (C1, C2 and C4 families hold one
+    row per fault type or metric and AS level; C3 and C5 also the standard network's rows)."""
+    m = claims.family_size.astype(int)
+    if levels is None:
+        return m
+    fam = claims.claim + " " + claims.dataset + " " + claims.arch
+    pilot = claims.groupby(fam).a_variant.transform(lambda v: len(set(v) - {"standard"}))
+    std = claims.groupby(fam).a_variant.transform(lambda v: int("standard" in set(v)))
+    per_variant = m / (pilot + std)
+    return (per_variant * (levels + std)).round().astype(int)
+
+
 def table(claims: pd.DataFrame, plan: dict, ns, draws: int = 400) -> pd.DataFrame:
-    """Power per primary endpoint of the pilot's claims table at each n of ``ns``. The pilot's
-    per-seed sd: from its family-wise interval (half-width / t critical x sqrt(n)), on the scale
-    the claim is decided on (C2/C5: 100 x log ratio, the SESOI converted alike)."""
+    """Power per primary endpoint of the pilot's claims table at each n of ``ns``, under the
+    family sizes in ``family_size`` (the pilot's, or the design's: ``design_family``), the pilot's
+    per-seed sd from its own family-wise interval (``pilot_family_size`` where the family was
+    rescaled, else ``family_size``): half-width / t critical x sqrt(n), on the scale the claim is
+    decided on (C2/C5: 100 x log ratio, the SESOI converted alike)."""
     alpha = 1 - plan["level"]
     p = claims[(claims.role == "primary") & claims.claim.isin(["C1", "C2", "C3", "C4", "C5"])
                & claims.p_adjusted.notna()]
     rows = []
     for r in p.itertuples():
         m, n0 = int(r.family_size), int(r.n_seeds)
+        m_pilot = int(getattr(r, "pilot_family_size", m))
         lo, hi = r.adj_ci_low, r.adj_ci_high
         if r.claim in ("C2", "C5"):  # printed as %; decided on 100 x log ratio
             lo, hi = 100 * math.log1p(lo / 100), 100 * math.log1p(hi / 100)
-        sd = (hi - lo) / 2 / st.t.ppf(1 - alpha / (2 * m), n0 - 1) * math.sqrt(n0)
+        sd = (hi - lo) / 2 / st.t.ppf(1 - alpha / (2 * m_pilot), n0 - 1) * math.sqrt(n0)
         sesoi, unit = sesoi_of(r.claim, plan)
         effect = 100 * math.log1p(sesoi / 100) if r.claim in ("C2", "C5") else sesoi
         for n in ns:
@@ -91,23 +109,27 @@ def table(claims: pd.DataFrame, plan: dict, ns, draws: int = 400) -> pd.DataFram
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def between(interaction: pd.DataFrame, plan: dict, ns) -> pd.DataFrame:
-    """Equivalence power of every between-architecture contrast (true difference 0) at n seeds
-    per architecture, the family the pilot's table holds; the per-seed sd of each side from the
-    pilot's Welch interval (split equally between the sides)."""
+def between(interaction: pd.DataFrame, c1: pd.DataFrame, plan: dict, ns, levels: int | None = None) -> pd.DataFrame:
+    """Equivalence power of every between-architecture contrast of C1's gap (true difference 0) at
+    n seeds per architecture, each side's per-seed sd from the C1 rows of ``table`` (``c1``), the
+    family: the pilot's contrasts of C1's gap per AS level times the design's ``levels`` (slope
+    differences need two levels and are left out)."""
     alpha = 1 - plan["level"]
+    gaps = interaction[interaction.quantity != "slope"]
+    if gaps.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    sd = c1.drop_duplicates(["arch", "fault", "comparison"]).set_index(["arch", "fault", "comparison"]).pilot_sd
+    pilot_levels = gaps.comparison.nunique()
+    m = len(gaps) if levels is None else round(len(gaps) / pilot_levels * levels)
     rows = []
-    for r in interaction.itertuples():
-        m, n0 = int(r.family_size), int(min(r.n_a, r.n_b))
-        half = (r.adj_ci_high - r.adj_ci_low) / 2
-        se = half / st.t.ppf(1 - alpha / (2 * m), max(n0 - 1, 1))
-        sd = se * math.sqrt(n0 / 2)
-        margin = r.margin
+    for r in gaps.itertuples():
+        sa, sb = sd.get((r.arch_a, r.fault, r.comparison), math.nan), sd.get((r.arch_b, r.fault, r.comparison), math.nan)
         for n in ns:
             rows.append({"claim": "C1 between architectures", "dataset": r.dataset, "arch": f"{r.arch_b} - {r.arch_a}",
                          "fault": r.fault, "comparison": r.comparison, "quantity": r.quantity, "family_size": m,
-                         "pilot_n": n0, "pilot_sd": sd, "sesoi": margin, "unit": "points (equivalence margin)", "n": n,
-                         "power_t": tost_power(margin, sd, sd, n, alpha / m), "power_permutation": math.nan})
+                         "pilot_n": int(min(r.n_a, r.n_b)), "pilot_sd": math.hypot(sa, sb) / math.sqrt(2),
+                         "sesoi": r.margin, "unit": "points (equivalence margin)", "n": n,
+                         "power_t": tost_power(r.margin, sa, sb, n, alpha / m), "power_permutation": math.nan})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -126,3 +148,19 @@ def needed(power: pd.DataFrame, target: float) -> pd.DataFrame:
         out.append({**dict(zip(keys, k)), "n_t": n_t, "n_permutation": n_p, "n_needed": np.nanmax([n_t, n_p])
                     if not (math.isnan(n_t) and math.isnan(n_p)) else math.nan})
     return pd.DataFrame(out, columns=NEEDED_COLUMNS)
+
+
+def summary(power: pd.DataFrame, ns) -> pd.DataFrame:
+    """Per study, claim and architecture (one family): its endpoints, family size, and at each n of
+    ``ns`` the weakest and the median endpoint's power (t test; permutation test beside it)."""
+    rows = []
+    for (study, claim, arch), g in power.groupby(["study", "claim", "arch"], sort=False):
+        row = {"study": study, "claim": claim, "arch": arch, "endpoints": g.quantity.size // g.n.nunique(),
+               "family_size": int(g.family_size.iloc[0])}
+        for n in ns:
+            h = g[g.n == n]
+            row[f"n={n}: t min / median"] = f"{h.power_t.min():.2f} / {h.power_t.median():.2f}"
+            row[f"n={n}: permutation median"] = (f"{h.power_permutation.median():.2f}"
+                                                 if h.power_permutation.notna().any() else "-")
+        rows.append(row)
+    return pd.DataFrame(rows)
