@@ -60,3 +60,23 @@ def test_the_pilot_sd_is_read_back_from_its_family_wise_interval():
     need = power.needed(t, 0.8).iloc[0]
     first = min(n for n in range(4, 13) if power.t_power(5, v.std(ddof=1), n, alpha / m) >= 0.8)
     assert need.n_t == first and st.t.ppf(0.5, 3) == 0
+
+
+def test_the_radius_rule_takes_the_largest_radius_within_the_margin_for_every_variant():
+    """Known answer: the standard network costs 0.4, 1.0 and 2.0 points at rho 0.1, 0.2 and 0.4 and
+    the AS network 0.2, 1.6 and 1.0: 0.1 is the largest radius within 1.5 points for both (0.4 is
+    within for the AS network alone; 0.2 fails for it). Faulty accuracy is not an input."""
+    from flatenn import radius
+
+    conv = pd.DataFrame([{"dataset": "d", "arch": "a", "variant": v, "seed": 100, "val_accuracy": 0.90}
+                         for v in ("standard", "as1")])
+    cost = {("standard", 0.1): 0.4, ("standard", 0.2): 1.0, ("standard", 0.4): 2.0,
+            ("as1", 0.1): 0.2, ("as1", 0.2): 1.6, ("as1", 0.4): 1.0}
+    saq = pd.DataFrame([{"dataset": "d", "arch": "a", "variant": v, "seed": 100, "rho": r,
+                         "val_accuracy": 0.90 - c / 100, "saq_move_steps": 0.01 * r} for (v, r), c in cost.items()])
+    table = radius.ladder(saq, conv, 1.5)
+    assert radius.chosen(table) == {"a": 0.1}
+    assert table.cost_points.to_numpy() == pytest.approx([cost[(v, r)] for v, r in zip(table.variant, table.rho)])
+    assert "**rho 0.1**" in radius.findings(table, 1.5)
+    with pytest.raises(ValueError, match="no conventional network"):
+        radius.ladder(saq, conv[conv.variant == "standard"], 1.5)
