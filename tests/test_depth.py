@@ -132,7 +132,7 @@ def test_one_contrast_gets_one_verdict_wherever_it_appears(tmp_path):
 
 
 def test_missing_networks_names_the_seeds_a_part_lacks_at_each_budget():
-    from flatenn.cli import missing_networks
+    from flatenn.study import missing_networks
 
     def nets(seeds):
         return pd.DataFrame([{"dataset": "d", "arch": "resnet20", "variant": v, "training": "conventional", "seed": s}

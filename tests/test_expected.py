@@ -90,7 +90,7 @@ def test_each_correlation_reading_stands_beside_an_interval_of_its_own_correctio
 
 
 def test_each_study_keeps_its_per_seed_tables():
-    from flatenn.cli import study_parts
+    from flatenn.study import study_parts
 
     for s in STUDIES:
         for part in study_parts(s):  # a study run in parts keeps them per part (or its half budget first)

@@ -251,138 +251,15 @@ def cmd_claims(o, s):
                          o["findings"])
 
 
-def study_parts(folder: Path) -> list[Path]:
-    """A stored study's folders of per-seed tables: itself, or its parts/* (a study run in parts)."""
-    parts = sorted(p for p in (folder / "parts").glob("*") if p.is_dir())
-    return parts if parts and not (folder / "clean_accuracy.csv").is_file() else [folder]
-
-
-def declared_study(folders: list[Path]) -> tuple[list[str], list[int] | None]:
-    """The architectures (``archs:``) and seeds (``seeds:``, optional) a study run in parts declares
-    in its study.yaml before its parts are stored; none where no folder has one."""
-    import yaml
-
-    from flatenn import registry
-
-    archs, seeds = [], None
-    for f in folders:
-        if (f / "study.yaml").is_file():
-            doc = yaml.safe_load((f / "study.yaml").read_text()) or {}
-            names = doc.get("archs") if isinstance(doc, dict) else None
-            if not isinstance(names, list) or not names or not all(isinstance(a, str) for a in names):
-                raise ValueError(f"{f / 'study.yaml'}: archs: a list of architecture names is required")
-            for a in names:
-                registry.architecture(a)  # an unknown name is a one-line error
-            archs += [a for a in names if a not in archs]
-            if "seeds" in doc:
-                got = doc["seeds"]
-                if not isinstance(got, list) or not got or not all(type(x) is int for x in got):
-                    raise ValueError(f"{f / 'study.yaml'}: seeds: a list of integer seeds is required")
-                seeds = sorted(set(seeds or []) | set(got))
-    return archs, seeds
-
-
-def missing_networks(clean, half_clean, arch: str, seeds: list[int] | None) -> str:
-    """What an architecture's stored part lacks before its claims may be decided: a network of its
-    grid (its variants x trainings x the declared seeds) at the full budget, or, where the study
-    keeps half budgets, at half of it; "" when nothing is missing."""
-    import pandas as pd
-
-    from flatenn.mechanism import MODEL as NETWORK
-
-    nets = clean.loc[clean.arch == arch, NETWORK].drop_duplicates()
-    grid = nets.drop(columns="seed").drop_duplicates().merge(
-        pd.DataFrame({"seed": seeds if seeds is not None else sorted(set(nets.seed))}), how="cross")
-    gaps = []
-    for name, have in (("", nets), (" at half the budget", half_clean)):
-        if have is None:
-            continue
-        have = have.loc[have.arch == arch, NETWORK].drop_duplicates()
-        lack = grid.merge(have, how="left", indicator=True).query("_merge == 'left_only'")
-        if len(lack):
-            seeds_lacking = sorted(set(lack.seed))
-            gaps.append(f"{len(lack)} of {len(grid)} networks{name} (seed{'s' * (len(seeds_lacking) > 1)} "
-                        f"{', '.join(map(str, seeds_lacking))})")
-    return " and ".join(gaps)
-
-
 def cmd_recompute(o, s):
     """A study's claims, findings and mechanism inference from its per-seed tables, without
-    training; a study run in parts gives each part's folder (its networks must not overlap) and
-    an --out (or a folder whose parts/ holds them). A part with a half/ folder (the same networks at
-    half the budget) adds the budget stability endpoint; a part may hold its half/ alone until its
-    full budget is stored. A study folder's study.yaml declares its
-    architectures and seeds: an architecture whose networks (or their half budgets) are not all
-    stored is not decided, and the families that span architectures (between architectures, the
-    mechanism) wait for it."""
-    import pandas as pd
+    training (flatenn.study.recompute)."""
+    from flatenn import config, study
 
-    from flatenn import config, io, mechanism, report
-
-    studies = [Path(d) for d in o["study"]]
-    out = Path(o["out"]) if o["out"] else (studies[0] if len(studies) == 1 else None)
-    if out is None:
-        raise ValueError("--out: a study in parts needs one folder for its claims")
-    declared, seeds = declared_study(studies)
-    studies = [p for d in studies for p in study_parts(d)]
-    names = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
-    # a part's half/ folder holds its networks at half the budget; a part stored before its full or
-    # its half budget leaves its architecture waiting (below), so either may be stored first
-    half_only = [p for p in studies if (p / "half").is_dir() and not any((p / f"{n}.csv").is_file() for n in names)]
-    halves = [study / "half" for study in studies if (study / "half").is_dir()]
-    studies = [p for p in studies if p not in half_only]
-    if not studies:
-        raise ValueError("--study: no part holds full-budget tables (clean_accuracy.csv and the rest)")
-    for study in studies:
-        for n in names:
-            if not (study / f"{n}.csv").is_file():
-                raise FileNotFoundError(f"--study: {study / f'{n}.csv'} is missing (a study keeps its per-seed tables)")
-    inputs = [[study / f"{n}.csv" for study in studies] for n in names]
-    half = {"seed_means": [h / "fault_accuracy_by_seed.csv" for h in halves],
-            "clean": report.read_tables([h / "clean_accuracy.csv" for h in halves])} if halves else None
-    clean = report.read_tables(inputs[2])
-    half_clean = half["clean"] if half else None
-    stored = sorted(set(clean.arch))
-    declared = declared or stored
-    extra = sorted(set(stored) - set(declared))
-    if extra:
-        raise ValueError(f"--study: the parts hold {extra[0]}, which the study's study.yaml does not declare")
-    held = set(clean.seed) | (set(half_clean.seed) if half_clean is not None else set())
-    extra = sorted(held - set(seeds)) if seeds is not None else []
-    if extra:
-        raise ValueError(f"--study: the parts hold seed {extra[0]}, which the study's study.yaml does not declare")
-    # an architecture is decided once, on all its networks: one stored in part waits, as one not stored
-    lacking = {a: why for a in stored if (why := missing_networks(clean, half_clean, a, seeds))}
-    awaiting = {a: lacking.get(a, "every network") for a in declared if a not in stored or a in lacking}
-    for a, why in awaiting.items():
-        print(f"{a} is not decided yet: its parts lack {why}")
-    out.mkdir(parents=True, exist_ok=True)
-    names = {"claims": "claims", "by_rate": "claims_by_rate", "interaction": "claims_interaction",
-             "explains": "sharpness_explains", "slope": "claims_slope", "by_gain": "c1_vs_sparsity"}
-    if half:
-        names["stability"] = "budget_stability"
-    # a stored study keeps its tables as csv only (the run's paper_tables/ has the md and tex)
-    outputs = {k: [str(out / f"{v}.csv")] for k, v in names.items()}
     plan = config.load_plan(o["plan"])
-    report.claims_tables(inputs[0], inputs[1], clean, plan, outputs, out / "findings.md", half=half,
-                         awaiting=awaiting)
-    nets = [study / "mechanism.csv" for study in studies if (study / "mechanism.csv").is_file()]
-    if nets:  # the mechanism's per-network tables: their inference again (once every part is stored)
-        net = report.read_tables(nets)
-        if awaiting:
-            intervention = pd.DataFrame(columns=mechanism.INTERVENTION_COLUMNS)
-            explained = pd.DataFrame(columns=mechanism.EXPLAIN_COLUMNS)
-        else:
-            switches = [study / "mechanism_switch.csv" for study in studies
-                        if (study / "mechanism_switch.csv").is_file()]
-            con = mechanism.contrasts(net, report.read_tables(switches) if switches else None)
-            intervention = mechanism.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
-            explained = mechanism.explained(con, plan["level"])
-        report.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
-        report.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
-        io.atomic_write_text(out / "mechanism_findings.md",
-                             report.mechanism_findings(explained, intervention, net, awaiting))
-    print(f"claims and findings.md of {', '.join(map(str, studies))} under {o['plan']} written to {out}")
+    for line in study.recompute([Path(d) for d in o["study"]], Path(o["out"]) if o["out"] else None, plan,
+                                o["plan"]):
+        print(line)
 
 
 def cmd_compare(o, s):
