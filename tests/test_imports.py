@@ -48,3 +48,53 @@ def test_table_and_figure_jobs_run_without_torch(tmp_path, no_torch):
         assert res.returncode == 0, res.stderr[-2000:]
     assert len(pd.read_csv(tmp_path / "pci.csv")) > 0 and len(pd.read_csv(tmp_path / "ss.csv")) > 0
     assert (tmp_path / "depth.png").stat().st_size > 1000
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every module of src/flatenn and the flatenn modules it imports, at the top or inside a
+    function (a lazy import is still a dependency)."""
+    import ast
+
+    graph = {}
+    for path in sorted((ROOT / "src" / "flatenn").glob("*.py")):
+        name = path.stem
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flatenn"):
+                parts = node.module.split(".")
+                deps |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith("flatenn.")}
+        graph[name] = deps - {name}
+    return graph
+
+
+def test_the_package_has_no_import_cycle_and_takes_no_private_name_across_modules():
+    graph = import_graph()
+    state: dict[str, int] = {}
+
+    def visit(node, stack):
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            assert state.get(dep) != 1, "import cycle: " + " -> ".join([*stack, node, dep])
+            if dep not in state:
+                visit(dep, [*stack, node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    import ast
+
+    for path in sorted((ROOT / "src" / "flatenn").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flatenn."):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in (ROOT / "src" / "flatenn").glob("*.py")
+                                          if p.stem not in ("__main__",)))
+def test_each_module_imports_alone(module):
+    res = subprocess.run([PY, "-c", f"import flatenn.{module}"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-1500:]

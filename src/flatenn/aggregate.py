@@ -205,17 +205,15 @@ def comparison_summary(pci: pd.DataFrame, by_seed: pd.DataFrame, kind: str) -> p
 # ---------------------------------------------------------------- sharpness and vulnerability
 
 def paired_sharpness(sharp: pd.DataFrame, comps: pd.DataFrame) -> pd.DataFrame:
-    """Per comparison, metric and seed: the relative difference (a - b) / |b| and the log ratio
-    log(a / b) (NaN where either value is not positive)."""
+    """Per comparison, metric and seed: the relative difference (a - b) / |b| (the claims decide
+    curvatures on log(a / b) from a and b: claims.per_seed_difference)."""
     metrics = metrics_of(sharp)
     p = _pairs(sharp, comps, ["dataset", "arch", "seed"], metrics)
     rows = []
     for m in metrics:
         rows.append(p[["dataset", "arch", "kind", "comparison", "a_variant", "a_training", "b_variant", "b_training",
                        "seed"]].assign(
-            metric=m, a=p[f"{m}_a"], b=p[f"{m}_b"], rel_diff=(p[f"{m}_a"] - p[f"{m}_b"]) / p[f"{m}_b"].abs(),
-            # the scale the claims decide on: a ratio of positive curvatures stays inside (-100 %, +inf)
-            log_ratio=np.log(p[f"{m}_a"].where(p[f"{m}_a"] > 0) / p[f"{m}_b"].where(p[f"{m}_b"] > 0))))
+            metric=m, a=p[f"{m}_a"], b=p[f"{m}_b"], rel_diff=(p[f"{m}_a"] - p[f"{m}_b"]) / p[f"{m}_b"].abs()))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 

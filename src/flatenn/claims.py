@@ -75,7 +75,7 @@ PAIR = ["kind", "comparison", "a_variant", "a_training", "b_variant", "b_trainin
 
 # ---------------------------------------------------------------- per-seed quantities
 
-def _retained(acc, clean, chance):
+def retained(acc, clean, chance):
     """Share of above-chance accuracy kept; undefined for a network at or below chance clean."""
     above = clean - chance
     return ((acc - chance) / above).where(above > 0)
@@ -88,8 +88,8 @@ def fault_effects(seed_means: pd.DataFrame, comps: pd.DataFrame, chance: dict, w
     p = aggregate.paired_by_seed(seed_means, comps)
     p = p[p.rate > 0].copy()
     ch = p.dataset.map(chance).astype(float)
-    p["retained_a"] = _retained(p.accuracy_a, p.clean_a, ch)
-    p["retained_b"] = _retained(p.accuracy_b, p.clean_b, ch)
+    p["retained_a"] = retained(p.accuracy_a, p.clean_a, ch)
+    p["retained_b"] = retained(p.accuracy_b, p.clean_b, ch)
     ref = p.groupby(aggregate.POINT_COLS + ["comparison"])["retained_b"].transform("mean")
     p["in_window"] = ref.between(*window)
     # Each per-rate quantity, oriented so that a positive value is the claim's direction.
@@ -401,7 +401,7 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFram
         w = interaction(alt, {**plan, "robustness": None}, depth, clean) if len(alt) else pd.DataFrame()
         windows[label] = {} if w.empty else dict(zip(zip(w.dataset, w.fault, w.comparison, w.arch_a, w.arch_b),
                                                        w.verdict))
-    perm = _perm_settings(plan)
+    perm = perm_settings(plan)
     loo_rows = {}
     for s_, sd in (loo_seeds or {}).items():
         loo_rows[s_] = {(x["dataset"], x["fault"], x["comparison"], x["arch_a"], x["arch_b"]): x for x in
@@ -427,7 +427,7 @@ def interaction(seeds: pd.DataFrame, plan: dict, depth: dict, clean: pd.DataFram
                            else full if is_equivalence(full) else "no difference by permutation")
         key = (r.dataset, r.fault, r.comparison, r.arch_a, r.arch_b)
         wv = {label: w.get(key, "not decided") for label, w in windows.items()}
-        rob.append({**_status(r.verdict, wv, loo, pv), "perm_p": pp, "perm_p_adjusted": min(1.0, pp * m)})
+        rob.append({**status(r.verdict, wv, loo, pv), "perm_p": pp, "perm_p_adjusted": min(1.0, pp * m)})
     out = pd.concat([out.reset_index(drop=True), pd.DataFrame(rob)], axis=1)
     return out.reindex(columns=INTERACTION_COLUMNS)
 
@@ -444,7 +444,7 @@ def _iut(va: pd.Series, vb: pd.Series) -> float:
 
 # ---------------------------------------------------------------- robustness
 
-def _perm_settings(plan: dict) -> dict:
+def perm_settings(plan: dict) -> dict:
     perm = (plan.get("robustness") or {}).get("permutation") or {"exact_up_to": 4096, "resamples": 20000, "seed": 0}
     return {"exact_up_to": perm["exact_up_to"], "resamples": perm["resamples"], "seed": perm["seed"]}
 
@@ -455,7 +455,7 @@ def _perm_verdict(p: float, min_p: float, m: int, signed: float, alpha: float, n
     return name(verdict_of(min(1.0, p * m), signed, alpha)) if min_p * m < alpha else None
 
 
-def _loo_one(values: pd.Series, decide, full: str) -> tuple[str, str]:
+def loo_one(values: pd.Series, decide, full: str) -> tuple[str, str]:
     """A verdict with one network (seed) left out that differs from ``full``, and which; else
     ``full`` and ""."""
     for label in values.index:
@@ -491,7 +491,7 @@ def _loo_networks(r, key: tuple, loo_rows: dict, decide) -> tuple[str, str]:
     return r.verdict, ""
 
 
-def _status(full: str, windows: dict, loo: tuple, perm_verdict) -> dict:
+def status(full: str, windows: dict, loo: tuple, perm_verdict) -> dict:
     """The robustness columns of one verdict: "fragile" where an alternative window, leaving one
     network out or the permutation test (where it can reach the level) gives another verdict;
     "t test only" where it holds but the permutation cannot reach the level at this n; else
@@ -523,7 +523,7 @@ def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFr
     permutation). ``loo_tables`` (seed -> the claims table decided without that seed, its
     informative window recomputed from the remaining seeds) gives the leave-one-out verdicts;
     without it, the per-seed values at the full data's window are decided without each seed."""
-    alpha, perm = 1 - plan["level"], _perm_settings(plan)
+    alpha, perm = 1 - plan["level"], perm_settings(plan)
     keys = ["claim", "dataset", "arch", "fault", "comparison", "quantity", "role"]
     alt = {label: dict(zip(map(tuple, t[keys].fillna("").to_numpy()), t.verdict)) for label, t in alt_tables.items()}
     loo_verdicts = {s: dict(zip(map(tuple, t[keys].fillna("").to_numpy()), t.verdict))
@@ -567,9 +567,9 @@ def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFr
             loo = next(((t.get(key, "not decided"), f"seed {s}") for s, t in loo_verdicts.items()
                         if t.get(key, "not decided") != r.verdict), (r.verdict, ""))
         else:
-            loo = _loo_one(values, decide, r.verdict)
+            loo = loo_one(values, decide, r.verdict)
         signed = values * direction if r.claim != "C5-clean" else values.iloc[:0]
-        out.append({**_status(r.verdict, windows, loo, pv), "perm_p": pp, "seeds_for": int((signed > 0).sum()),
+        out.append({**status(r.verdict, windows, loo, pv), "perm_p": pp, "seeds_for": int((signed > 0).sum()),
                     "seeds_against": int((signed < 0).sum()),
                     "perm_p_adjusted": min(1.0, pp * m) if not math.isnan(pp) else math.nan})
     rob = pd.DataFrame(out, index=table.index).reindex(columns=[c for c in ROBUST_COLUMNS if c != "family_size"]
@@ -664,7 +664,7 @@ def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict,
         for label, a in (alt_seeds or {}).items():
             s = slopes(a, clean, {**plan, "robustness": None}, depth)["slope"]
             alt[label] = dict(zip(zip(s.dataset, s.arch, s.fault), s.verdict))
-        perm = _perm_settings(plan)
+        perm = perm_settings(plan)
         loo_per = {s_: per_seed_slopes(effect_vs_gain(sd, clean, plan), q, plan["slope"]["per"])
                    for s_, sd in (loo_seeds or {}).items()}
         for i in (out.index[est] if plan.get("robustness") else []):
@@ -682,8 +682,8 @@ def slopes(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict,
                     p[(p.dataset == key[0]) & (p.arch == key[1]) & (p.fault == key[2])].set_index("seed").slope.dropna()
                 )) != full), (full, ""))
             else:
-                loo = _loo_one(v, decide, full)
-            st_ = _status(full, {lab: a.get(key, "not decided") for lab, a in alt.items()}, loo, pv)
+                loo = loo_one(v, decide, full)
+            st_ = status(full, {lab: a.get(key, "not decided") for lab, a in alt.items()}, loo, pv)
             for c, x in {**st_, "perm_p": pp, "perm_p_adjusted": min(1.0, pp * m)}.items():
                 out.at[i, c] = x
     keys = ["dataset", "arch", "fault", "a_variant"]
@@ -703,7 +703,7 @@ def kept_over_window(seed_means: pd.DataFrame, chance: dict, window: tuple) -> p
     averaged over the informative rates of its architecture (where the standard conventional
     networks keep, on average over seeds, a share inside ``window``)."""
     m = seed_means[seed_means.rate > 0].copy()
-    m["retained"] = _retained(m.accuracy, m.clean, m.dataset.map(chance).astype(float))
+    m["retained"] = retained(m.accuracy, m.clean, m.dataset.map(chance).astype(float))
     ref = m[(m.variant == "standard") & (m.training == "conventional")]
     inside = ref.groupby(["dataset", "arch", "fault", "rate"])["retained"].mean().between(*window)
     m = m.join(inside.rename("in_window"), on=["dataset", "arch", "fault", "rate"])

@@ -128,7 +128,7 @@ def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, 
     sharpness along that fault type, the share it keeps over the informative window (``kept``),
     at the intervention's rate (the faulty rate of its mechanism ``trials``; ``kept_at_rate``) and
     with the same faults on live weights only (``kept_live``; none where no input is dead)."""
-    from flatenn.claims import _retained, kept_over_window
+    from flatenn.claims import retained, kept_over_window
 
     rows = []
     for fault in sorted(trials.fault.unique()):
@@ -143,11 +143,11 @@ def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, 
     at = intervention_rates(trials).merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]],
                                           on=MODEL + ["fault", "rate"])
     ch = at.dataset.map(chance).astype(float)
-    at = at.assign(kept_at_rate=_retained(at.accuracy, at.clean, ch))
+    at = at.assign(kept_at_rate=retained(at.accuracy, at.clean, ch))
     live = trials[trials.inputs == "live"] if "inputs" in trials else trials
     live = live.groupby(MODEL + ["fault"], as_index=False)["accuracy"].mean().rename(columns={"accuracy": "live"})
     at = at.merge(live, on=MODEL + ["fault"], how="left")
-    at["kept_live"] = _retained(at.live, at.clean, ch)
+    at["kept_live"] = retained(at.live, at.clean, ch)
     d = d.merge(at[MODEL + ["fault", "rate", "kept_at_rate", "kept_live"]], on=MODEL + ["fault"], how="left")
     return d.reindex(columns=NETWORK_COLUMNS).sort_values(MODEL + ["fault"], ignore_index=True)
 
@@ -159,7 +159,7 @@ def switch_table(summaries: pd.DataFrame, trials: pd.DataFrame, seed_means: pd.D
     with the weights and fault maps unchanged. ``own`` marks the threshold it was trained with
     (its campaign's numbers); the others are the switch (``inputs == "all"`` rows of ``trials``;
     ``summaries`` has one ``switch`` list of {threshold, activation_sparsity, own} per network)."""
-    from flatenn.claims import _retained
+    from flatenn.claims import retained
 
     sw = trials[trials.inputs == "all"] if "inputs" in trials else trials.iloc[:0]
     sparsity = pd.DataFrame([{**{k: s[k] for k in MODEL}, **x} for s in summaries.to_dict("records")
@@ -175,7 +175,7 @@ def switch_table(summaries: pd.DataFrame, trials: pd.DataFrame, seed_means: pd.D
     own = own.merge(sparsity[sparsity.own.astype(bool)][MODEL + ["threshold"]], on=MODEL)
     out = pd.concat([own.assign(own=True), switched.assign(own=False)], ignore_index=True)
     out = out.merge(sparsity[MODEL + ["threshold", "activation_sparsity"]], on=MODEL + ["threshold"], how="left")
-    out["kept"] = _retained(out.accuracy, out.clean, out.dataset.map(chance).astype(float))
+    out["kept"] = retained(out.accuracy, out.clean, out.dataset.map(chance).astype(float))
     return out.reindex(columns=SWITCH_COLUMNS).sort_values(MODEL + ["fault", "own", "threshold"], ignore_index=True)
 
 
@@ -266,11 +266,11 @@ def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robu
     """The claims' robustness columns for each reading: with one seed left out (the same family
     size), and by the exact sign-flip permutation test of the per-seed changes adjusted alike
     ("t test only" where no arrangement of this many seeds can reach the level)."""
-    from flatenn.claims import _loo_one, _perm_settings, _status
+    from flatenn.claims import loo_one, perm_settings, status
     from flatenn.stats import mean_ci, sign_flip_p, t_p
 
     robust = robust or {}
-    perm = _perm_settings({"robustness": robust})
+    perm = perm_settings({"robustness": robust})
     changes = pd.concat([d.assign(condition=c) for c, d in d_parts], ignore_index=True)
     by_row = {k: g.set_index("seed").change.dropna() for k, g in changes.groupby(keys + ["condition"], sort=False)}
     rows = []
@@ -282,14 +282,14 @@ def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robu
             return _reading(x.mean() if len(x) else 0.0, min(1.0, t_p(x) * m), effect, alpha,
                             (eq["ci_low"], eq["ci_high"]), None if pd.isna(margin) else margin)
 
-        loo = _loo_one(v, decide, r.reading) if robust.get("leave_one_out", True) else (r.reading, "")
+        loo = loo_one(v, decide, r.reading) if robust.get("leave_one_out", True) else (r.reading, "")
         pp, minp = sign_flip_p(v, **perm)
         # a difference test: where it rejects, its reading; where it does not, it overturns a change
         # only (it says nothing of equivalence)
         changed = r.reading.startswith("difference")
         pv = None if minp * m >= alpha else _reading(v.mean(), min(1.0, pp * m), r.effect, alpha) \
             if pp * m < alpha else "no change by permutation" if changed else r.reading
-        st = _status(r.reading, {}, loo, pv)
+        st = status(r.reading, {}, loo, pv)
         rows.append({"loo_reading": st["loo_verdict"], "loo_left_out": st["loo_left_out"], "perm_p": pp,
                      "perm_p_adjusted": min(1.0, pp * m) if not np.isnan(pp) else np.nan,
                      "robustness": st["robustness"], "fragile_by": st["fragile_by"]})

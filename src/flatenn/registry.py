@@ -169,18 +169,27 @@ register_fault(FaultModel("sa0", "stuck-at-0", lambda u, m: u & ~m))  # a stuck 
 register_fault(FaultModel("sa1", "stuck-at-1", lambda u, m: u | m))
 
 
-def _lenet5(in_shape, num_classes, qcfg):
-    from flatenn import models
+@dataclass(frozen=True)
+class Later:
+    """A built-in's code, named, not imported: ``module.function(*bound, *args)`` when called. The
+    registry is torch-free and imports no module that reads it (models, data), so the built-ins
+    name their builders and loaders and bind them on first use."""
 
-    return models.lenet5(in_shape, num_classes, qcfg)
+    module: str
+    function: str
+    bound: tuple = ()
+
+    def __call__(self, *args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.function)(*self.bound, *args, **kwargs)
 
 
-def _resnet(depth: int):
-    def build(in_shape, num_classes, qcfg):
-        from flatenn import models
+_lenet5 = Later("flatenn.models", "lenet5")
 
-        return models.resnet(depth, in_shape, num_classes, qcfg)
-    return build
+
+def _resnet(depth: int) -> Later:
+    return Later("flatenn.models", "resnet", (depth,))
 
 
 # Maps per pass, measured on the 2-core machine, 1 thread: LeNet-5 trials cost 0.21-0.33 of a
@@ -198,12 +207,8 @@ register_penalty(Penalty("l1", lambda a: a.sum() / a.numel()))
 register_penalty(Penalty("hoyer", lambda a: (a.sum(1).pow(2) / a.pow(2).sum(1).clamp_min(1e-12)).mean() / a.shape[1]))
 
 
-def _data(loader: str):
-    def load(root, seed):
-        from flatenn import data
-
-        return getattr(data, loader)(root, seed)
-    return load
+def _data(loader: str) -> Later:
+    return Later("flatenn.data", loader)
 
 
 register_dataset(DatasetSource("fashion_mnist", (1, 28, 28), 10, _data("fashion_mnist_source"),
