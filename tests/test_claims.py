@@ -343,3 +343,19 @@ def test_curvature_differences_are_decided_on_the_log_ratio_and_stay_above_minus
     geo = 100 * (np.exp((np.log(2.0) + (n - 1) * np.log(0.1)) / n) - 1)
     assert len(c2) and (c2[["measured_value", "ci_low", "ci_high", "adj_ci_low", "adj_ci_high"]] > -100).all().all()
     assert c2.measured_value.to_numpy() == pytest.approx(geo)
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_a_study_of_one_or_two_seeds_gets_its_tables(seeds):
+    """A pilot of one seed (the radius ladder's) or two: the claims tables are written, nothing is
+    decided on one seed, and leaving a seed out (nothing left to decide) does not stop the job."""
+    rng = np.random.default_rng(5)
+    trials = synthetic_trials(rng)
+    keep = sorted(set(trials.seed))[:seeds]
+    clean = synthetic_clean(rng, 0.0)
+    out = run_claims(trials[trials.seed.isin(keep)], synthetic_sharpness(rng).query("seed in @keep"),
+                     clean[clean.seed.isin(keep)])
+    primary = rows(out["claims"], "C1")
+    assert len(primary) and (primary.n_seeds <= seeds).all()
+    if seeds == 1:
+        assert (primary.verdict == "INCONCLUSIVE").all()

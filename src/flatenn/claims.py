@@ -821,7 +821,7 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
         t, _, sd, _ = _decided_claims(seed_means, sharp, clean, comps, plan, chance, (w["low"], w["high"]))
         alt_tables[_window_label(w)], alt_seeds[_window_label(w)] = t, sd
     loo_tables, loo_seeds = {}, {}
-    if (plan.get("robustness") or {}).get("leave_one_out", False):
+    if (plan.get("robustness") or {}).get("leave_one_out", False) and clean.seed.nunique() > 2:
         for s in sorted(set(clean.seed)):  # everything the data decide, the window included, without seed s
             t, _, sd, _ = _decided_claims(*(d[d.seed != s] for d in (seed_means, sharp, clean)), comps, plan, chance,
                                           window)
