@@ -826,7 +826,8 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
             t, _, sd, _ = _decided_claims(*(d[d.seed != s] for d in (seed_means, sharp, clean)), comps, plan, chance,
                                           window)
             loo_tables[s], loo_seeds[s] = t, sd
-    decided = to_percent(robustness(decided, seeds, paired_sharp, clean, alt_tables, plan, loo_tables))
+    # without recomputed tables (two seeds or fewer) each seed is left out of the per-seed values
+    decided = to_percent(robustness(decided, seeds, paired_sharp, clean, alt_tables, plan, loo_tables or None))
     explore = up_to(effects, plan)
     if len(explore):
         explore = explore.assign(family=explore.claim + " " + explore.dataset + " " + explore.arch + " up to",
