@@ -45,7 +45,7 @@ def test_t_interval_over_seeds_covers_in_the_band(gaussian):
 
 @pytest.mark.parametrize("kind, below", [("ddof0", 0.940), ("z", 0.90)])
 def test_a_wrong_estimator_in_the_same_chain_falls_below_the_band(gaussian, monkeypatch, kind, below):
-    monkeypatch.setattr(claims, "seed_intervals", wrong(kind))
+    monkeypatch.setattr(claims.decide, "seed_intervals", wrong(kind))
     assert coverage_of(gaussian, coverage_sim.truth("gaussian")) < below
 
 

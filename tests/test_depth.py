@@ -186,7 +186,7 @@ def test_an_effect_carried_by_one_seed_is_marked_fragile():
                                                           ("accuracy_gap", "lost_gap", "lost_gap_all_rates")})
     table = claims.fault_claims(seeds, PLAN)
     table = table[table.claim == "C1"].assign(family="C1 d lenet5")
-    table = claims._decide(table, 0.05, "bonferroni")
+    table = claims.decide_families(table, 0.05, "bonferroni")
     table = claims.robustness(table, seeds, pd.DataFrame(), pd.DataFrame(), {}, PLAN)
     row = table[(table.role == "primary") & (table.fault == "bitflip")].iloc[0]
     assert row.verdict == "PASS" and row.p_adjusted == pytest.approx(2 * stats.t_p(list(planted.values())))

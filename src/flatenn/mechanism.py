@@ -266,7 +266,7 @@ def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robu
     """The claims' robustness columns for each reading: with one seed left out (the same family
     size), and by the exact sign-flip permutation test of the per-seed changes adjusted alike
     ("t test only" where no arrangement of this many seeds can reach the level)."""
-    from flatenn.claims import loo_one, perm_settings, status
+    from flatenn.claims import judged, left_out, perm_settings
     from flatenn.stats import mean_ci, sign_flip_p, t_p
 
     robust = robust or {}
@@ -282,17 +282,14 @@ def _robustness(out: pd.DataFrame, d_parts: list, keys: list, alpha: float, robu
             return _reading(x.mean() if len(x) else 0.0, min(1.0, t_p(x) * m), effect, alpha,
                             (eq["ci_low"], eq["ci_high"]), None if pd.isna(margin) else margin)
 
-        loo = loo_one(v, decide, r.reading) if robust.get("leave_one_out", True) else (r.reading, "")
-        pp, minp = sign_flip_p(v, **perm)
         # a difference test: where it rejects, its reading; where it does not, it overturns a change
         # only (it says nothing of equivalence)
         changed = r.reading.startswith("difference")
-        pv = None if minp * m >= alpha else _reading(v.mean(), min(1.0, pp * m), r.effect, alpha) \
-            if pp * m < alpha else "no change by permutation" if changed else r.reading
-        st = status(r.reading, {}, loo, pv)
-        rows.append({"loo_reading": st["loo_verdict"], "loo_left_out": st["loo_left_out"], "perm_p": pp,
-                     "perm_p_adjusted": min(1.0, pp * m) if not np.isnan(pp) else np.nan,
-                     "robustness": st["robustness"], "fragile_by": st["fragile_by"]})
+        st = judged(r.reading, {}, left_out(r.reading, robust, None, v, decide), sign_flip_p(v, **perm), m, alpha,
+                    lambda p, v=v, r=r: _reading(v.mean(), p, r.effect, alpha) if p < alpha
+                    else "no change by permutation" if changed else r.reading)
+        rows.append({"loo_reading": st["loo_verdict"], **{c: st[c] for c in (
+            "loo_left_out", "perm_p", "perm_p_adjusted", "robustness", "fragile_by")}})
     return out.assign(**pd.DataFrame(rows, index=out.index))
 
 
