@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from conftest import ROOT
-from flatenn import calibration, campaign, claims, compare, config, faults, mechanism, report, stats
+from flatenn import budget, calibration, campaign, claims, config, faults, report, stats
+from flatenn.mechanism import infer, measure
 
 PLAN = config.load_plan(ROOT / "config/analysis.yaml")
 
@@ -223,22 +224,20 @@ def ladder_rung(budget: int, acc: dict, sparsity: dict, kept_as: float) -> dict:
 
 
 def test_the_ladder_reads_gain_c1_and_the_declared_convergence_rule():
-    from flatenn import compare
-
     runs = {1: ladder_rung(1, {"standard": 0.85, "as_g15": 0.84}, {"standard": 0.5, "as_g15": 0.65}, 0.55),
             2: ladder_rung(2, {"standard": 0.88, "as_g15": 0.87}, {"standard": 0.5, "as_g15": 0.75}, 0.45),
             4: ladder_rung(4, {"standard": 0.884, "as_g15": 0.874}, {"standard": 0.5, "as_g15": 0.77}, 0.45),
             8: ladder_rung(8, {"standard": 0.886, "as_g15": 0.876}, {"standard": 0.5, "as_g15": 0.78}, 0.45)}
-    t = compare.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)).set_index(["quantity", "variant", "budget"])
+    t = budget.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)).set_index(["quantity", "variant", "budget"])
     assert t.loc[("sparsity_gained", "as_g15", 2), "value"] == pytest.approx(0.25)
     assert t.loc[("c1_retained_gap", "as_g15", 1), "value"] == pytest.approx(-5.0)  # 50 % vs 55 % kept
     assert t.loc[("c1_retained_gap", "as_g15", 2), "value"] == pytest.approx(5.0)   # the sign flips with budget
-    conv = compare.convergence(compare.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)), 0.5, 0.03)
+    conv = budget.convergence(budget.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)), 0.5, 0.03)
     c = conv.set_index("budget")
     assert not c.loc[1, "converged"]  # +3 points of clean accuracy and +0.10 of gain from 1 to 2
     assert c.loc[2, "converged"] and c.loc[2, "chosen"] and not c.loc[4, "chosen"]
     assert c.loc[2, "clean_change_standard"] == pytest.approx(0.4)
-    text = report.ladder_findings(compare.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)), conv, 0.5, 0.03)
+    text = report.ladder_findings(budget.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)), conv, 0.5, 0.03)
     assert ("- lenet5 (fashion_mnist, seed 100): **converges at 2B**. 1B -> 2B: standard +3.00, AS +3.00 points, "
             "gain moves +0.100 (over the rule: standard, AS, gain); 2B -> 4B: standard +0.40, AS +0.40 points, gain "
             "moves +0.020 (within the rule); 4B -> 8B: standard +0.20, AS +0.20 points, gain moves +0.010 (within "
@@ -247,7 +246,7 @@ def test_the_ladder_reads_gain_c1_and_the_declared_convergence_rule():
             "88.4 / 88.6 %, sparsity 0.50 / 0.50 / 0.50 / 0.50; as_g15 clean accuracy 84.0 / 87.0 / 87.4 / 87.6 %, "
             "sparsity 0.65 / 0.75 / 0.77 / 0.78; as_g15 sparsity gained +0.150 / +0.250 / +0.270 / +0.280; as_g15 C1 "
             "bitflip -5.0 / +5.0 / +5.0 / +5.0 points.") in text
-    never = report.ladder_findings(compare.ladder({1: runs[1], 2: runs[2]}, {"fashion_mnist": 0.1}, (0.1, 0.9)),
+    never = report.ladder_findings(budget.ladder({1: runs[1], 2: runs[2]}, {"fashion_mnist": 0.1}, (0.1, 0.9)),
                                    conv[conv.budget == 1], 0.5, 0.03)
     assert "**not converged on the ladder (largest budget doubled: 1B)**" in never
 
@@ -258,7 +257,7 @@ def test_layer_table_known_answers():
     q = torch.tensor([[1, 1, -1, 1], [2, -2, 0, 2]], dtype=torch.int8)  # two output channels, four inputs
     image = {"fc": {"q": q, "scale": torch.ones(2, 1), "bits": 8}}
     activity = {"fc": torch.tensor([0.5, 0.0, 1.0, 0.25], dtype=torch.float64)}
-    row = mechanism.layer_table(image, activity, ["bitflip"]).iloc[0]
+    row = measure.layer_table(image, activity, ["bitflip"]).iloc[0]
     assert row.weights == 8 and row.input_units == 4
     assert row.input_density == pytest.approx(0.4375) and row.dead_input_share == pytest.approx(0.25)
     assert row.negative_code_share == pytest.approx(2 / 8) and row.zero_code_share == pytest.approx(1 / 8)
@@ -267,7 +266,7 @@ def test_layer_table_known_answers():
     _, square = faults.displacement_moments(q[1:], "bitflip")
     two = math.sqrt(float(square.mean()) / 8) / math.sqrt(12 / 4)
     assert row.fault_move_rel_bitflip == pytest.approx((one + two) / 2)
-    live = mechanism.live_weights(image, activity)["fc"]
+    live = measure.live_weights(image, activity)["fc"]
     assert live.tolist() == [[True, False, True, True]] * 2
 
 
@@ -277,7 +276,7 @@ def test_input_activity_counts_nonzero_inputs_per_unit():
     model = models.build("lenet5", (1, 28, 28), 10, {"weight_bits": 8, "act_bits": 8})
     x = torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
     x[:2, :, :14] = 200
-    act = mechanism.input_activity(model, x)
+    act = measure.input_activity(model, x)
     assert act["body.0"].tolist() == [pytest.approx(0.25)]  # half the rows of half the images
     assert all(len(v) == m.weight.shape[1] for v, m in zip(act.values(),
                                                             [model.body[0], model.body[4], model.body[9],
@@ -314,13 +313,13 @@ def contrast_rows(seeds=range(4)):
                              "rate": 0.01, "effect": -40 * dead + rng.normal(0, 0.5), "effect_at_rate": -40 * dead,
                              "effect_live": rng.normal(0, 0.5), "dead_input_share": dead,
                              "sparsity_gained": rng.uniform(0.1, 0.5), **{c: rng.normal() for c in
-                                                                          mechanism.CANDIDATES if c not in
+                                                                          infer.CANDIDATES if c not in
                                                                           ("dead_input_share", "sparsity_gained")}})
     return pd.DataFrame(rows)
 
 
 def test_explained_finds_the_planted_explanation_within_architectures_and_only_it():
-    e = mechanism.explained(contrast_rows(), 0.95).set_index("candidate")
+    e = infer.explained(contrast_rows(), 0.95).set_index("candidate")
     assert e.loc["dead_input_share", "r_within"] < -0.9 and e.loc["dead_input_share", "p_adjusted"] < 0.05
     assert e.loc["dead_input_share", "reading"] == "within architectures: larger value, AS keeps more"
     assert e.loc["sparsity_gained", "reading"] == "no relation shown"
@@ -338,23 +337,23 @@ def test_a_candidate_that_only_names_the_architecture_is_not_an_explanation():
     rows = rows.assign(effect=shift + rng.normal(0, 1, len(rows)), input_density=shift / 10 + rng.normal(0, 1, len(rows)))
     across = rows.groupby("arch")[["effect", "input_density"]].mean().corr().iloc[0, 1]
     assert across > 0.9  # across architectures it "explains" everything
-    many = mechanism.explained(rows, 0.95).set_index("candidate")
+    many = infer.explained(rows, 0.95).set_index("candidate")
     assert many.loc["input_density", "reading"] == "no relation shown"
-    one = mechanism.explained(rows[rows.a_variant == "as1"], 0.95)
-    assert (one.reading == mechanism.NOT_IDENTIFIABLE).all() and not one.identifiable.any()
-    text = report.mechanism_findings(one, mechanism.intervention(rows[rows.a_variant == "as1"], 0.95),
+    one = infer.explained(rows[rows.a_variant == "as1"], 0.95)
+    assert (one.reading == infer.NOT_IDENTIFIABLE).all() and not one.identifiable.any()
+    text = report.mechanism_findings(one, infer.intervention(rows[rows.a_variant == "as1"], 0.95),
                                      pd.DataFrame(columns=["dataset", "arch", "variant", "training", "seed",
                                                            "dead_input_share"]))
     assert "Not identifiable in this study" in text and "input_density r" not in text
 
 
 def test_intervention_reads_a_difference_that_shrinks():
-    iv = mechanism.intervention(contrast_rows(range(6)).assign(dead_inputs=True), 0.95)
+    iv = infer.intervention(contrast_rows(range(6)).assign(dead_inputs=True), 0.95)
     assert set(iv.condition) == {"faults_on_live_weights"}
     assert (iv.effect < 0).all() and iv.effect_changed.abs().max() < 1.5
     assert set(iv.reading) <= {"difference shrinks", "no change shown"} and (iv.reading == "difference shrinks").any()
     # without dead inputs the live-weights intervention moves nothing by construction: not reported
-    assert mechanism.intervention(contrast_rows(range(6)).assign(dead_inputs=False), 0.95).empty
+    assert infer.intervention(contrast_rows(range(6)).assign(dead_inputs=False), 0.95).empty
 
 
 def test_intervention_readings_carry_their_robustness():
@@ -369,18 +368,18 @@ def test_intervention_readings_carry_their_robustness():
                               "effect_live": 8.0 + c} for s, c in enumerate(changes)])
 
     rng = np.random.default_rng(0)
-    many = mechanism.intervention(con(-4 + rng.normal(0, 0.2, 12)), 0.95).iloc[0]
+    many = infer.intervention(con(-4 + rng.normal(0, 0.2, 12)), 0.95).iloc[0]
     assert (many.reading, many.loo_reading, many.robustness) == ("difference shrinks", "difference shrinks", "solid")
     assert many.perm_p == pytest.approx(2 / 2 ** 12) and many.perm_p_adjusted == many.perm_p
-    five = mechanism.intervention(con(-4 + rng.normal(0, 0.2, 5)), 0.95).iloc[0]
+    five = infer.intervention(con(-4 + rng.normal(0, 0.2, 5)), 0.95).iloc[0]
     assert (five.reading, five.robustness) == ("difference shrinks", "t test only")
-    lone = mechanism.intervention(con([0.3, -0.2, 0.1, -0.1, 0.2, -0.3, 0.0, -9.0]), 0.95).iloc[0]
+    lone = infer.intervention(con([0.3, -0.2, 0.1, -0.1, 0.2, -0.3, 0.0, -9.0]), 0.95).iloc[0]
     assert (lone.reading, lone.robustness) == ("no change shown", "solid")
-    split = mechanism.intervention(con([-1.0, -1.1, -0.9, -1.0, -1.05, -0.95, -1.0, 2.0]), 0.95).iloc[0]
+    split = infer.intervention(con([-1.0, -1.1, -0.9, -1.0, -1.05, -0.95, -1.0, 2.0]), 0.95).iloc[0]
     assert split.reading == "no change shown" and split.loo_reading == "difference shrinks"
     assert split.robustness == "fragile" and split.fragile_by == "without seed 7"
-    text = report.mechanism_findings(pd.DataFrame(columns=mechanism.EXPLAIN_COLUMNS),
-                                     mechanism.intervention(con(-4 + rng.normal(0, 0.2, 5)), 0.95),
+    text = report.mechanism_findings(pd.DataFrame(columns=infer.EXPLAIN_COLUMNS),
+                                     infer.intervention(con(-4 + rng.normal(0, 0.2, 5)), 0.95),
                                      pd.DataFrame({"arch": ["a"], "variant": ["as1"], "dead_input_share": [0.1],
                                                    "dataset": "d", "training": "c", "seed": 0}))
     assert "difference shrinks; rests on the t test" in text
@@ -398,7 +397,7 @@ def switch_study(seeds=range(6), as_off=0.80, std_on=0.62):
             model = {"dataset": "d", "arch": "lenet5", "variant": variant, "training": "conventional", "seed": s}
             net.append({**model, "fault": "bitflip", "rate": 0.01, "kept": kept, "kept_at_rate": kept,
                         "kept_live": np.nan, "dead_input_share": 0.0, "activation_sparsity": sparsity,
-                        **{c: rng.normal() for c in mechanism.NETWORK_COLUMNS if c not in model and c not in (
+                        **{c: rng.normal() for c in infer.NETWORK_COLUMNS if c not in model and c not in (
                             "fault", "rate", "kept", "kept_at_rate", "kept_live", "dead_input_share",
                             "activation_sparsity")}})
             switched = (as_off + noise[0], 0.47) if variant == "as1" else (std_on + noise[1], 0.78)
@@ -415,9 +414,9 @@ def test_the_sparsity_switch_attributes_c1_to_sparsity_at_inference_or_to_the_we
     both switches: sparsity at inference carries it. Where the switch leaves each network's share
     as it was, nothing changes: the trained weights carry it."""
     net, sw = switch_study()
-    con = mechanism.contrasts(net, sw)
+    con = infer.contrasts(net, sw)
     assert con.effect_at_rate.to_numpy() == pytest.approx(20.0)
-    iv = mechanism.intervention(con, 0.95).set_index("condition")
+    iv = infer.intervention(con, 0.95).set_index("condition")
     assert set(iv.index) == {"as_threshold_removed", "standard_threshold_applied"}  # no dead inputs: no live rows
     assert iv.loc["as_threshold_removed", "effect_changed"] == pytest.approx(0.0, abs=1.0)
     assert iv.loc["standard_threshold_applied", "effect_changed"] == pytest.approx(2.0, abs=1.0)
@@ -425,10 +424,10 @@ def test_the_sparsity_switch_attributes_c1_to_sparsity_at_inference_or_to_the_we
     assert iv.loc["as_threshold_removed", "sparsity_gained"] == pytest.approx(0.35)
     assert iv.loc["as_threshold_removed", "sparsity_gained_changed"] == pytest.approx(0.02)
     assert iv.loc["standard_threshold_applied", "sparsity_gained_changed"] == pytest.approx(0.02)
-    text = report.mechanism_findings(mechanism.explained(con, 0.95), iv.reset_index(), net)
+    text = report.mechanism_findings(infer.explained(con, 0.95), iv.reset_index(), net)
     assert "evaluated without its threshold" in text and "sparsity at inference carries" in text
     net, sw = switch_study(as_off=0.60, std_on=0.80)  # the switch changes no network's share
-    iv = mechanism.intervention(mechanism.contrasts(net, sw), 0.95)
+    iv = infer.intervention(infer.contrasts(net, sw), 0.95)
     assert (iv.reading == "no change shown").all() and iv.effect_changed.to_numpy() == pytest.approx(20.0, abs=1.0)
 
 
@@ -483,11 +482,11 @@ def test_a_two_sided_convergence_rule_rejects_a_doubling_that_costs_one_point():
     one-sided reading passes it, the two-sided rule does not."""
     runs = {2: ladder_rung(2, {"standard": 0.880, "as_g15": 0.870}, {"standard": 0.5, "as_g15": 0.75}, 0.45),
             4: ladder_rung(4, {"standard": 0.882, "as_g15": 0.860}, {"standard": 0.5, "as_g15": 0.76}, 0.45)}
-    table = compare.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9))
-    one = compare.convergence(table, 0.5, 0.03, two_sided=False).iloc[0]
-    two = compare.convergence(table, 0.5, 0.03).iloc[0]
+    table = budget.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9))
+    one = budget.convergence(table, 0.5, 0.03, two_sided=False).iloc[0]
+    two = budget.convergence(table, 0.5, 0.03).iloc[0]
     assert one.clean_change_as == pytest.approx(-1.0) and one.converged and not two.converged
-    text = report.ladder_findings(table, compare.convergence(table, 0.5, 0.03), 0.5, 0.03)
+    text = report.ladder_findings(table, budget.convergence(table, 0.5, 0.03), 0.5, 0.03)
     assert "2B -> 4B costs the AS network 1.00 points" in text and "(either way)" in text
 
 
@@ -513,7 +512,7 @@ def test_the_switch_is_read_as_mediation(share, reading):
     """Known answers: a switch removing half the gain from a fully mediated effect, from an
     unmediated one, and from a half-mediated one; the share moved per share removed and its
     family-wise interval hold the simulated share."""
-    iv = mechanism.intervention(switch_cells(share), 0.95, {"leave_one_out": True}, margin=5).iloc[0]
+    iv = infer.intervention(switch_cells(share), 0.95, {"leave_one_out": True}, margin=5).iloc[0]
     assert iv.condition == "as_threshold_removed" and iv.mediation == reading
     assert iv.gain_removed_share == pytest.approx(0.5) and iv.mediation_ci_low < share < iv.mediation_ci_high
     assert iv.mediation_share == pytest.approx(share, abs=0.1)
@@ -521,8 +520,8 @@ def test_the_switch_is_read_as_mediation(share, reading):
 
 def test_an_unchanged_reading_is_equivalent_or_undetermined_by_its_margin():
     con = switch_cells(0.0)
-    wide = mechanism.intervention(con, 0.95, margin=5).iloc[0]
-    narrow = mechanism.intervention(con, 0.95, margin=0.01).iloc[0]
+    wide = infer.intervention(con, 0.95, margin=5).iloc[0]
+    narrow = infer.intervention(con, 0.95, margin=0.01).iloc[0]
     assert wide.reading == "equivalent within +-5 points" and narrow.reading == "undetermined"
     assert wide.eq_ci_low > -5 and wide.eq_ci_high < 5
 
@@ -533,5 +532,5 @@ def test_the_standard_networks_switch_is_one_reading_whatever_the_as_level():
     one = switch_cells(0.5).assign(effect_std_on=lambda d: d.effect_at_rate + 1.0, gained_std_on=0.25)
     two = pd.concat([one, one.assign(a_variant="as2", effect_at_rate=one.effect_at_rate - 3,
                                      effect_as_off=one.effect_as_off - 3, effect_std_on=one.effect_std_on - 3)])
-    iv = mechanism.intervention(two, 0.95, margin=5)
+    iv = infer.intervention(two, 0.95, margin=5)
     assert len(iv) == 4 and (iv.family_size == 3).all()

@@ -228,7 +228,7 @@ def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_m
     claims table's C1 (verdicts and adjusted p); the same networks as their own half budget move
     no verdict and keep every sign; a half budget whose AS and standard networks trade places
     (C1's quantity negated on every network, up to its window) moves every decided verdict."""
-    from flatenn import claims, config
+    from flatenn import budget, claims, config
 
     study = ROOT / "expected/depth"
     plan = config.load_plan(ROOT / "config/analysis.yaml")
@@ -241,12 +241,12 @@ def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_m
     j = c1.merge(stored, on=keys, suffixes=("", "_stored"))
     assert len(j) == len(stored) == len(c1)
     assert (j.verdict == j.verdict_stored).all() and np.allclose(j.p_adjusted, j.p_adjusted_stored, rtol=1e-9)
-    same = compare.budget_stability({"seed_means": sm, "clean": clean}, {"seed_means": sm, "clean": clean}, plan, chance)
+    same = budget.budget_stability({"seed_means": sm, "clean": clean}, {"seed_means": sm, "clean": clean}, plan, chance)
     assert len(same) == len(stored[stored.role == "primary"]) and not same.depends_on_budget.any()
     assert (same.seeds_same_sign == same.seeds).all() and (same.seeds == 6).all()
     swap = {"standard": "as_g15", "as_g15": "standard"}
     flipped = {"seed_means": sm.assign(variant=sm.variant.map(swap)), "clean": clean.assign(variant=clean.variant.map(swap))}
-    moved = compare.budget_stability({"seed_means": sm, "clean": clean}, flipped, plan, chance)
+    moved = budget.budget_stability({"seed_means": sm, "clean": clean}, flipped, plan, chance)
     decided = moved.converged_verdict != "INCONCLUSIVE"
     assert decided.any() and moved[decided].depends_on_budget.all()
     assert (moved[decided].half_verdict == moved[decided].converged_verdict.map({"PASS": "FAIL", "FAIL": "PASS"})).all()

@@ -51,6 +51,15 @@ def vulnerability_points(image: dict, fault: str, layer_rate: float, bit_rate: f
             + [{"fault": fault, "rate": bit_rate, "bit": b} for b in faults.get(fault).eligible(bits)])
 
 
+def memory_image(model: nn.Module) -> dict:
+    """The network's weight memory image (``quant.export_memory_image``) on the CPU, where every
+    fault map is drawn, whatever device the network runs on."""
+    from flatenn.quant import export_memory_image
+
+    return {name: {k: v.cpu() if torch.is_tensor(v) else v for k, v in e.items()}
+            for name, e in export_memory_image(model).items()}
+
+
 def weight_memory(image: dict, layers: list[str] | None = None) -> tuple[list[str], torch.Tensor]:
     """(layer names, their integers concatenated in that order): the memory faults are drawn over."""
     names = list(image) if layers is None else [n for n in image if n in layers]
@@ -109,7 +118,7 @@ def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor]
     A point is a dict with ``fault`` and ``rate`` and optionally ``layer`` (faults in that
     layer only) or ``bit`` (faults in that bit position only) or ``inputs="live"`` (as many
     faulty cells as at ``rate``, all in weights whose input is active: ``live``, a bool mask per
-    layer from ``mechanism.live_weights``); its keys name the map seed.
+    layer from ``mechanism.measure.live_weights``); its keys name the map seed.
     """
     net = DeployedNet(model, image)
     maps_per_pass = maps_per_pass or net.maps_per_pass(registry.architecture(arch).maps_per_pass_cpu)

@@ -356,8 +356,8 @@ def _series(values: pd.Series, fmt: str) -> str:
 
 def ladder_findings(ladder: pd.DataFrame, convergence: pd.DataFrame, clean_points: float, gain: float,
                     two_sided: bool = True) -> str:
-    """budget_findings.md: per architecture and seed of a budget ladder (compare.ladder and
-    compare.convergence), the budget the plan's rule chooses and why each smaller one fails, and
+    """budget_findings.md: per architecture and seed of a budget ladder (budget.ladder and
+    budget.convergence), the budget the plan's rule chooses and why each smaller one fails, and
     each quantity over the budgets. Descriptive: a pilot seed chooses budgets, it decides no claim."""
     lines = ["# The budget ladder", "",
              "Written by `flatenn ladder` from budget_ladder.csv and budget_convergence.csv; not edited by hand. "
@@ -429,7 +429,7 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     are not decided, and the
     between-architecture family, which includes them, is left undecided (decided once, when every
     part is stored)."""
-    from flatenn import claims, compare
+    from flatenn import budget, claims
     from flatenn.catalog import NUM_CLASSES
 
     seed_means, sharp, clean = (read_tables(p) for p in (seed_means_csv, sharpness_csv, clean_csv))
@@ -447,7 +447,7 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     if awaiting:
         tables["interaction"] = tables["interaction"].iloc[0:0]
     if half is not None:
-        tables["stability"] = compare.budget_stability(
+        tables["stability"] = budget.budget_stability(
             {"seed_means": seed_means, "clean": clean},
             {k: decided(read_tables(half[k])) for k in ("seed_means", "clean")}, plan, chance)
     for name, paths in outputs.items():

@@ -58,16 +58,16 @@ def missing_networks(clean, half_clean, arch: str, seeds: list[int] | None) -> s
     keeps half budgets, at half of it; "" when nothing is missing."""
     import pandas as pd
 
-    from flatenn.mechanism import MODEL as NETWORK
+    from flatenn.aggregate import MODEL_COLS
 
-    nets = clean.loc[clean.arch == arch, NETWORK].drop_duplicates()
+    nets = clean.loc[clean.arch == arch, MODEL_COLS].drop_duplicates()
     grid = nets.drop(columns="seed").drop_duplicates().merge(
         pd.DataFrame({"seed": seeds if seeds is not None else sorted(set(nets.seed))}), how="cross")
     gaps = []
     for name, have in (("", nets), (" at half the budget", half_clean)):
         if have is None:
             continue
-        have = have.loc[have.arch == arch, NETWORK].drop_duplicates()
+        have = have.loc[have.arch == arch, MODEL_COLS].drop_duplicates()
         lack = grid.merge(have, how="left", indicator=True).query("_merge == 'left_only'")
         if len(lack):
             seeds_lacking = sorted(set(lack.seed))
@@ -87,7 +87,8 @@ def recompute(studies: list[Path], out: Path | None, plan: dict, plan_name: str)
     mechanism) wait for it. Returns what it says, one line each."""
     import pandas as pd
 
-    from flatenn import io, mechanism, report
+    from flatenn import io, report
+    from flatenn.mechanism import infer
 
     out = out if out is not None else (studies[0] if len(studies) == 1 else None)
     if out is None:
@@ -138,14 +139,14 @@ def recompute(studies: list[Path], out: Path | None, plan: dict, plan_name: str)
     if nets:  # the mechanism's per-network tables: their inference again (once every part is stored)
         net = report.read_tables(nets)
         if awaiting:
-            intervention = pd.DataFrame(columns=mechanism.INTERVENTION_COLUMNS)
-            explained = pd.DataFrame(columns=mechanism.EXPLAIN_COLUMNS)
+            intervention = pd.DataFrame(columns=infer.INTERVENTION_COLUMNS)
+            explained = pd.DataFrame(columns=infer.EXPLAIN_COLUMNS)
         else:
             switches = [study / "mechanism_switch.csv" for study in studies
                         if (study / "mechanism_switch.csv").is_file()]
-            con = mechanism.contrasts(net, report.read_tables(switches) if switches else None)
-            intervention = mechanism.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
-            explained = mechanism.explained(con, plan["level"])
+            con = infer.contrasts(net, report.read_tables(switches) if switches else None)
+            intervention = infer.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
+            explained = infer.explained(con, plan["level"])
         report.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
         report.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
         io.atomic_write_text(out / "mechanism_findings.md",

@@ -1,93 +1,17 @@
-"""Why weight faults hurt one network more than another, measured on a trained network.
-
-Per quantized layer, on the network's own evaluation images: how often each weight's input is
-active (a fault on a weight whose input is zero changes nothing), the share of weights whose
-input is never active ("dead"), and how far one faulty cell moves a weight relative to its
-channel's weights (codes are per-output-channel max-abs scaled, so a channel's RMS code says
-how large a fault's move is against what the channel normally sums). Network summaries weight
-every layer by its number of stored weights, as a uniform fault draw does.
-"""
+"""Why weight faults hurt one network more than another, inferred over networks (tables only, no
+torch): per network and fault type its measured structure beside the share it keeps
+(``networks``), the sparsity switch and the live-weights intervention read as changes of C1's
+quantity with their robustness (``intervention``), and which candidate explains C1 within an
+architecture (``explained``)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
-from flatenn import faults, verdicts
-from flatenn.quant import quant_layers
+from flatenn import verdicts
+from flatenn.aggregate import MODEL_COLS
+from flatenn.mechanism import SUMMARY_BASE
 
-BASE_COLUMNS = ["layer", "index", "weights", "input_units", "input_density", "dead_input_share",
-                "negative_code_share", "zero_code_share", "max_over_rms"]
-SUMMARY_BASE = BASE_COLUMNS[4:]  # the columns a network summary averages, weighted by weights
-
-
-@torch.no_grad()
-def input_activity(model, x: torch.Tensor, batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """Per quantized layer, the fraction of its inputs that are nonzero, per input unit (a
-    convolution's input channel over images and positions, a linear layer's input feature over
-    images), on images ``x``."""
-    layers = quant_layers(model)
-    names = {m: n for n, m in layers.items()}
-    nonzero, count = {}, {}
-
-    def hook(module, inputs):
-        a = inputs[0]
-        dims = (0, 2, 3) if a.dim() == 4 else (0,)
-        n = names[module]
-        nonzero[n] = nonzero.get(n, 0) + (a != 0).sum(dims).double()
-        count[n] = count.get(n, 0) + a.numel() // a.shape[1]
-
-    handles = [m.register_forward_pre_hook(hook) for m in layers.values()]
-    try:
-        model.eval()
-        for i in range(0, len(x), batch_size):
-            model(x[i:i + batch_size])
-    finally:
-        for h in handles:
-            h.remove()
-    return {n: nonzero[n] / count[n] for n in layers}
-
-
-def live_weights(image: dict, activity: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per layer, a bool mask of the stored weights whose input unit was active at least once."""
-    out = {}
-    for name, entry in image.items():
-        q, on = entry["q"], activity[name] > 0
-        shape = [1, len(on)] + [1] * (q.dim() - 2)
-        out[name] = on.view(shape).expand_as(q).contiguous()
-    return out
-
-
-def layer_table(image: dict, activity: dict[str, torch.Tensor], fault_types) -> pd.DataFrame:
-    """One row per quantized layer: BASE_COLUMNS and, per fault type, fault_move_rel_<type>."""
-    rows = []
-    for i, (name, entry) in enumerate(image.items()):
-        q, bits, d = entry["q"], entry["bits"], activity[name]
-        codes = q.to(torch.float64).flatten(1)  # (output channel, weights)
-        rms = codes.pow(2).mean(1).sqrt().clamp_min(1e-12)
-        row = {"layer": name, "index": i, "weights": q.numel(), "input_units": len(d),
-               "input_density": float(d.mean()), "dead_input_share": float((d == 0).double().mean()),
-               "negative_code_share": float((q < 0).double().mean()), "zero_code_share": float((q == 0).double().mean()),
-               "max_over_rms": float((codes.abs().amax(1) / rms).mean())}
-        for f in fault_types:
-            _, square = faults.displacement_moments(q, f, bits=bits)  # summed over the cells f can hit
-            cells = len(faults.get(f).eligible(bits))
-            move = (square.flatten(1) / cells).mean(1).sqrt()  # RMS move of one faulty cell, per channel
-            row[f"fault_move_rel_{f}"] = float((move / rms).mean())
-        rows.append(row)
-    return pd.DataFrame(rows, columns=BASE_COLUMNS + [f"fault_move_rel_{f}" for f in fault_types])
-
-
-def summary(layers: pd.DataFrame) -> dict:
-    """The network's values: each layer column averaged with the layer's weights as weights."""
-    w = layers.weights.to_numpy(dtype=float)
-    cols = SUMMARY_BASE + [c for c in layers.columns if c.startswith("fault_move_rel_")]
-    return {c: float(np.average(layers[c].to_numpy(dtype=float), weights=w)) for c in cols}
-
-
-# ---------------------------------------------------------------- analysis over networks
-
-MODEL = ["dataset", "arch", "variant", "training", "seed"]
 # Candidate explanations of C1's quantity, each as the AS network's value against the standard
 # network's of the same seed: "diff" for shares, "log_ratio" for curvatures (scale-free).
 CANDIDATES = {"sparsity_gained": ("activation_sparsity", "diff"), "input_density": ("input_density", "diff"),
@@ -95,7 +19,7 @@ CANDIDATES = {"sparsity_gained": ("activation_sparsity", "diff"), "input_density
               "max_over_rms": ("max_over_rms", "diff"), "fault_move_rel": ("fault_move_rel", "diff"),
               "fault_curvature": ("fault_curvature", "log_ratio"), "fault_sharpness": ("fault_sharpness", "log_ratio"),
               "hessian_trace_normalized": ("hessian_trace_normalized", "log_ratio")}
-NETWORK_COLUMNS = MODEL + ["fault", "accuracy", "activation_sparsity", *SUMMARY_BASE[:4], "max_over_rms", "fault_move_rel",
+NETWORK_COLUMNS = MODEL_COLS + ["fault", "accuracy", "activation_sparsity", *SUMMARY_BASE[:4], "max_over_rms", "fault_move_rel",
                            "fault_curvature", "fault_sharpness", "hessian_trace_normalized", "kept", "rate",
                            "kept_at_rate", "kept_live"]
 # The interventions, each changing one thing with the weights and fault maps unchanged: C1's
@@ -110,7 +34,7 @@ INTERVENTION_COLUMNS = ["dataset", "arch", "a_variant", "fault", "condition", "r
                         "full_mediation_change", "full_p_adjusted", "mediation_share", "mediation_ci_low",
                         "mediation_ci_high", "mediation", "family_size", "n_seeds", "loo_reading", "loo_left_out", "perm_p",
                         "perm_p_adjusted", "robustness", "fragile_by"]
-SWITCH_COLUMNS = MODEL + ["fault", "threshold", "own", "rate", "activation_sparsity", "clean", "accuracy", "kept"]
+SWITCH_COLUMNS = MODEL_COLS + ["fault", "threshold", "own", "rate", "activation_sparsity", "clean", "accuracy", "kept"]
 EXPLAIN_COLUMNS = ["dataset", "fault", "candidate", "r_within", "p_perm", "p_adjusted", "contrasts", "architectures",
                    "min_levels", "n_seeds", "identifiable", "reading"]
 NOT_IDENTIFIABLE = ("not identifiable: one AS level per architecture, so within an architecture only seed-to-seed "
@@ -119,7 +43,7 @@ NOT_IDENTIFIABLE = ("not identifiable: one AS level per architecture, so within 
 
 def intervention_rates(trials: pd.DataFrame) -> pd.DataFrame:
     """Per network and fault type, the faulty rate its mechanism trials ran at."""
-    return trials[trials.rate > 0].groupby(MODEL + ["fault"], as_index=False)["rate"].max()
+    return trials[trials.rate > 0].groupby(MODEL_COLS + ["fault"], as_index=False)["rate"].max()
 
 
 def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, seed_means: pd.DataFrame,
@@ -132,24 +56,24 @@ def networks(summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame, 
 
     rows = []
     for fault in sorted(trials.fault.unique()):
-        s = sharp[MODEL].assign(fault=fault, fault_curvature=sharp[f"fault_curvature_{fault}"],
+        s = sharp[MODEL_COLS].assign(fault=fault, fault_curvature=sharp[f"fault_curvature_{fault}"],
                                 fault_sharpness=sharp.fault_sharpness,
                                 hessian_trace_normalized=sharp.hessian_trace_normalized)
         rows.append(summaries.assign(fault=fault, fault_move_rel=summaries[f"fault_move_rel_{fault}"]).merge(
-            s, on=MODEL + ["fault"]))
-    d = pd.concat(rows, ignore_index=True).merge(clean[MODEL + ["accuracy", "activation_sparsity"]], on=MODEL)
+            s, on=MODEL_COLS + ["fault"]))
+    d = pd.concat(rows, ignore_index=True).merge(clean[MODEL_COLS + ["accuracy", "activation_sparsity"]], on=MODEL_COLS)
     d = d.merge(kept_over_window(seed_means, chance, window).rename(columns={"retained": "kept"}),
-                on=MODEL + ["fault"], how="left")
-    at = intervention_rates(trials).merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]],
-                                          on=MODEL + ["fault", "rate"])
+                on=MODEL_COLS + ["fault"], how="left")
+    at = intervention_rates(trials).merge(seed_means[MODEL_COLS + ["fault", "rate", "accuracy", "clean"]],
+                                          on=MODEL_COLS + ["fault", "rate"])
     ch = at.dataset.map(chance).astype(float)
     at = at.assign(kept_at_rate=retained(at.accuracy, at.clean, ch))
     live = trials[trials.inputs == "live"] if "inputs" in trials else trials
-    live = live.groupby(MODEL + ["fault"], as_index=False)["accuracy"].mean().rename(columns={"accuracy": "live"})
-    at = at.merge(live, on=MODEL + ["fault"], how="left")
+    live = live.groupby(MODEL_COLS + ["fault"], as_index=False)["accuracy"].mean().rename(columns={"accuracy": "live"})
+    at = at.merge(live, on=MODEL_COLS + ["fault"], how="left")
     at["kept_live"] = retained(at.live, at.clean, ch)
-    d = d.merge(at[MODEL + ["fault", "rate", "kept_at_rate", "kept_live"]], on=MODEL + ["fault"], how="left")
-    return d.reindex(columns=NETWORK_COLUMNS).sort_values(MODEL + ["fault"], ignore_index=True)
+    d = d.merge(at[MODEL_COLS + ["fault", "rate", "kept_at_rate", "kept_live"]], on=MODEL_COLS + ["fault"], how="left")
+    return d.reindex(columns=NETWORK_COLUMNS).sort_values(MODEL_COLS + ["fault"], ignore_index=True)
 
 
 def switch_table(summaries: pd.DataFrame, trials: pd.DataFrame, seed_means: pd.DataFrame,
@@ -162,21 +86,21 @@ def switch_table(summaries: pd.DataFrame, trials: pd.DataFrame, seed_means: pd.D
     from flatenn.claims import retained
 
     sw = trials[trials.inputs == "all"] if "inputs" in trials else trials.iloc[:0]
-    sparsity = pd.DataFrame([{**{k: s[k] for k in MODEL}, **x} for s in summaries.to_dict("records")
+    sparsity = pd.DataFrame([{**{k: s[k] for k in MODEL_COLS}, **x} for s in summaries.to_dict("records")
                              for x in (s.get("switch") if isinstance(s.get("switch"), list) else [])])
     if sw.empty or sparsity.empty:
         return pd.DataFrame(columns=SWITCH_COLUMNS)
-    keys = MODEL + ["fault", "threshold"]
+    keys = MODEL_COLS + ["fault", "threshold"]
     mean = sw.groupby(keys + ["rate"], as_index=False)["accuracy"].mean()
     switched = mean[mean.rate > 0].merge(mean[mean.rate == 0].drop(columns="rate").rename(
         columns={"accuracy": "clean"}), on=keys)
-    own = intervention_rates(trials).merge(seed_means[MODEL + ["fault", "rate", "accuracy", "clean"]],
-                                           on=MODEL + ["fault", "rate"])
-    own = own.merge(sparsity[sparsity.own.astype(bool)][MODEL + ["threshold"]], on=MODEL)
+    own = intervention_rates(trials).merge(seed_means[MODEL_COLS + ["fault", "rate", "accuracy", "clean"]],
+                                           on=MODEL_COLS + ["fault", "rate"])
+    own = own.merge(sparsity[sparsity.own.astype(bool)][MODEL_COLS + ["threshold"]], on=MODEL_COLS)
     out = pd.concat([own.assign(own=True), switched.assign(own=False)], ignore_index=True)
-    out = out.merge(sparsity[MODEL + ["threshold", "activation_sparsity"]], on=MODEL + ["threshold"], how="left")
+    out = out.merge(sparsity[MODEL_COLS + ["threshold", "activation_sparsity"]], on=MODEL_COLS + ["threshold"], how="left")
     out["kept"] = retained(out.accuracy, out.clean, out.dataset.map(chance).astype(float))
-    return out.reindex(columns=SWITCH_COLUMNS).sort_values(MODEL + ["fault", "own", "threshold"], ignore_index=True)
+    return out.reindex(columns=SWITCH_COLUMNS).sort_values(MODEL_COLS + ["fault", "own", "threshold"], ignore_index=True)
 
 
 def contrasts(net: pd.DataFrame, switch: pd.DataFrame | None = None, training: str = "conventional") -> pd.DataFrame:
@@ -410,5 +334,5 @@ def layer_rows(layers: pd.DataFrame, vulnerability: pd.DataFrame | None) -> pd.D
     if vulnerability is None or vulnerability.empty:
         return layers.assign(layer_fault_accuracy=np.nan)
     v = vulnerability[vulnerability.sweep == "layer"]
-    v = v.assign(layer=v.target.str.removeprefix("layer "))[MODEL + ["layer", "mean"]]
-    return layers.merge(v.rename(columns={"mean": "layer_fault_accuracy"}), on=MODEL + ["layer"], how="left")
+    v = v.assign(layer=v.target.str.removeprefix("layer "))[MODEL_COLS + ["layer", "mean"]]
+    return layers.merge(v.rename(columns={"mean": "layer_fault_accuracy"}), on=MODEL_COLS + ["layer"], how="left")
