@@ -249,11 +249,11 @@ def test_bad_cli_arguments(tmp_path, good, capsys, argv, message):
 
 def test_a_bug_inside_the_package_is_not_reported_as_a_settings_error(monkeypatch, tmp_path):
     """A KeyError raised by package code is that error (a traceback), not '--settings: missing key'."""
-    from flatenn import report
+    from flatenn import tables
 
     def broken(files):
         raise KeyError("internal")
 
-    monkeypatch.setattr(report, "runtime", broken)
+    monkeypatch.setattr(tables, "runtime", broken)
     with pytest.raises(KeyError, match="internal"):
         cli.main(["runtime", "--benchmarks", "--out", str(tmp_path / "r.csv")])

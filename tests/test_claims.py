@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as st
 
 from conftest import ROOT
-from flatenn import aggregate, claims, config, registry, report, stats
+from flatenn import aggregate, claims, config, findings, registry, stats
 
 VARIANTS, TRAININGS, SEEDS, TRIALS = ["standard", "as_high"], ["conventional", "saq"], range(6), 8
 RATES = [0.0, 0.01, 0.03, 0.1, 0.3]  # the standard network keeps 82, 55, 14 and 0 % above chance
@@ -221,7 +221,7 @@ def test_interaction_between_architectures_and_the_change_of_sign():
 def test_a_family_whose_only_decided_row_turns_without_one_seed_is_called_fragile():
     """Known answer: one decided row (six seeds, five far in the claim's direction, one against)
     that leaving a seed out turns: the family reads fragile, its direction is not 'shown'."""
-    from flatenn import report, verdicts
+    from flatenn import findings, verdicts
 
     rng = np.random.default_rng(7)
     c1 = rows(run_claims(synthetic_trials(rng, lost_shift={("as_high", "conventional"): 0.08}))["claims"], "C1")
@@ -236,7 +236,7 @@ def test_a_family_whose_only_decided_row_turns_without_one_seed_is_called_fragil
     assert verdicts.family_words("PASS", solid.itertuples()) == "PASS (robust)"
     assert verdicts.direction("FAIL", list(solid.assign(verdict=["FAIL"]).itertuples()), 1, 5).startswith(
         "not supported; the opposite is shown")
-    text = report.findings(fragile.reindex(columns=claims.COLUMNS).assign(seeds_for=5, seeds_against=1),
+    text = findings.findings(fragile.reindex(columns=claims.COLUMNS).assign(seeds_for=5, seeds_against=1),
                            pd.DataFrame(columns=claims.INTERACTION_COLUMNS),
                            pd.DataFrame(columns=claims.EXPLAINS_COLUMNS), plan=None)
     assert "PASS (fragile: every decided row changes without one seed)**" in text
@@ -277,7 +277,7 @@ def test_claims_table_has_the_contract_columns_and_keeps_archs_apart():
 def test_findings_have_one_line_per_claim_and_architecture_from_the_tables():
     rng = np.random.default_rng(10)
     out = run_claims(synthetic_trials(rng, lost_shift={("as_high", "conventional"): 0.05}))
-    text = report.findings(out["claims"], out["interaction"], out["explains"])
+    text = findings.findings(out["claims"], out["interaction"], out["explains"])
     lines = [ln for ln in text.splitlines() if ln.startswith("- **")]
     assert [ln.split(",")[0] for ln in lines] == ["- **C1", "- **C2", "- **C3", "- **C4", "- **C5", "- **C5-clean"]
     c1 = rows(out["claims"], "C1")
@@ -296,13 +296,13 @@ def test_findings_describe_the_treatment_as_trained_per_seed_against_its_own_sta
     clean = pd.DataFrame([net("standard", 0, 0.90, 0.40), net("standard", 1, 0.80, 0.50),
                           net("as_x", 0, 0.88, 0.80), net("as_x", 1, 0.81, 0.70),
                           net("as_y", 1, 0.80, 0.60), net("as_y", 0, 0.89, 0.50)])
-    assert report.treatment(clean) == [
+    assert findings.treatment(clean) == [
         "- a (d, conventional, 2 seeds): the standard network 85.0 % clean accuracy at activation sparsity 0.45; "
         "as_y gained +0.10 (+0.10 to +0.10) at a clean cost of +0.5 points (+0.0 to +1.0); "
         "as_x gained +0.30 (+0.20 to +0.40) at a clean cost of +0.5 points (-1.0 to +2.0)."]
-    text = report.findings(pd.DataFrame(columns=claims.COLUMNS), pd.DataFrame(), pd.DataFrame(), clean=clean)
-    assert "## The treatment as trained" in text and report.treatment(clean)[0] in text
-    assert report.treatment(clean[clean.variant == "standard"]) == []
+    text = findings.findings(pd.DataFrame(columns=claims.COLUMNS), pd.DataFrame(), pd.DataFrame(), clean=clean)
+    assert "## The treatment as trained" in text and findings.treatment(clean)[0] in text
+    assert findings.treatment(clean[clean.variant == "standard"]) == []
 
 
 def test_the_plan_is_validated_with_a_one_line_error(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from flatenn import budget, calibration, campaign, claims, config, faults, report, stats
+from flatenn import budget, calibration, campaign, claims, config, faults, findings, stats
 from flatenn.mechanism import infer, measure
 
 PLAN = config.load_plan(ROOT / "config/analysis.yaml")
@@ -125,7 +125,7 @@ def test_one_contrast_gets_one_verdict_wherever_it_appears(tmp_path):
     slope = claims.slopes(seeds, clean, PLAN, {"lenet5": 5, "resnet20": 20})["slope"]
     assert not inter.duplicated(["dataset", "fault", "comparison", "quantity", "arch_a", "arch_b"]).any()
     assert slope.slope.isna().all()  # not a second test of the same contrast
-    text = report.findings(pd.DataFrame(columns=claims.COLUMNS), inter, pd.DataFrame(columns=claims.EXPLAINS_COLUMNS),
+    text = findings.findings(pd.DataFrame(columns=claims.COLUMNS), inter, pd.DataFrame(columns=claims.EXPLAINS_COLUMNS),
                            slope)
     for r in inter.itertuples():
         assert f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}]" in text and f"p {r.p_adjusted:.3g}, equivalence " \
@@ -237,7 +237,7 @@ def test_the_ladder_reads_gain_c1_and_the_declared_convergence_rule():
     assert not c.loc[1, "converged"]  # +3 points of clean accuracy and +0.10 of gain from 1 to 2
     assert c.loc[2, "converged"] and c.loc[2, "chosen"] and not c.loc[4, "chosen"]
     assert c.loc[2, "clean_change_standard"] == pytest.approx(0.4)
-    text = report.ladder_findings(budget.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)), conv, 0.5, 0.03)
+    text = findings.ladder_findings(budget.ladder(runs, {"fashion_mnist": 0.1}, (0.1, 0.9)), conv, 0.5, 0.03)
     assert ("- lenet5 (fashion_mnist, seed 100): **converges at 2B**. 1B -> 2B: standard +3.00, AS +3.00 points, "
             "gain moves +0.100 (over the rule: standard, AS, gain); 2B -> 4B: standard +0.40, AS +0.40 points, gain "
             "moves +0.020 (within the rule); 4B -> 8B: standard +0.20, AS +0.20 points, gain moves +0.010 (within "
@@ -246,7 +246,7 @@ def test_the_ladder_reads_gain_c1_and_the_declared_convergence_rule():
             "88.4 / 88.6 %, sparsity 0.50 / 0.50 / 0.50 / 0.50; as_g15 clean accuracy 84.0 / 87.0 / 87.4 / 87.6 %, "
             "sparsity 0.65 / 0.75 / 0.77 / 0.78; as_g15 sparsity gained +0.150 / +0.250 / +0.270 / +0.280; as_g15 C1 "
             "bitflip -5.0 / +5.0 / +5.0 / +5.0 points.") in text
-    never = report.ladder_findings(budget.ladder({1: runs[1], 2: runs[2]}, {"fashion_mnist": 0.1}, (0.1, 0.9)),
+    never = findings.ladder_findings(budget.ladder({1: runs[1], 2: runs[2]}, {"fashion_mnist": 0.1}, (0.1, 0.9)),
                                    conv[conv.budget == 1], 0.5, 0.03)
     assert "**not converged on the ladder (largest budget doubled: 1B)**" in never
 
@@ -341,7 +341,7 @@ def test_a_candidate_that_only_names_the_architecture_is_not_an_explanation():
     assert many.loc["input_density", "reading"] == "no relation shown"
     one = infer.explained(rows[rows.a_variant == "as1"], 0.95)
     assert (one.reading == infer.NOT_IDENTIFIABLE).all() and not one.identifiable.any()
-    text = report.mechanism_findings(one, infer.intervention(rows[rows.a_variant == "as1"], 0.95),
+    text = findings.mechanism_findings(one, infer.intervention(rows[rows.a_variant == "as1"], 0.95),
                                      pd.DataFrame(columns=["dataset", "arch", "variant", "training", "seed",
                                                            "dead_input_share"]))
     assert "Not identifiable in this study" in text and "input_density r" not in text
@@ -378,7 +378,7 @@ def test_intervention_readings_carry_their_robustness():
     split = infer.intervention(con([-1.0, -1.1, -0.9, -1.0, -1.05, -0.95, -1.0, 2.0]), 0.95).iloc[0]
     assert split.reading == "no change shown" and split.loo_reading == "difference shrinks"
     assert split.robustness == "fragile" and split.fragile_by == "without seed 7"
-    text = report.mechanism_findings(pd.DataFrame(columns=infer.EXPLAIN_COLUMNS),
+    text = findings.mechanism_findings(pd.DataFrame(columns=infer.EXPLAIN_COLUMNS),
                                      infer.intervention(con(-4 + rng.normal(0, 0.2, 5)), 0.95),
                                      pd.DataFrame({"arch": ["a"], "variant": ["as1"], "dead_input_share": [0.1],
                                                    "dataset": "d", "training": "c", "seed": 0}))
@@ -424,7 +424,7 @@ def test_the_sparsity_switch_attributes_c1_to_sparsity_at_inference_or_to_the_we
     assert iv.loc["as_threshold_removed", "sparsity_gained"] == pytest.approx(0.35)
     assert iv.loc["as_threshold_removed", "sparsity_gained_changed"] == pytest.approx(0.02)
     assert iv.loc["standard_threshold_applied", "sparsity_gained_changed"] == pytest.approx(0.02)
-    text = report.mechanism_findings(infer.explained(con, 0.95), iv.reset_index(), net)
+    text = findings.mechanism_findings(infer.explained(con, 0.95), iv.reset_index(), net)
     assert "evaluated without its threshold" in text and "sparsity at inference carries" in text
     net, sw = switch_study(as_off=0.60, std_on=0.80)  # the switch changes no network's share
     iv = infer.intervention(infer.contrasts(net, sw), 0.95)
@@ -468,13 +468,13 @@ def test_readme_rows_for_budget_stability_and_the_intervention(tmp_path):
                   "change_ci_high": [-2.0, 4.0], "change_p_adjusted": [0.01, 0.9],
                   "reading": ["difference shrinks", "no change shown"], "robustness": ["t test only", "solid"]}).to_csv(
         tmp_path / "intervention.csv", index=False)
-    rows = report.findings_rows({"s": tmp_path}).set_index("claim")
+    rows = findings.findings_rows({"s": tmp_path}).set_index("claim")
     budget, switch = rows.loc["C1, converged / half budget"], rows.loc["C1, AS threshold removed"]
     assert (budget.verdict, budget["strongest primary row"], budget.robustness) == (
         "FAIL / FAIL", "1 of 2 primary verdicts moves", "sign kept on 8 of 10 networks x faults")
     assert (switch.verdict, switch["strongest primary row"], switch["effect [family-wise CI]"], switch.robustness) == (
         "SHRINKS", "as_x, bitflip at rate 0.01", "-4.0 [-6.0, -2.0]", "t test only; 1 shrink, 0 grow of 2 cells")
-    assert report.findings_rows({"s": tmp_path}, beyond_claims=False).empty
+    assert findings.findings_rows({"s": tmp_path}, beyond_claims=False).empty
 
 
 def test_a_two_sided_convergence_rule_rejects_a_doubling_that_costs_one_point():
@@ -486,7 +486,7 @@ def test_a_two_sided_convergence_rule_rejects_a_doubling_that_costs_one_point():
     one = budget.convergence(table, 0.5, 0.03, two_sided=False).iloc[0]
     two = budget.convergence(table, 0.5, 0.03).iloc[0]
     assert one.clean_change_as == pytest.approx(-1.0) and one.converged and not two.converged
-    text = report.ladder_findings(table, budget.convergence(table, 0.5, 0.03), 0.5, 0.03)
+    text = findings.ladder_findings(table, budget.convergence(table, 0.5, 0.03), 0.5, 0.03)
     assert "2B -> 4B costs the AS network 1.00 points" in text and "(either way)" in text
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import PY, ROOT
-from flatenn import compare, report
+from flatenn import compare, findings
 
 STUDIES = sorted(p.parent for p in (ROOT / "expected").glob("*/findings.md"))
 
@@ -71,7 +71,7 @@ def test_readme_findings_are_the_generated_ones():
     readme = (ROOT / "README.md").read_text()
     declared = yaml.safe_load((ROOT / "expected/headline.yaml").read_text())
     table = headline.headline(declared, ROOT / "expected").to_markdown(index=False) + "\n"
-    assert report.readme_with_findings(readme, table) == readme, "run `make findings`"
+    assert findings.readme_with_findings(readme, table) == readme, "run `make findings`"
     # one line per claim of the paper; the unconverged pilot decides none
     assert set(declared) == set(headline.STATEMENTS) and "depth" not in set(declared.values())
     first = readme[:readme.index("<!-- end of findings -->")]
@@ -252,7 +252,7 @@ def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_m
     assert (moved[decided].half_verdict == moved[decided].converged_verdict.map({"PASS": "FAIL", "FAIL": "PASS"})).all()
     # the swap negates C1's quantity up to each network's own window of rates: few signs survive
     assert moved.seeds_same_sign.sum() <= same.seeds_same_sign.sum() / 10
-    text = report.findings(stored.iloc[:0].assign(role="primary"), pd.DataFrame(), pd.DataFrame(), None, moved)
+    text = findings.findings(stored.iloc[:0].assign(role="primary"), pd.DataFrame(), pd.DataFrame(), None, moved)
     for arch, g in moved.groupby("arch"):  # one line per architecture; one verdict "depends", more "depend"
         n = int(g.depends_on_budget.sum())
         assert not n or f"- {arch} (fashion_mnist): family verdict" in text and \

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import CI_CONFIG, MODEL_WC, PY, ROOT, SNAKEMAKE, run, settings_for
-from flatenn import numerics, report
+from flatenn import findings, numerics, provenance
 
 pytestmark = pytest.mark.slow
 
@@ -107,12 +107,12 @@ def test_report_opens_on_the_findings_and_every_caption_says_how_to_rebuild(ci_w
     landing = plain(desc[desc.index("Findings of this run"):desc.index("data:image/png")])
     primary = pd.read_csv(ci_workdir / "paper_tables/claims.csv").query("role == 'primary'")
     for (claim, arch), g in primary.groupby(["claim", "arch"]):
-        assert re.search(rf"{re.escape(claim)}\s+{arch}\s+{report.family_verdict(g.verdict)}\s+(solid|fragile|t test)",
+        assert re.search(rf"{re.escape(claim)}\s+{arch}\s+{findings.family_verdict(g.verdict)}\s+(solid|fragile|t test)",
                          landing), (claim, arch)
     assert "showResultInfo('figures%2Fverdicts.png')" in desc  # the verdicts figure, inline, opens it
     prov = json.loads((ci_workdir / "results/provenance.json").read_text())
-    assert prov["cpu"] == numerics.cpu_signature() and prov["commit"] == report.commit()
-    made_by = report.provenance_line(prov, ["config/ci.yaml"])
+    assert prov["cpu"] == numerics.cpu_signature() and prov["commit"] == provenance.commit()
+    made_by = provenance.provenance_line(prov, ["config/ci.yaml"])
     assert made_by in plain(desc)
     results = report_part(html, "results", "results")
     assert len(results) >= 20

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from flatenn.config import window_of
+
 BUDGET_COLUMNS = ["dataset", "arch", "variant", "seed", "quantity", "fault", "base", "double", "change", "same_sign"]
 STABILITY_COLUMNS = ["claim", "dataset", "arch", "fault", "a_variant", "role", "converged_value",
                      "converged_ci_low", "converged_ci_high", "converged_verdict", "half_value", "half_ci_low",
@@ -77,7 +79,7 @@ def budget_stability(converged: dict, half: dict, plan: dict, chance: dict) -> p
                                                     for c in cols})
     out = runs["converged"].merge(runs["half"], on=keys, how="outer")
     out["depends_on_budget"] = out.converged_verdict != out.half_verdict
-    per_net = budget(half, converged, chance, (plan["window"]["low"], plan["window"]["high"]))
+    per_net = budget(half, converged, chance, window_of(plan))
     per_net = per_net[per_net.quantity == "c1_retained_gap"].rename(columns={"variant": "a_variant"})
     cell = ["dataset", "arch", "fault", "a_variant"]
     pos = per_net.assign(p=per_net.base > 0, q=per_net.double > 0)

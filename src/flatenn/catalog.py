@@ -37,6 +37,17 @@ NUM_CLASSES = _DatasetFacts("num_classes")  # classes per dataset: the chance le
 SHAPES = _DatasetFacts("shape")  # image shape per dataset: what check-config builds every architecture for
 
 
+def chance_levels(datasets) -> dict[str, float]:
+    """The chance level of accuracy (1 / classes) of each dataset named; an unknown one is a
+    ValueError that names it."""
+    from flatenn.registry import DATASETS
+
+    unknown = sorted(set(datasets) - set(DATASETS))
+    if unknown:
+        raise ValueError(f"clean: no class count known for dataset {unknown[0]!r} (flatenn.catalog)")
+    return {ds: 1 / NUM_CLASSES[ds] for ds in sorted(set(datasets))}
+
+
 def depth(arch: str) -> int:
     """Weight layers on the main path of a registered architecture (the x axis of the depth
     figures, the order of "deeper minus shallower"); an unknown name is a ValueError."""

@@ -156,6 +156,12 @@ def read_plan(path) -> dict:
     return plan
 
 
+def window_of(plan: dict) -> tuple[float, float]:
+    """The plan's informative window: the share of above-chance accuracy the reference network keeps
+    (low, high) at a rate that decides a fault claim."""
+    return plan["window"]["low"], plan["window"]["high"]
+
+
 def load_plan(path, key: str = "--plan") -> dict:
     """Read and validate an analysis plan against schemas/analysis.schema.yaml."""
     import jsonschema

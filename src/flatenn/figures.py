@@ -45,7 +45,7 @@ def save(fig, outputs) -> None:
     plt.close(fig)
 
 
-def _palette(variants):
+def colours_of(variants):
     import seaborn as sns
 
     return dict(zip(variants, sns.color_palette("colorblind", len(variants))))
@@ -61,7 +61,7 @@ def fault_accuracy(fa: pd.DataFrame, level: float, outputs) -> None:
     import matplotlib.pyplot as plt
 
     faults, models = list(dict.fromkeys(fa["fault"])), _models(fa)
-    palette = _palette(list(dict.fromkeys(fa["variant"])))
+    palette = colours_of(list(dict.fromkeys(fa["variant"])))
     dashes = {"conventional": "-", "saq": "--"}
     fig, axes = plt.subplots(len(models), len(faults), figsize=(4.2 * len(faults), 3.6 * len(models)),
                              squeeze=False, sharey=True)
@@ -90,7 +90,7 @@ def vulnerability(vt: pd.DataFrame, outputs) -> None:
 
     vt = vt.assign(model=vt["arch"] + " " + vt["variant"] + " / " + vt["training"])
     models = list(dict.fromkeys(vt["model"]))
-    colours = _palette(models)
+    colours = colours_of(models)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
     for ax, sweep in zip(axes, ("layer", "bit")):
         d = vt[vt.sweep == sweep]
@@ -117,7 +117,7 @@ def landscape_1d(curves: pd.DataFrame, outputs) -> None:
 
     c = curves[curves.dim == 1]
     models, trainings = _models(c), list(dict.fromkeys(c["training"]))
-    palette = _palette(list(dict.fromkeys(c["variant"])))
+    palette = colours_of(list(dict.fromkeys(c["variant"])))
     fig, axes = plt.subplots(len(models), len(trainings), figsize=(4.5 * len(trainings), 3.6 * len(models)),
                              squeeze=False, sharey=True)
     for row, (ds, arch) in zip(axes, models):
@@ -170,7 +170,7 @@ def sharpness_vs_fault_accuracy(sharp: pd.DataFrame, seed_means: pd.DataFrame, c
     sns = style()
     import matplotlib.pyplot as plt
 
-    palette = _palette(list(dict.fromkeys(per_model["variant"])))
+    palette = colours_of(list(dict.fromkeys(per_model["variant"])))
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.4), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], metrics):
         if per_model.empty:  # no network was faulted at the correlation's rate (per-architecture rates)
@@ -200,7 +200,7 @@ def dose_response(dr: pd.DataFrame, outputs) -> None:
         q for q in dict.fromkeys(wide.name) if q.endswith("_rel_diff")]
     xs = ["sparsity_gained", "clean_accuracy_given_up"]
     groups = list(dict.fromkeys(zip(wide.arch, wide.training)))
-    colours = _palette([f"{a} / {t}" for a, t in groups])
+    colours = colours_of([f"{a} / {t}" for a, t in groups])
     fig, axes = plt.subplots(2, len(ys), figsize=(3.6 * len(ys), 6.6), squeeze=False, sharey="col")
     for row, x in zip(axes, xs):
         for ax, y in zip(row, ys):
@@ -304,7 +304,7 @@ def c1_vs_sparsity(by_gain: pd.DataFrame, slope: pd.DataFrame, outputs) -> None:
 
     faults = list(dict.fromkeys(by_gain.fault))
     archs = sorted(set(by_gain.arch), key=lambda a: (depth(a), a))
-    colours = _palette(archs)
+    colours = colours_of(archs)
     fig, axes = plt.subplots(1, len(faults), figsize=(3.8 * len(faults), 3.6), squeeze=False, sharey=True)
     for ax, fault in zip(axes[0], faults):
         for a in archs:
@@ -336,7 +336,7 @@ def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> N
                                       gridspec_kw={"wspace": 0.6})  # room for labels
     cands = list(dict.fromkeys(explained.candidate))
     faults = list(dict.fromkeys(explained.fault))
-    colours = _palette(faults)
+    colours = colours_of(faults)
     for i, f in enumerate(faults):
         d = explained[explained.fault == f].set_index("candidate").reindex(cands)
         y = np.arange(len(cands)) + (i - (len(faults) - 1) / 2) * 0.2
@@ -363,94 +363,3 @@ def mechanism(explained: pd.DataFrame, intervention: pd.DataFrame, outputs) -> N
     fig.suptitle("Mechanism: what explains C1's quantity, and the intervention")
     save(fig, outputs)
 
-
-def budget_ladder(table: pd.DataFrame, outputs) -> None:
-    """The budget ladder: per architecture, against the budget (multiples of the study's), clean
-    accuracy of each network, the AS network's sparsity gained, and C1's quantity per fault type."""
-    style()
-    import matplotlib.pyplot as plt
-
-    from flatenn.catalog import depth
-
-    archs = sorted(set(table.arch), key=lambda a: (depth(a), a))
-    colours = _palette(archs)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    marks = dict(zip(sorted(set(table.fault) - {""}), "os^vD<>p"))
-    for a in archs:
-        t = table[table.arch == a]
-        for v, g in t[t.quantity == "accuracy"].groupby("variant"):
-            g = g.groupby("budget").value.mean()
-            axes[0].plot(g.index, 100 * g.values, "o-" if v == "standard" else "o--", color=colours[a], ms=3,
-                         label=f"{a} {v}")
-        g = t[t.quantity == "sparsity_gained"].groupby("budget").value.mean()
-        axes[1].plot(g.index, g.values, "o-", color=colours[a], ms=3, label=a)
-        for f, h in t[t.quantity == "c1_retained_gap"].groupby("fault"):
-            h = h.groupby("budget").value.mean()
-            axes[2].plot(h.index, h.values, marker=marks.get(f, "o"), color=colours[a], ms=4, lw=1,
-                         label=f"{a} {f}")
-    titles = ("clean accuracy (%)", "activation sparsity gained by the AS network",
-              "C1: share kept, standard minus AS (points)")
-    budgets = sorted(set(table.budget))
-    for ax, title in zip(axes, titles):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(budgets, [f"{b:g}B" for b in budgets])
-        ax.set_xlabel("budget (B = 30,000 image passes)")
-        ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=6)
-    axes[2].axhline(0, color="grey", lw=0.8)
-    fig.suptitle("Budget ladder (pilot seed): what moves with the training budget")
-    save(fig, outputs)
-
-
-def radius_ladder(table: pd.DataFrame, outputs) -> None:
-    """SAQ's radius ladder: validation accuracy against the radius per architecture and variant,
-    conventional training as a dotted line, the chosen radius circled."""
-    style()
-    import matplotlib.pyplot as plt
-
-    archs = list(dict.fromkeys(table.arch))
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.2 * len(archs), 3.4), squeeze=False)
-    for ax, a in zip(axes[0], archs):
-        t = table[table.arch == a]
-        for i, (v, g) in enumerate(t.groupby("variant")):
-            g = g.sort_values("rho")
-            line, = ax.plot(g.rho, 100 * g.val_accuracy, "o-", ms=3, label=f"{v} SAQ")
-            ax.axhline(100 * g.conventional_val_accuracy.iloc[0], ls=":", color=line.get_color(), lw=1,
-                       label=f"{v} conventional")
-            pick = g[g.chosen.astype(bool)]
-            ax.plot(pick.rho, 100 * pick.val_accuracy, "o", ms=9, mfc="none", color="black")
-        ax.set_xscale("log")
-        ax.set_xlabel("rho (normalized convention)")
-        ax.set_ylabel("validation accuracy (%)")
-        ax.set_title(a)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    for out in outputs:
-        fig.savefig(out, dpi=150)
-    plt.close(fig)
-
-
-def power_curves(table: pd.DataFrame, target: float, outputs) -> None:
-    """Power against seeds per architecture and claim: the weakest primary endpoint of each family
-    (the smallest power at each n), t test solid, permutation test dashed, the target dotted."""
-    style()
-    import matplotlib.pyplot as plt
-
-    claims = list(dict.fromkeys(table.claim))
-    fig, axes = plt.subplots(1, len(claims), figsize=(3.6 * len(claims), 3.2), squeeze=False, sharey=True)
-    for ax, c in zip(axes[0], claims):
-        t = table[table.claim == c]
-        for arch, g in t.groupby("arch", sort=False):
-            w = g.groupby("n")[["power_t", "power_permutation"]].min()
-            line, = ax.plot(w.index, w.power_t, "-", lw=1.2, label=arch)
-            if w.power_permutation.notna().any():
-                ax.plot(w.index, w.power_permutation, "--", lw=1, color=line.get_color())
-        ax.axhline(target, ls=":", color="grey", lw=1)
-        ax.set_title(c, fontsize=9)
-        ax.set_xlabel("seeds (networks per arm)")
-        ax.legend(fontsize=6)
-    axes[0][0].set_ylabel("power at the smallest effect of interest\n(weakest endpoint; dashed: permutation)")
-    fig.tight_layout()
-    for out in outputs:
-        fig.savefig(out, dpi=150)
-    plt.close(fig)

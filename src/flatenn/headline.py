@@ -24,7 +24,7 @@ COLUMNS = ["claim", "the paper says", "decided by", "verdict per architecture (r
 
 
 def _family(name: str, g: pd.DataFrame, share: float) -> str:
-    from flatenn.report import family_verdict
+    from flatenn.findings import family_verdict
 
     return f"{name}: " + verdicts.family_words(family_verdict(g.verdict), list(g.itertuples()), share)
 
@@ -39,7 +39,7 @@ def _strongest(g: pd.DataFrame) -> str:
 
 
 def _claim_row(claim: str, study: str, folder: Path, share: float) -> dict:
-    from flatenn.report import family_verdict
+    from flatenn.findings import family_verdict
 
     c = pd.read_csv(folder / "claims.csv")
     p = c[(c.role == "primary") & (c.claim == claim)]

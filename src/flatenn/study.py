@@ -87,7 +87,8 @@ def recompute(studies: list[Path], out: Path | None, plan: dict, plan_name: str)
     mechanism) wait for it. Returns what it says, one line each."""
     import pandas as pd
 
-    from flatenn import io, report
+    from flatenn import findings, io, tables
+    from flatenn.jobs import tables as table_jobs
     from flatenn.mechanism import infer
 
     out = out if out is not None else (studies[0] if len(studies) == 1 else None)
@@ -109,8 +110,8 @@ def recompute(studies: list[Path], out: Path | None, plan: dict, plan_name: str)
                 raise FileNotFoundError(f"--study: {study / f'{n}.csv'} is missing (a study keeps its per-seed tables)")
     inputs = [[study / f"{n}.csv" for study in studies] for n in names]
     half = {"seed_means": [h / "fault_accuracy_by_seed.csv" for h in halves],
-            "clean": report.read_tables([h / "clean_accuracy.csv" for h in halves])} if halves else None
-    clean = report.read_tables(inputs[2])
+            "clean": tables.read_tables([h / "clean_accuracy.csv" for h in halves])} if halves else None
+    clean = tables.read_tables(inputs[2])
     half_clean = half["clean"] if half else None
     stored = sorted(set(clean.arch))
     declared = declared or stored
@@ -133,22 +134,22 @@ def recompute(studies: list[Path], out: Path | None, plan: dict, plan_name: str)
         names["stability"] = "budget_stability"
     # a stored study keeps its tables as csv only (the run's paper_tables/ has the md and tex)
     outputs = {k: [str(out / f"{v}.csv")] for k, v in names.items()}
-    report.claims_tables(inputs[0], inputs[1], clean, plan, outputs, out / "findings.md", half=half,
+    table_jobs.claims_tables(inputs[0], inputs[1], clean, plan, outputs, out / "findings.md", half=half,
                          awaiting=awaiting)
     nets = [study / "mechanism.csv" for study in studies if (study / "mechanism.csv").is_file()]
     if nets:  # the mechanism's per-network tables: their inference again (once every part is stored)
-        net = report.read_tables(nets)
+        net = tables.read_tables(nets)
         if awaiting:
             intervention = pd.DataFrame(columns=infer.INTERVENTION_COLUMNS)
             explained = pd.DataFrame(columns=infer.EXPLAIN_COLUMNS)
         else:
             switches = [study / "mechanism_switch.csv" for study in studies
                         if (study / "mechanism_switch.csv").is_file()]
-            con = infer.contrasts(net, report.read_tables(switches) if switches else None)
+            con = infer.contrasts(net, tables.read_tables(switches) if switches else None)
             intervention = infer.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
             explained = infer.explained(con, plan["level"])
-        report.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
-        report.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
+        tables.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
+        tables.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
         io.atomic_write_text(out / "mechanism_findings.md",
-                             report.mechanism_findings(explained, intervention, net, awaiting))
+                             findings.mechanism_findings(explained, intervention, net, awaiting))
     return said + [f"claims and findings.md of {', '.join(map(str, studies))} under {plan_name} written to {out}"]

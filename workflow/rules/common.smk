@@ -194,7 +194,7 @@ def _report_record():
     prov = Path("results/provenance.json")
     record = json.loads(prov.read_text()) if prov.is_file() else None
     landing = Path("results/report_landing.rst")
-    from flatenn.report import provenance_line, rebuild_prefix
+    from flatenn.provenance import provenance_line, rebuild_prefix
 
     return {
         "made_by": (

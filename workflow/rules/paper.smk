@@ -48,7 +48,7 @@ ALL_TARGETS = (
 
 
 rule provenance:
-    # Once per config: its digest and numerics, and the commit and CPU the job sees (flatenn.report.provenance).
+    # Once per config: its digest and numerics, and the commit and CPU the job sees (flatenn.provenance.provenance).
     output:
         "results/provenance.json",
     log:

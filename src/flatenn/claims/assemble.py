@@ -13,6 +13,7 @@ from flatenn.claims.explains import explains
 from flatenn.claims.quantities import fault_effects, per_seed, to_percent
 from flatenn.claims.robustness import robustness, window_label
 from flatenn.claims.slopes import BY_GAIN_COLUMNS, SLOPE_COLUMNS, slopes
+from flatenn.config import window_of
 
 COLUMNS = ["claim", "arch", "statement", "paper_v1", "paper_latest", "measured_value", "ci_low", "ci_high",
            "verdict", "fault", "aggregate", "n_seeds", "trials_per_seed", "method", "mde", "p_value", "p_adjusted",
@@ -48,7 +49,7 @@ def fault_claim(seed_means: pd.DataFrame, clean: pd.DataFrame, plan: dict, chanc
     variants = sorted(set(clean.variant), key=lambda v: (v != "standard", v))
     trainings = [t for t in ("conventional", "saq") if t in set(clean.training)]
     effects = fault_effects(seed_means, aggregate.comparisons(variants, trainings), chance,
-                            (plan["window"]["low"], plan["window"]["high"]))
+                            window_of(plan))
     rows = fault_claims(per_seed(effects), plan)
     rows = rows[rows.claim == claim].assign(family=lambda d: d.claim + " " + d.dataset + " " + d.arch)
     return decide_families(rows, 1 - plan["level"], plan["correction"]).reset_index(drop=True)
@@ -62,7 +63,7 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
     variants = sorted(set(clean.variant), key=lambda v: (v != "standard", v))
     trainings = [t for t in ("conventional", "saq") if t in set(clean.training)]
     comps = aggregate.comparisons(variants, trainings)
-    window = (plan["window"]["low"], plan["window"]["high"])
+    window = window_of(plan)
     decided, effects, seeds, paired_sharp = decided_claims(seed_means, sharp, clean, comps, plan, chance, window)
     alt_tables, alt_seeds = {}, {}
     for w in (plan.get("robustness") or {}).get("windows", []):

@@ -19,24 +19,25 @@ def recompute(o, s):
 
 
 def compare(o, s):
-    from flatenn import compare, report
+    from flatenn import compare, tables
 
     for d in (o["ref"], o["run"]):
         if not (Path(d) / "claims.csv").is_file():
             raise FileNotFoundError(f"--ref/--run: no claims.csv in {d}")
     rows = compare.claims(read(Path(o["ref"]) / "claims.csv"), read(Path(o["run"]) / "claims.csv"))
-    tables = compare.tables(o["ref"], o["run"])
+    files = compare.tables(o["ref"], o["run"])
     if o["out"]:
-        report.write_table(rows, [o["out"]], floatfmt=".3g")
+        tables.write_table(rows, [o["out"]], floatfmt=".3g")
     moved = rows[~rows.verdict_agrees]
-    print(compare.summary(rows, tables))
+    print(compare.summary(rows, files))
     if len(moved):
         print("verdicts that differ:\n" + moved.to_markdown(index=False, floatfmt=".2f"))
 
 
 def budget(o, s):
-    from flatenn import budget, config, report
-    from flatenn.catalog import NUM_CLASSES
+    from flatenn import budget, config, tables
+    from flatenn.catalog import chance_levels
+    from flatenn.config import window_of
 
     runs = {}
     for key in ("base", "double"):
@@ -47,16 +48,16 @@ def budget(o, s):
         runs[key] = {"clean": read(folder / "clean_accuracy.csv"),
                      "seed_means": read(folder / "fault_accuracy_by_seed.csv")}
     plan = config.load_plan(o["plan"])
-    chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(runs["base"]["clean"].dataset)}
-    table = budget.budget(runs["base"], runs["double"], chance, (plan["window"]["low"], plan["window"]["high"]))
-    report.write_table(table, o["out"], floatfmt=".3g")
+    table = budget.budget(runs["base"], runs["double"], chance_levels(runs["base"]["clean"].dataset), window_of(plan))
+    tables.write_table(table, o["out"], floatfmt=".3g")
 
 
 def ladder(o, s):
     import re
 
-    from flatenn import budget, config, figures, io, report
-    from flatenn.catalog import NUM_CLASSES
+    from flatenn import budget, config, design_figures, findings, io, tables
+    from flatenn.catalog import chance_levels
+    from flatenn.config import window_of
 
     runs = {}
     for folder in map(Path, o["rungs"]):
@@ -72,14 +73,13 @@ def ladder(o, s):
     if "convergence" not in plan:
         raise ValueError(f"--plan: {o['plan']} declares no convergence rule")
     first = next(iter(runs.values()))["clean"]
-    chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(first.dataset)}
-    table = budget.ladder(runs, chance, (plan["window"]["low"], plan["window"]["high"]))
+    table = budget.ladder(runs, chance_levels(first.dataset), window_of(plan))
     rule = plan["convergence"]
     conv = budget.convergence(table, rule["clean_points"], rule["gain"], rule.get("two_sided", True))
-    report.write_table(table, o["out"], floatfmt=".3g")
-    report.write_table(conv, o["convergence"], floatfmt=".3g")
-    figures.budget_ladder(table, o["figure"])
-    io.atomic_write_text(o["findings"], report.ladder_findings(table, conv, rule["clean_points"], rule["gain"],
+    tables.write_table(table, o["out"], floatfmt=".3g")
+    tables.write_table(conv, o["convergence"], floatfmt=".3g")
+    design_figures.budget_ladder(table, o["figure"])
+    io.atomic_write_text(o["findings"], findings.ladder_findings(table, conv, rule["clean_points"], rule["gain"],
                                                                rule.get("two_sided", True)))
 
 
@@ -104,7 +104,7 @@ def radius(o, s):
 
     import pandas as pd
 
-    from flatenn import config, figures, io, radius, report
+    from flatenn import config, design_figures, io, radius, tables
 
     rows = []
     for folder in map(Path, o["rungs"]):
@@ -114,13 +114,13 @@ def radius(o, s):
         rows += [{**r, "rho": float(m.group(1))} for r in _networks(folder, "saq")]
     margin = config.load_plan(o["plan"])["claims"]["C5-clean"]["margin"]
     table = radius.ladder(pd.DataFrame(rows), pd.DataFrame(_networks(Path(o["conventional"]), "conventional")), margin)
-    report.write_table(table, o["out"], floatfmt=".4g")
-    figures.radius_ladder(table, o["figure"])
+    tables.write_table(table, o["out"], floatfmt=".4g")
+    design_figures.radius_ladder(table, o["figure"])
     io.atomic_write_text(o["findings"], radius.findings(table, margin))
 
 
 def power(o, s):
-    from flatenn import config, figures, power, report
+    from flatenn import config, design_figures, power, tables
 
     plan = config.load_plan(o["plan"])
     if "power" not in plan:
@@ -145,17 +145,17 @@ def power(o, s):
         parts += [t.assign(study=study.name), power.between(inter, t[t.claim == "C1"], plan, ns, levels)
                   .assign(study=study.name)]
     table = concat(parts)
-    report.write_table(table, o["out"], floatfmt=".3g")
-    report.write_table(power.needed(table, plan["power"]["target"]), o["needed"], floatfmt=".3g")
-    report.write_table(power.summary(table, [5, 8, 10]), o["summary"])
-    figures.power_curves(table, plan["power"]["target"], o["figure"])
+    tables.write_table(table, o["out"], floatfmt=".3g")
+    tables.write_table(power.needed(table, plan["power"]["target"]), o["needed"], floatfmt=".3g")
+    tables.write_table(power.summary(table, [5, 8, 10]), o["summary"])
+    design_figures.power_curves(table, plan["power"]["target"], o["figure"])
 
 
 def calibrate(o, s):
     import pandas as pd
     import yaml
 
-    from flatenn import aggregate, calibration, io, report
+    from flatenn import aggregate, calibration, io, tables
 
     clean = aggregate.clean_accuracy(o["evals"])
     clean = clean[clean.training == "conventional"]
@@ -167,7 +167,7 @@ def calibrate(o, s):
     strength = calibration.strengths(clean, s["alphas"], s["gains"], s["max_clean_cost"])
     rate = calibration.rates(trials, s["kept"], s["chance"])
     table = pd.concat([strength, rate], ignore_index=True)
-    report.write_table(table, o["table"])
+    tables.write_table(table, o["table"])
     settings = calibration.study_settings(strength, rate, s["threshold"], s["penalty"])
     header = ("# Calibrated on pilot seed %d by `snakemake --configfile <calibration config> calibration`\n"
               "# (flatenn calibrate): paste into the depth study's config.\n" % int(clean.seed.iloc[0]))

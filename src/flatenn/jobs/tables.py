@@ -8,74 +8,74 @@ from flatenn.jobs.inputs import read
 
 
 def clean_table(o, s):
-    from flatenn import aggregate, report
+    from flatenn import aggregate, tables
 
-    report.write_table(aggregate.clean_accuracy(o["evals"]), o["table"])
+    tables.write_table(aggregate.clean_accuracy(o["evals"]), o["table"])
 
 
 def fault_tables(o, s):
-    from flatenn import aggregate, report
+    from flatenn import aggregate, tables
     from flatenn.catalog import NUM_CLASSES
 
-    tables = aggregate.fault_tables(aggregate.read_trials(o["trials"]), s["variants"], s["trainings"],
-                                    1 / NUM_CLASSES[s["dataset"]], s["level"], s["eval_size"])
-    for name, df in tables.items():
-        report.write_table(df, o[name])
+    made = aggregate.fault_tables(aggregate.read_trials(o["trials"]), s["variants"], s["trainings"],
+                                  1 / NUM_CLASSES[s["dataset"]], s["level"], s["eval_size"])
+    for name, df in made.items():
+        tables.write_table(df, o[name])
 
 
 def fault_summary(o, s):
-    from flatenn import aggregate, report
+    from flatenn import aggregate, tables
 
-    report.write_table(aggregate.summary(read(o["fault_accuracy"]), o["fault"]), o["table"])
+    tables.write_table(aggregate.summary(read(o["fault_accuracy"]), o["fault"]), o["table"])
 
 
 def sharpness_tables(o, s):
-    from flatenn import aggregate, io, report
+    from flatenn import aggregate, io, tables
 
     sharp, curves = aggregate.sharpness(o["sharpness"], s["faults"])
     comps = aggregate.comparisons(s["variants"], s["trainings"])
-    report.write_table(sharp, o["table"])
-    report.write_table(aggregate.paired_sharpness(sharp, comps), o["paired"])
-    report.write_table(aggregate.sharpness_correlation(sharp, read(o["seed_means"]), s["fault"], s["rate"]),
+    tables.write_table(sharp, o["table"])
+    tables.write_table(aggregate.paired_sharpness(sharp, comps), o["paired"])
+    tables.write_table(aggregate.sharpness_correlation(sharp, read(o["seed_means"]), s["fault"], s["rate"]),
                        o["correlation"])
     io.write_csv(o["landscapes"], curves)
 
 
 def vulnerability_table(o, s):
-    from flatenn import aggregate, report
+    from flatenn import aggregate, tables
 
-    report.write_table(aggregate.vulnerability(aggregate.read_trials(o["trials"]), s["level"]), o["table"])
+    tables.write_table(aggregate.vulnerability(aggregate.read_trials(o["trials"]), s["level"]), o["table"])
 
 
 def claims(o, s):
-    from flatenn import config, report
+    from flatenn import config
 
     outputs = {k: o[k] for k in ("claims", "by_rate", "interaction", "explains", "slope", "by_gain")}
-    report.claims_tables(o["seed_means"], o["sharpness"], o["clean"], config.read_plan(o["plan"]), outputs,
+    claims_tables(o["seed_means"], o["sharpness"], o["clean"], config.read_plan(o["plan"]), outputs,
                          o["findings"])
 
 
 def provenance(o, s):
-    from flatenn import io, report
+    from flatenn import io, provenance
 
-    io.write_json(o["out"], report.provenance(dict(s)))
+    io.write_json(o["out"], provenance.provenance(dict(s)))
 
 
 def report_landing(o, s):
-    from flatenn import io, report
+    from flatenn import io, provenance
 
-    io.atomic_write_text(o["out"], report.report_landing(Path(o["claims"]).parent, o["verdicts"]))
+    io.atomic_write_text(o["out"], provenance.report_landing(Path(o["claims"]).parent, o["verdicts"]))
 
 
 def dose_response(o, s):
-    from flatenn import aggregate, report
+    from flatenn import aggregate, tables
 
-    report.write_table(aggregate.dose_response(read(o["clean"]), read(o["paired_by_seed"]), read(o["paired_sharpness"]),
+    tables.write_table(aggregate.dose_response(read(o["clean"]), read(o["paired_by_seed"]), read(o["paired_sharpness"]),
                                                s["level"]), o["table"])
 
 
 def findings(o, s):
-    from flatenn import io, report
+    from flatenn import findings, io
 
     from flatenn import config, headline
 
@@ -85,15 +85,16 @@ def findings(o, s):
     share = config.load_plan(o["plan"])["verdict_words"]["fragile_share"]
     table = headline.headline(declared, Path(o["headline"]).parent, share).to_markdown(index=False) + "\n"
     readme = Path(o["readme"])
-    io.atomic_write_text(readme, report.readme_with_findings(readme.read_text(), table))
+    io.atomic_write_text(readme, findings.readme_with_findings(readme.read_text(), table))
 
 
 def mechanism_tables(o, s):
     import pandas as pd
 
-    from flatenn import aggregate, config, io, report
+    from flatenn import aggregate, config, findings, io, tables
     from flatenn.mechanism import infer
-    from flatenn.catalog import NUM_CLASSES
+    from flatenn.config import window_of
+    from flatenn.catalog import chance_levels
 
     layers, summaries = [], []
     for f in o["layers"]:
@@ -104,30 +105,66 @@ def mechanism_tables(o, s):
     layers = layers[aggregate.MODEL_COLS + [c for c in layers.columns if c not in aggregate.MODEL_COLS]]
     clean = read(o["clean"])
     plan = config.read_plan(o["plan"])
-    chance = {ds: 1 / NUM_CLASSES[ds] for ds in set(clean.dataset)}
+    chance = chance_levels(clean.dataset)
     trials = aggregate.read_trials(o["trials"])
     seed_means = read(o["seed_means"])
     net = infer.networks(pd.DataFrame(summaries), clean, read(o["sharpness"]), seed_means, trials, chance,
-                             (plan["window"]["low"], plan["window"]["high"]))
+                             window_of(plan))
     switch = infer.switch_table(pd.DataFrame(summaries), trials, seed_means, chance)
     con = infer.contrasts(net, switch)
-    report.write_table(net, o["networks"])
-    report.write_table(switch, o["switch"])
-    report.write_table(infer.layer_rows(layers, read(o["vulnerability"])), o["layer_table"])
+    tables.write_table(net, o["networks"])
+    tables.write_table(switch, o["switch"])
+    tables.write_table(infer.layer_rows(layers, read(o["vulnerability"])), o["layer_table"])
     intervention = infer.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
     explained = infer.explained(con, plan["level"])
-    report.write_table(intervention, o["intervention"], floatfmt=".3g")
-    report.write_table(explained, o["explained"], floatfmt=".3g")
-    io.atomic_write_text(o["findings"], report.mechanism_findings(explained, intervention, net))
+    tables.write_table(intervention, o["intervention"], floatfmt=".3g")
+    tables.write_table(explained, o["explained"], floatfmt=".3g")
+    io.atomic_write_text(o["findings"], findings.mechanism_findings(explained, intervention, net))
 
 
 def runtime(o, s):
-    from flatenn import io, report
+    from flatenn import io, tables
 
-    io.write_csv(o["out"], report.runtime([f for f in o["benchmarks"] if Path(f).exists()]))
+    io.write_csv(o["out"], tables.runtime([f for f in o["benchmarks"] if Path(f).exists()]))
 
 
 def notebook(o, s):
-    from flatenn import report
+    from flatenn import provenance
 
-    report.notebook(o["source"], o["out"])
+    provenance.notebook(o["source"], o["out"])
+
+
+def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs: dict, findings_md,
+                  half: dict | None = None, awaiting: dict | None = None) -> None:
+    """The claims job (and `flatenn recompute`): per-seed tables in (a path each, or a list of
+    paths of a study's parts), every claims table and findings.md out. ``outputs`` maps claims,
+    by_rate, interaction and explains (and ``stability``, with ``half``: the fault and clean tables'
+    paths of the same networks trained at half the budget) to their paths. ``awaiting``: the
+    study's architectures not completely stored yet, each with the networks it lacks; their rows
+    are not decided, and the
+    between-architecture family, which includes them, is left undecided (decided once, when every
+    part is stored)."""
+    from flatenn import budget, claims, io
+    from flatenn.catalog import chance_levels
+    from flatenn.findings import findings
+    from flatenn.tables import read_tables, write_table
+
+    seed_means, sharp, clean = (read_tables(p) for p in (seed_means_csv, sharpness_csv, clean_csv))
+    twice = clean.duplicated(["dataset", "arch", "variant", "training", "seed"])
+    if twice.any():
+        r = clean[twice].iloc[0]
+        raise ValueError(f"clean: network {r.arch} {r.variant} {r.training} seed {r.seed} appears in two parts")
+    chance = chance_levels(clean.dataset)
+    decided = lambda t: t[~t.arch.isin(list(awaiting or {}))]  # noqa: E731 - an architecture waits for all its networks
+    seed_means, sharp, clean = decided(seed_means), decided(sharp), decided(clean)
+    tables = claims.evaluate(seed_means, sharp, clean, plan, chance)
+    if awaiting:
+        tables["interaction"] = tables["interaction"].iloc[0:0]
+    if half is not None:
+        tables["stability"] = budget.budget_stability(
+            {"seed_means": seed_means, "clean": clean},
+            {k: decided(read_tables(half[k])) for k in ("seed_means", "clean")}, plan, chance)
+    for name, paths in outputs.items():
+        write_table(tables[name], paths, floatfmt=".3g" if name in ("explains", "interaction") else ".2f")
+    io.atomic_write_text(findings_md, findings(tables["claims"], tables["interaction"], tables["explains"],
+                                               tables["slope"], tables.get("stability"), plan, awaiting, clean))
