@@ -109,6 +109,33 @@ def test_the_package_has_no_import_cycle_and_takes_no_private_name_across_module
                 assert not private, f"{path.name} imports {private} from {node.module}"
 
 
+def documented_layers() -> dict[str, int]:
+    """docs/methods.md's module table: each module (or package) named in a row, outside
+    parentheses, to its row's rank (0: the command layer, at the top)."""
+    import re
+
+    text = (ROOT / "docs" / "methods.md").read_text().split("## Modules", 1)[1]
+    rows = [line.split("|")[1:3] for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    return {name.strip("/").replace("/", "."): rank for rank, (_, mods) in enumerate(rows)
+            for name in re.findall(r"`([^`]+)`", re.sub(r"\([^)]*\)", "", mods))}
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    """The layer table in docs/methods.md is the rule: every module is in it, and every import
+    goes to its own layer or one below."""
+    layers = documented_layers()
+
+    def rank(module):
+        owners = [m for m in layers if module == m or module.startswith(m + ".")]
+        assert owners, f"{module} is in no layer of docs/methods.md's module table"
+        return layers[max(owners, key=len)]
+
+    up = [f"{m} -> {d}" for m, deps in import_graph().items() if m != "__init__" for d in deps
+          if d != "__init__" and rank(d) < rank(m)]
+    assert not up, "imports of a higher layer: " + ", ".join(sorted(up))
+    assert rank("mechanism.infer") < rank("mechanism.measure") < rank("mechanism")
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_each_module_imports_alone(module):
     res = subprocess.run([PY, "-c", f"import flatenn.{module}"], capture_output=True, text=True)
