@@ -146,3 +146,14 @@ def convergence(table: pd.DataFrame, clean_points: float, gain: float, two_sided
     first = out[out.converged].groupby(["dataset", "arch", "seed"]).budget.min()
     out["chosen"] = [first.get((d, a, s)) == b for d, a, s, b in zip(out.dataset, out.arch, out.seed, out.budget)]
     return out.reindex(columns=CONVERGENCE_COLUMNS)
+
+
+def ladder_and_rule(runs: dict, plan: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A budget ladder (``runs``: multiple of the budget -> {"clean", "seed_means"}) and the plan's
+    convergence rule applied to it: (ladder table, convergence table)."""
+    from flatenn.catalog import chance_levels
+
+    first = next(iter(runs.values()))["clean"]
+    table = ladder(runs, chance_levels(first.dataset), window_of(plan))
+    rule = plan["convergence"]
+    return table, convergence(table, rule["clean_points"], rule["gain"], rule.get("two_sided", True))

@@ -131,3 +131,18 @@ def study_settings(strength: pd.DataFrame, rate: pd.DataFrame, threshold: float,
         # the intervention's rate: where the standard network keeps closest to half its accuracy
         middle.setdefault(arch, {})[fault] = float(g.loc[(g.target - 0.5).abs().idxmin(), "value"])
     return {"variants": variants, "faults": {"per_arch": per_arch}, "mechanism": {"rates": middle}}
+
+
+def pilot(clean: pd.DataFrame, trials: pd.DataFrame, settings: dict) -> tuple[pd.DataFrame, dict, int]:
+    """A calibration from one pilot seed's conventional networks (``clean``) and its standard
+    networks' campaigns (``trials``) under the job's ``settings``: (the strengths and rates table,
+    the study settings to paste, the pilot seed)."""
+    clean = clean[clean.training == "conventional"]
+    if clean.seed.nunique() != 1:
+        raise ValueError(f"--evals: calibration reads one pilot seed, got seeds {sorted(clean.seed.unique())}")
+    if set(trials.variant) != {"standard"}:
+        raise ValueError("--trials: calibration reads the campaigns of the standard networks only")
+    strength = strengths(clean, settings["alphas"], settings["gains"], settings["max_clean_cost"])
+    rate = rates(trials, settings["kept"], settings["chance"])
+    table = pd.concat([strength, rate], ignore_index=True)
+    return table, study_settings(strength, rate, settings["threshold"], settings["penalty"]), int(clean.seed.iloc[0])

@@ -164,3 +164,23 @@ def summary(power: pd.DataFrame, ns) -> pd.DataFrame:
                                                  if h.power_permutation.notna().any() else "-")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def design(studies: dict, plan: dict, as_levels: list, ns=tuple(range(4, 17))) -> pd.DataFrame:
+    """The power table of a design from pilot studies (``studies``: name -> (claims table,
+    between-architecture table)): ``table`` and ``between`` per study at each n of ``ns``. With
+    ``as_levels``, the design's AS levels: only their rows (and the standard network's) count, and
+    each family is rescaled to the design's size (``design_family``)."""
+    parts = []
+    for name, (claims, inter) in studies.items():
+        levels = None
+        if as_levels:
+            present = set(as_levels) & set(claims.a_variant)
+            levels, keep = max(len(present), 1), {"standard", *present}
+            claims = claims[(claims.role == "primary") & claims.family_size.notna()]
+            claims = claims.assign(pilot_family_size=claims.family_size, family_size=design_family(claims, levels))
+            claims = claims[claims.a_variant.isin(keep)]
+            inter = inter[inter.comparison.str.split("-").str[0].isin(keep)]
+        t = table(claims, plan, list(ns))
+        parts += [t.assign(study=name), between(inter, t[t.claim == "C1"], plan, list(ns), levels).assign(study=name)]
+    return pd.concat([p for p in parts if len(p)], ignore_index=True)

@@ -93,33 +93,17 @@ def mechanism_tables(o, s):
 
     from flatenn import aggregate, config, findings, io, tables
     from flatenn.mechanism import infer
-    from flatenn.config import window_of
-    from flatenn.catalog import chance_levels
 
-    layers, summaries = [], []
-    for f in o["layers"]:
-        mid, res = io.model_id(f), io.read_json(f)
-        layers.append(pd.DataFrame(res["layers"]).assign(**mid))
-        summaries.append({**mid, **res["summary"]})
-    layers = pd.concat(layers, ignore_index=True)
-    layers = layers[aggregate.MODEL_COLS + [c for c in layers.columns if c not in aggregate.MODEL_COLS]]
-    clean = read(o["clean"])
-    plan = config.read_plan(o["plan"])
-    chance = chance_levels(clean.dataset)
-    trials = aggregate.read_trials(o["trials"])
-    seed_means = read(o["seed_means"])
-    net = infer.networks(pd.DataFrame(summaries), clean, read(o["sharpness"]), seed_means, trials, chance,
-                             window_of(plan))
-    switch = infer.switch_table(pd.DataFrame(summaries), trials, seed_means, chance)
-    con = infer.contrasts(net, switch)
-    tables.write_table(net, o["networks"])
-    tables.write_table(switch, o["switch"])
-    tables.write_table(infer.layer_rows(layers, read(o["vulnerability"])), o["layer_table"])
-    intervention = infer.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
-    explained = infer.explained(con, plan["level"])
-    tables.write_table(intervention, o["intervention"], floatfmt=".3g")
-    tables.write_table(explained, o["explained"], floatfmt=".3g")
-    io.atomic_write_text(o["findings"], findings.mechanism_findings(explained, intervention, net))
+    measured = [(io.model_id(f), io.read_json(f)) for f in o["layers"]]
+    layers = pd.concat([pd.DataFrame(res["layers"]).assign(**mid) for mid, res in measured], ignore_index=True)
+    summaries = pd.DataFrame([{**mid, **res["summary"]} for mid, res in measured])
+    made = infer.tables(layers, summaries, read(o["clean"]), read(o["sharpness"]), read(o["seed_means"]),
+                        aggregate.read_trials(o["trials"]), read(o["vulnerability"]), config.read_plan(o["plan"]))
+    for name, floatfmt in (("networks", ".4f"), ("switch", ".4f"), ("layer_table", ".4f"), ("intervention", ".3g"),
+                           ("explained", ".3g")):
+        tables.write_table(made[name], o[name], floatfmt=floatfmt)
+    io.atomic_write_text(o["findings"], findings.mechanism_findings(made["explained"], made["intervention"],
+                                                                    made["networks"]))
 
 
 def runtime(o, s):

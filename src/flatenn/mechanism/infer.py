@@ -336,3 +336,21 @@ def layer_rows(layers: pd.DataFrame, vulnerability: pd.DataFrame | None) -> pd.D
     v = vulnerability[vulnerability.sweep == "layer"]
     v = v.assign(layer=v.target.str.removeprefix("layer "))[MODEL_COLS + ["layer", "mean"]]
     return layers.merge(v.rename(columns={"mean": "layer_fault_accuracy"}), on=MODEL_COLS + ["layer"], how="left")
+
+
+def tables(layers: pd.DataFrame, summaries: pd.DataFrame, clean: pd.DataFrame, sharp: pd.DataFrame,
+           seed_means: pd.DataFrame, trials: pd.DataFrame, vulnerability: pd.DataFrame | None, plan: dict) -> dict:
+    """Every mechanism table of a run from its measurements (``layers``: the layer tables with each
+    network's key columns; ``summaries``: one row per network) and its result tables, under the
+    plan: {"networks", "switch", "layer_table", "intervention", "explained"}."""
+    from flatenn.catalog import chance_levels
+    from flatenn.config import window_of
+
+    layers = layers[MODEL_COLS + [c for c in layers.columns if c not in MODEL_COLS]]
+    chance = chance_levels(clean.dataset)
+    net = networks(summaries, clean, sharp, seed_means, trials, chance, window_of(plan))
+    switch = switch_table(summaries, trials, seed_means, chance)
+    con = contrasts(net, switch)
+    return {"networks": net, "switch": switch, "layer_table": layer_rows(layers, vulnerability),
+            "intervention": intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"]),
+            "explained": explained(con, plan["level"])}
