@@ -238,7 +238,7 @@ def test_a_family_whose_only_decided_row_turns_without_one_seed_is_called_fragil
         "not supported; the opposite is shown")
     text = findings.findings(fragile.reindex(columns=claims.COLUMNS).assign(seeds_for=5, seeds_against=1),
                            pd.DataFrame(columns=claims.INTERACTION_COLUMNS),
-                           pd.DataFrame(columns=claims.EXPLAINS_COLUMNS), plan=None)
+                           pd.DataFrame(columns=claims.SHARPNESS_EXPLAINS_COLUMNS), plan=None)
     assert "PASS (fragile: every decided row changes without one seed)**" in text
     assert "the paper's claim" not in text  # a fragile family does not say what a robust one would
 
@@ -359,3 +359,20 @@ def test_a_study_of_one_or_two_seeds_gets_its_tables(seeds):
     assert len(primary) and (primary.n_seeds <= seeds).all()
     if seeds == 1:
         assert (primary.verdict == "INCONCLUSIVE").all()
+
+
+def test_an_accuracy_interval_stays_inside_zero_and_one():
+    """Three seeds near perfect accuracy: the t interval of their mean (0.99 +- 0.0248) would reach
+    1.0148; the table cuts it at 1 and leaves an interval inside the range as it is."""
+    from flatenn.stats import seed_level_ci
+
+    means = pd.DataFrame({"dataset": "fashion_mnist", "arch": "lenet5", "variant": "standard",
+                          "training": "conventional", "fault": "bitflip", "seed": [0, 1, 2, 0, 1, 2],
+                          "rate": [0.0, 0.0, 0.0, 0.1, 0.1, 0.1], "trials": 4,
+                          "accuracy": [0.98, 0.99, 1.0, 0.5, 0.6, 0.7]})
+    table = aggregate.fault_accuracy(means, 0.95).set_index("rate")
+    near_one = seed_level_ci(pd.Series([0.98, 0.99, 1.0]), 0.95)
+    assert near_one["ci_high"] > 1.01 and table.at[0.0, "ci_high"] == 1.0
+    assert table.at[0.0, "ci_low"] == near_one["ci_low"]
+    inside = seed_level_ci(pd.Series([0.5, 0.6, 0.7]), 0.95)
+    assert (table.at[0.1, "ci_low"], table.at[0.1, "ci_high"]) == (inside["ci_low"], inside["ci_high"])

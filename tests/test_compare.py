@@ -25,7 +25,7 @@ def test_verdicts_and_shifts_in_half_widths_of_the_reference():
     assert rows.loc["sa0", "shift_in_half_widths"] == pytest.approx(1.5)
     assert rows.loc["sa1", "run_verdict"] == "missing"
     assert rows.inside_ref_interval.to_dict() == {"bitflip": True, "sa0": False, "sa1": False}
-    text = compare.summary(compare.claims(REF, RUN), pd.DataFrame({"identical": [True, False]}))
+    text = compare.in_words(compare.claims(REF, RUN), pd.DataFrame({"identical": [True, False]}))
     assert text.splitlines()[0] == ("verdicts: 1 of 3 claims rows agree with the reference "
                                     "(1 missing from the run: another config or plan?)")
     assert "largest shift 1.50 half-widths" in text and "tables: 1 of 2 identical to the byte" in text
@@ -94,7 +94,7 @@ def test_a_moved_window_is_the_same_row_and_an_up_to_row_follows_its_maximum():
     assert (rows.run_verdict != "missing").all()
     assert rows.window_moved.tolist() == [False, False, True, False]
     assert rows.intervals_overlap.tolist() == [True, False, True, True]
-    text = compare.summary(rows, pd.DataFrame({"identical": [False], "equal": [True]}))
+    text = compare.in_words(rows, pd.DataFrame({"identical": [False], "equal": [True]}))
     assert "primary INCONCLUSIVE in the reference: 1 of 2 agree, 1 of 2 intervals overlap" in text
     assert "windows: 1 of 4 rows decided over other informative rates" in text
 

@@ -222,3 +222,22 @@ def test_each_architecture_trains_on_its_own_budget_and_a_study_runs_one_archite
     assert config.job_settings(cfg, "mechanism", arch="resnet8", **wc)["switch_thresholds"] == [0.0]
     std = {**wc, "variant": "standard"}
     assert config.job_settings(cfg, "mechanism", arch="resnet8", **std)["switch_thresholds"] == [0.1]
+
+
+def test_a_fault_model_whose_effects_leave_the_word_stops_the_config_in_one_line(monkeypatch):
+    """A burst that sets bit 8 of an 8-bit word fails validation before any job, naming the model;
+    the same burst masked to the word passes."""
+    from flatenn import registry
+
+    cfg = config.load(ROOT / "config/ci.yaml", base=ROOT)
+    for masked, name in ((False, "burst_out"), (True, "burst_in")):
+        monkeypatch.setitem(registry.FAULTS, name, registry.FaultModel(name, "burst", lambda u, m, w, k=masked: u ^ (
+            (m | (m << 1)) & ((1 << w) - 1) if k else m | (m << 1))))
+        trial = {**cfg, "faults": {**cfg["faults"], "types": ["bitflip", name],
+                                   "rates": {**cfg["faults"]["rates"], name: [0.0, 0.01]}, "per_arch": {}}}
+        if masked:
+            config.validate(trial, base=ROOT)
+        else:
+            with pytest.raises(config.ConfigError, match=r"^faults.types: fault model burst_out: apply returned "
+                                                          r"a pattern outside the 8-bit word"):
+                config.validate(trial, base=ROOT)

@@ -109,3 +109,34 @@ def test_every_registered_architecture_deploys_as_trained(arch):
     """check-config's check, on every architecture of the registry (a new one is covered here too)."""
     differ, _ = deployed.check_architecture(arch, catalog.SHAPES["fashion_mnist"], 10, Q)
     assert differ <= 1 / 64
+
+
+def test_a_depthwise_convolution_is_named_in_one_line_before_any_job(monkeypatch):
+    """A network with a depthwise convolution (groups = channels) cannot be deployed yet: the check
+    names the layer; an architecture whose builder fails inside torch is one line too."""
+    from torch import nn
+
+    from flatenn import deployed, registry
+    from flatenn.models import Net
+    from flatenn.quant import QConv2d, QLinear
+    from flatenn.sparsity import QAct
+
+    def dsnet(in_shape, num_classes, qcfg):
+        b = qcfg["weight_bits"]
+        return Net(nn.Sequential(QConv2d(in_shape[0], 8, 3, padding=1, bias=False, weight_bits=b), nn.BatchNorm2d(8),
+                                 QAct(8), QConv2d(8, 8, 3, padding=1, groups=8, bias=False, weight_bits=b),
+                                 nn.BatchNorm2d(8), QAct(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                 QLinear(8, num_classes, weight_bits=b)))
+
+    def broken(in_shape, num_classes, qcfg):
+        return Net(nn.Sequential(QConv2d(in_shape[0], 8, 3, groups=in_shape[0] + 1), nn.Flatten()))
+
+    for name, build in (("dsnet_test", dsnet), ("broken_test", broken)):
+        monkeypatch.setitem(registry.ARCHITECTURES, name, registry.Architecture(name, build, depth=3))
+    qcfg = {"weight_bits": 8, "act_bits": 8, "quantize_first_last": True}
+    with pytest.raises(ValueError, match=r"^archs: dsnet_test: deployed: cannot deploy layer body\.3 \(a QConv2d "
+                                         r"with groups=8\)"):
+        deployed.check_deployable(["dsnet_test"], "fashion_mnist", qcfg)
+    with pytest.raises(ValueError) as e:
+        deployed.check_deployable(["broken_test"], "fashion_mnist", qcfg)
+    assert str(e.value).startswith("archs: broken_test: ") and "\n" not in str(e.value)

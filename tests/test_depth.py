@@ -125,8 +125,9 @@ def test_one_contrast_gets_one_verdict_wherever_it_appears(tmp_path):
     slope = claims.slopes(seeds, clean, PLAN, {"lenet5": 5, "resnet20": 20})["slope"]
     assert not inter.duplicated(["dataset", "fault", "comparison", "quantity", "arch_a", "arch_b"]).any()
     assert slope.slope.isna().all()  # not a second test of the same contrast
-    text = findings.findings(pd.DataFrame(columns=claims.COLUMNS), inter, pd.DataFrame(columns=claims.EXPLAINS_COLUMNS),
-                           slope)
+    text = findings.findings(pd.DataFrame(columns=claims.COLUMNS), inter,
+                             pd.DataFrame(columns=claims.SHARPNESS_EXPLAINS_COLUMNS),
+                             slope)
     for r in inter.itertuples():
         assert f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}]" in text and f"p {r.p_adjusted:.3g}, equivalence " \
             f"interval [{r.eq_ci_low:+.1f}, {r.eq_ci_high:+.1f}] against +-{r.margin:g}: {r.verdict}" in text
@@ -319,7 +320,7 @@ def contrast_rows(seeds=range(4)):
 
 
 def test_explained_finds_the_planted_explanation_within_architectures_and_only_it():
-    e = infer.explained(contrast_rows(), 0.95).set_index("candidate")
+    e = infer.mechanism_explained(contrast_rows(), 0.95).set_index("candidate")
     assert e.loc["dead_input_share", "r_within"] < -0.9 and e.loc["dead_input_share", "p_adjusted"] < 0.05
     assert e.loc["dead_input_share", "reading"] == "within architectures: larger value, AS keeps more"
     assert e.loc["sparsity_gained", "reading"] == "no relation shown"
@@ -337,9 +338,9 @@ def test_a_candidate_that_only_names_the_architecture_is_not_an_explanation():
     rows = rows.assign(effect=shift + rng.normal(0, 1, len(rows)), input_density=shift / 10 + rng.normal(0, 1, len(rows)))
     across = rows.groupby("arch")[["effect", "input_density"]].mean().corr().iloc[0, 1]
     assert across > 0.9  # across architectures it "explains" everything
-    many = infer.explained(rows, 0.95).set_index("candidate")
+    many = infer.mechanism_explained(rows, 0.95).set_index("candidate")
     assert many.loc["input_density", "reading"] == "no relation shown"
-    one = infer.explained(rows[rows.a_variant == "as1"], 0.95)
+    one = infer.mechanism_explained(rows[rows.a_variant == "as1"], 0.95)
     assert (one.reading == infer.NOT_IDENTIFIABLE).all() and not one.identifiable.any()
     text = findings.mechanism_findings(one, infer.intervention(rows[rows.a_variant == "as1"], 0.95),
                                      pd.DataFrame(columns=["dataset", "arch", "variant", "training", "seed",
@@ -378,7 +379,7 @@ def test_intervention_readings_carry_their_robustness():
     split = infer.intervention(con([-1.0, -1.1, -0.9, -1.0, -1.05, -0.95, -1.0, 2.0]), 0.95).iloc[0]
     assert split.reading == "no change shown" and split.loo_reading == "difference shrinks"
     assert split.robustness == "fragile" and split.fragile_by == "without seed 7"
-    text = findings.mechanism_findings(pd.DataFrame(columns=infer.EXPLAIN_COLUMNS),
+    text = findings.mechanism_findings(pd.DataFrame(columns=infer.MECHANISM_EXPLAINED_COLUMNS),
                                      infer.intervention(con(-4 + rng.normal(0, 0.2, 5)), 0.95),
                                      pd.DataFrame({"arch": ["a"], "variant": ["as1"], "dead_input_share": [0.1],
                                                    "dataset": "d", "training": "c", "seed": 0}))
@@ -424,7 +425,7 @@ def test_the_sparsity_switch_attributes_c1_to_sparsity_at_inference_or_to_the_we
     assert iv.loc["as_threshold_removed", "sparsity_gained"] == pytest.approx(0.35)
     assert iv.loc["as_threshold_removed", "sparsity_gained_changed"] == pytest.approx(0.02)
     assert iv.loc["standard_threshold_applied", "sparsity_gained_changed"] == pytest.approx(0.02)
-    text = findings.mechanism_findings(infer.explained(con, 0.95), iv.reset_index(), net)
+    text = findings.mechanism_findings(infer.mechanism_explained(con, 0.95), iv.reset_index(), net)
     assert "evaluated without its threshold" in text and "sparsity at inference carries" in text
     net, sw = switch_study(as_off=0.60, std_on=0.80)  # the switch changes no network's share
     iv = infer.intervention(infer.contrasts(net, sw), 0.95)

@@ -234,7 +234,7 @@ def test_budget_stability_decides_c1_as_the_claims_do_and_finds_a_verdict_that_m
     plan = config.load_plan(ROOT / "config/analysis.yaml")
     sm, clean = pd.read_csv(study / "fault_accuracy_by_seed.csv"), pd.read_csv(study / "clean_accuracy.csv")
     chance = {"fashion_mnist": 0.1}
-    c1 = claims.fault_claim(sm, clean, plan, chance)
+    c1 = claims.fault_claim_alone(sm, clean, plan, chance)
     stored = pd.read_csv(study / "claims.csv")
     stored = stored[(stored.claim == "C1") & stored.role.isin(["primary", "secondary"])]
     keys = ["arch", "fault", "comparison", "role", "quantity"]

@@ -1,5 +1,5 @@
-"""docs/extending.md's worked examples, copied from the page and run as a user would: a fault
-model, an architecture, a penalty and a dataset registered through `extensions:` and run through
+"""docs/extending.md's worked examples, copied from the page and run as a user would: two fault
+models, an architecture, a penalty and a dataset registered through `extensions:` and run through
 a tiny workflow; an undeployable architecture stopped before any job; stored studies unchanged."""
 import os
 import re
@@ -28,8 +28,8 @@ def examples(folder):
     return paths
 
 
-def test_the_page_has_the_four_worked_examples(tmp_path):
-    assert set(examples(tmp_path)) == {"sign_flips", "tiny_cnn", "l2_penalty", "stripes"}
+def test_the_page_has_the_five_worked_examples(tmp_path):
+    assert set(examples(tmp_path)) == {"sign_flips", "bursts", "tiny_cnn", "l2_penalty", "stripes"}
 
 
 def tiny_config(path, extensions, types):
@@ -42,7 +42,8 @@ def tiny_config(path, extensions, types):
                        "as_l2": {"threshold": 0.1, "alpha": 0.1, "penalty": "l2"}}
     cfg["trainings"] = ["conventional"]
     cfg["training"].update(epochs=2)
-    cfg["faults"].update(types=types, rates={"bitflip": [0.0, 0.003, 0.03], "msb_flip": [0.0, 0.01, 0.05]},
+    cfg["faults"].update(types=types, rates={"bitflip": [0.0, 0.003, 0.03], "msb_flip": [0.0, 0.01, 0.05],
+                                             "burst2": [0.0, 0.003, 0.03]},
                          trials=2, eval_size=200)
     cfg["faults"]["rates"] = {t: cfg["faults"]["rates"][t] for t in types}
     cfg["vulnerability"].update(trials=1)
@@ -59,17 +60,18 @@ def test_the_examples_run_through_the_workflow_and_a_new_fault_type_runs_only_it
     targets = ["paper_tables/claims.csv", "paper_tables/fault_accuracy.csv", "figures/fault_accuracy.pdf"]
     first = tiny_config(tmp_path / "first.yaml", files.values(), ["bitflip"])
     run(smk + ["--configfile", str(first), "--", *targets], timeout=1200)
-    second = tiny_config(tmp_path / "second.yaml", files.values(), ["bitflip", "msb_flip"])
+    second = tiny_config(tmp_path / "second.yaml", files.values(), ["bitflip", "msb_flip", "burst2"])
     smk += ["--configfile", str(second)]
     dry = run(smk + ["-n", "--", *targets], timeout=300).stdout
     planned = re.findall(r"rule (\w+):\n(?:    .*\n)*?    wildcards: ([^\n]*)", dry)
     campaigns = [w for rule, w in planned if rule == "campaign"]
-    assert campaigns and all("fault=msb_flip" in w for w in campaigns)  # 2 seeds x 2 variants, no others
-    assert len(campaigns) == 4 and not [r for r, _ in planned if r == "train"]
+    # the new types' campaigns only: 2 seeds x 2 variants x 2 types, no training
+    assert campaigns and all("fault=msb_flip" in w or "fault=burst2" in w for w in campaigns)
+    assert len(campaigns) == 8 and not [r for r, _ in planned if r == "train"]
     run(smk + ["--", *targets], timeout=1200)
     tables = tmp_path / "run/paper_tables"
     fa = pd.read_csv(tables / "fault_accuracy.csv")
-    assert set(fa.fault) == {"bitflip", "msb_flip"} and set(fa.arch) == {"tinycnn"}
+    assert set(fa.fault) == {"bitflip", "msb_flip", "burst2"} and set(fa.arch) == {"tinycnn"}
     assert set(fa.variant) == {"standard", "as_l2"}
     sharp = pd.read_csv(tables / "sharpness.csv")
     assert (sharp.fault_curvature_msb_flip > 0).all() and "fault_curvature_sa0" not in sharp

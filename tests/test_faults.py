@@ -187,3 +187,33 @@ def test_displacement_moments_known_answers():
     assert faults.displacement_moments(q, "bitflip")[1].tolist() == [21845.0] * 3  # (4^8 - 1) / 3
     assert faults.displacement_moments(q, "sa0")[0].tolist() == [0.0, 1.0, -127.0]
     assert faults.displacement_moments(q, "sa1")[1].tolist() == [21845.0, 0.0, 16384.0]
+
+
+def burst(masked: bool):
+    """A 2-bit burst (each faulty cell flips its bit and the next higher one), kept inside the word
+    or not."""
+    return registry.FaultModel("burst2_test", "2-bit burst", lambda u, m, width: u ^ (
+        (m | (m << 1)) & ((1 << width) - 1) if masked else m | (m << 1)))
+
+
+def test_a_fault_model_gets_the_width_and_overlapping_bursts_combine_as_it_says(monkeypatch):
+    """Known patterns of the masked 2-bit burst at 8 bits: a burst from bit 7 stops at the edge
+    (0x00 -> 0x80, value -128), two cells at bits 2 and 3 flip bits 2, 3 and 4 once each (0 -> 28),
+    and one cell at bit 0 flips bits 0 and 1 (0x03 -> 0x00)."""
+    monkeypatch.setitem(registry.FAULTS, "burst2_test", burst(True))
+    w = torch.tensor([0, 0, 3], dtype=torch.int8)
+    out = faults.apply_map(w, "burst2_test", 8, torch.tensor([0, 1, 2]), torch.tensor([1 << 7, 0b1100, 1]))
+    assert out.tolist() == [-128, 28, 0]
+    registry.FAULTS["burst2_test"].check_width(8)  # every pattern stays inside
+
+
+def test_a_fault_model_that_leaves_the_word_is_stopped_naming_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(registry.FAULTS, "burst2_test", burst(False))
+    with pytest.raises(ValueError, match="fault model burst2_test: apply returned a pattern outside the 8-bit word"):
+        registry.FAULTS["burst2_test"].check_width(8)
+    with pytest.raises(ValueError, match="fault model burst2_test: apply returned a pattern outside"):
+        faults.apply_map(torch.tensor([0], dtype=torch.int8), "burst2_test", 8, torch.tensor([0]),
+                         torch.tensor([1 << 7]))
+    with pytest.raises(ValueError, match=r"apply: fault model 'two_args' must take \(u, masks, width\)"):
+        registry.register_fault(registry.FaultModel("two_args", "old", lambda u, m: u ^ m))
+    assert "two_args" not in registry.FAULTS

@@ -87,13 +87,15 @@ def seed_means(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def fault_accuracy(means: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Accuracy per model configuration and point, seed-level CI (the contract table)."""
+    """Accuracy per model configuration and point, seed-level CI (the contract table). An accuracy
+    lies in [0, 1], so its t interval is cut to that range: only impossible values go, coverage
+    cannot fall."""
     rows = []
     for key, g in means.groupby(["dataset", "arch", "variant", "training", "fault", "rate"], sort=True):
         ci = seed_level_ci(g["accuracy"], level)
         rows.append({**dict(zip(["dataset", "arch", "variant", "training", "fault", "rate"], key)),
                      "trials": int(g["trials"].min()), "mean": ci["mean"], "std": ci["std"],
-                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_seeds": ci["n"]})
+                     "ci_low": max(ci["ci_low"], 0.0), "ci_high": min(ci["ci_high"], 1.0), "n_seeds": ci["n"]})
     return pd.DataFrame(rows)
 
 
@@ -183,7 +185,7 @@ def _cell(mean, lo, hi) -> str:
     return f"{100 * mean:.1f} ± {100 * (hi - lo) / 2:.1f}"
 
 
-def summary(fault_acc: pd.DataFrame, fault: str) -> pd.DataFrame:
+def fault_summary(fault_acc: pd.DataFrame, fault: str) -> pd.DataFrame:
     """The paper's table layout: rows arch x variant x training, columns rates, cells mean ± CI (points)."""
     d = fault_acc[fault_acc.fault == fault]
     d = d.assign(cell=[_cell(*r) for r in zip(d["mean"], d.ci_low, d.ci_high)])

@@ -58,7 +58,7 @@ def budget(base: dict, double: dict, chance: dict, window: tuple) -> pd.DataFram
 
 
 def budget_stability(converged: dict, half: dict, plan: dict, chance: dict) -> pd.DataFrame:
-    """Budget stability as an endpoint: C1 decided as the claims decide it (``claims.fault_claim``:
+    """Budget stability as an endpoint: C1 decided as the claims decide it (``claims.fault_claim_alone``:
     its family, correction and family-wise interval) on the same seeds trained at the converged
     budget and at half of it (each a dict of clean_accuracy and fault_accuracy_by_seed tables),
     per architecture, fault type and AS level; ``depends_on_budget`` where the verdicts differ,
@@ -67,13 +67,13 @@ def budget_stability(converged: dict, half: dict, plan: dict, chance: dict) -> p
     per network, p and q the shares of positive values at each budget). The dose is not matched:
     at a fixed penalty the sparsity gained grows with the budget, so each row carries the mean
     gain at both budgets (``gain_moved``); a verdict that moves may have moved with the dose."""
-    from flatenn.claims import fault_claim, sparsity_gained
+    from flatenn.claims import fault_claim_alone, sparsity_gained
 
     keys = ["claim", "dataset", "arch", "fault", "a_variant", "role"]
     cols = ["measured_value", "adj_ci_low", "adj_ci_high", "verdict"]
     runs = {}
     for name, run in (("converged", converged), ("half", half)):
-        d = fault_claim(run["seed_means"], run["clean"], plan, chance)
+        d = fault_claim_alone(run["seed_means"], run["clean"], plan, chance)
         d = d[(d.role == "primary") & (d.a_training == "conventional")]
         runs[name] = d[keys + cols].rename(columns={c: f"{name}_{c.replace('measured_', '').replace('adj_', '')}"
                                                     for c in cols})

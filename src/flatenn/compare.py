@@ -153,7 +153,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def summary(claim_rows: pd.DataFrame, table_rows: pd.DataFrame) -> str:
+def in_words(claim_rows: pd.DataFrame, table_rows: pd.DataFrame) -> str:
     """Lines for the terminal: verdicts (and per primary verdict of the reference, how many rows
     agree and overlap), values, moved windows, tables."""
     n = len(claim_rows)

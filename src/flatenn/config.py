@@ -124,6 +124,11 @@ def validate(cfg: dict, schema_path: Path = SCHEMA_PATH, base=None) -> dict:
                 raise ConfigError(f"{key}.{name}: no rates given for fault type {name}")
             if 0 not in rates[name]:
                 raise ConfigError(f"{key}.{name}: must include 0 (the clean reference of each model)")
+    for name in cfg["faults"]["types"]:  # a fault model's effects stay inside the stored word
+        try:
+            registry.fault(name).check_width(cfg["quant"]["weight_bits"])
+        except ValueError as e:
+            raise ConfigError(f"faults.types: {e}") from None
     mech = cfg["mechanism"]["rates"]
     for arch in cfg["archs"] if mech else ():
         for name in cfg["faults"]["types"]:

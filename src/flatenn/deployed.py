@@ -109,6 +109,9 @@ class DeployedNet:
         i = 0
         while i < len(mods):
             m = mods[i]
+            if isinstance(m, QConv2d) and m.groups != 1:
+                raise ValueError(f"deployed: cannot deploy layer {names[m]} (a QConv2d with groups={m.groups}): "
+                                 "the integer network computes full convolutions only (no grouped or depthwise)")
             if isinstance(m, (QConv2d, QLinear)):
                 bn = mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d) else None
                 j = i + 1 + (bn is not None)
@@ -309,6 +312,9 @@ def check_deployable(archs, dataset: str, qcfg: dict) -> dict[str, bool]:
             differ, exact[arch] = check_architecture(arch, SHAPES[dataset], NUM_CLASSES[dataset], qcfg)
         except ValueError as e:
             raise ValueError(f"archs: {arch}: {str(e).splitlines()[0]}") from None
+        except Exception as e:  # a user's layer that fails inside torch: its error, in one line
+            raise ValueError(f"archs: {arch}: does not build and deploy ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''})") from None
         if differ > 0.05:
             raise ValueError(f"archs: {arch}: the deployed network disagrees with the training-time model on "
                              f"{differ:.0%} of random images")

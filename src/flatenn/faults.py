@@ -122,14 +122,23 @@ def fault_map_among(eligible: torch.Tensor, bits: int, count: int, generator: to
     return elems, torch.zeros(len(elems), dtype=torch.int64).index_add_(0, inverse, 1 << pos)
 
 
+def faulty_patterns(fault: str, u: torch.Tensor, masks: torch.Tensor, bits: int) -> torch.Tensor:
+    """The fault model's patterns for stored ``bits``-bit patterns ``u`` and their masks; a pattern
+    outside the word is a ValueError that names the model (a model must keep its effects inside)."""
+    f = get(fault).apply(u, masks, bits)
+    if bool(((f < 0) | (f >= (1 << bits))).any()):
+        raise ValueError(f"fault model {fault}: apply returned a pattern outside the {bits}-bit word "
+                         f"(keep its effects inside: mask with (1 << width) - 1)")
+    return f
+
+
 def apply_map(weights: torch.Tensor, fault: str, bits: int, elems: torch.Tensor,
               masks: torch.Tensor) -> torch.Tensor:
     """A copy of ``weights`` with the cells of the map forced or flipped."""
     out = weights.clone()
     flat = out.view(-1)
     elems, masks = elems.to(flat.device), masks.to(flat.device)
-    full = (1 << bits) - 1
-    u = get(fault).apply(flat[elems].to(torch.int64) & full, masks) & full  # on the stored b-bit pattern
+    u = faulty_patterns(fault, flat[elems].to(torch.int64) & ((1 << bits) - 1), masks, bits)  # the stored pattern
     signed = torch.where(u >= (1 << (bits - 1)), u - (1 << bits), u)
     flat[elems] = signed.to(flat.dtype)
     return out
@@ -173,7 +182,7 @@ def displacement_moments(weights: torch.Tensor, fault: str, *, bits: int = 8) ->
     mean = torch.zeros(weights.shape, dtype=torch.float64)
     square = torch.zeros(weights.shape, dtype=torch.float64)
     for b in model.eligible(bits):
-        f = model.apply(u, torch.full_like(u, 1 << b)) & full
+        f = faulty_patterns(fault, u, torch.full_like(u, 1 << b), bits)
         move = torch.where(f >= (1 << (bits - 1)), f - (1 << bits), f).to(torch.float64) - value
         mean += move
         square += move * move

@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from flatenn.aggregate import MODEL_COLS
+
+
 def fault_label(name: str) -> str:
     """A fault type's label in figures (its record's, flatenn.registry)."""
     from flatenn.registry import fault
@@ -63,8 +66,9 @@ def fault_accuracy(fa: pd.DataFrame, level: float, outputs) -> None:
     faults, models = list(dict.fromkeys(fa["fault"])), _models(fa)
     palette = colours_of(list(dict.fromkeys(fa["variant"])))
     dashes = {"conventional": "-", "saq": "--"}
+    # constrained layout: each row's x labels clear the titles of the row below
     fig, axes = plt.subplots(len(models), len(faults), figsize=(4.2 * len(faults), 3.6 * len(models)),
-                             squeeze=False, sharey=True)
+                             squeeze=False, sharey=True, layout="constrained")
     for row, (ds, arch) in zip(axes, models):
         for ax, fault in zip(row, faults):
             d = fa[(fa.dataset == ds) & (fa.arch == arch) & (fa.fault == fault)]
@@ -163,7 +167,7 @@ def sharpness_vs_fault_accuracy(sharp: pd.DataFrame, seed_means: pd.DataFrame, c
                                 metrics=SHARPNESS_SHOWN) -> None:
     """Each sharpness metric against accuracy under faults at the correlation table's point, one
     point per network."""
-    keys = ["dataset", "arch", "variant", "training", "seed"]
+    keys = MODEL_COLS
     point = seed_means[(seed_means.fault == corr.fault.iloc[0]) & (seed_means.rate == corr.rate.iloc[0])]
     per_model = sharp.merge(point[keys + ["accuracy"]], on=keys)
     metrics = [m for m in metrics if m in per_model]

@@ -150,7 +150,7 @@ def needed(power: pd.DataFrame, target: float) -> pd.DataFrame:
     return pd.DataFrame(out, columns=NEEDED_COLUMNS)
 
 
-def summary(power: pd.DataFrame, ns) -> pd.DataFrame:
+def by_family(power: pd.DataFrame, ns) -> pd.DataFrame:
     """Per study, claim and architecture (one family): its endpoints, family size, and at each n of
     ``ns`` the weakest and the median endpoint's power (t test; permutation test beside it)."""
     rows = []

@@ -19,11 +19,15 @@ from typing import Callable
 class FaultModel:
     """One fault model of the weight memory.
 
-    ``apply(u, masks)``: the faulty unsigned bit patterns of the stored patterns ``u`` where
-    ``masks`` has the faulty cells set (a pure bitwise function, elementwise, on int64 tensors or
-    Python ints). ``bits(width)``: the bit positions it can hit in a ``width``-bit weight (None:
-    all); its rate is the fraction of those cells that are faulty (``rate_unit``). ``label``: its
-    name in figures and tables."""
+    ``apply(u, masks, width)``: the faulty unsigned bit patterns of the stored ``width``-bit
+    patterns ``u`` where ``masks`` has the faulty cells set: a pure bitwise function of the
+    operators &, |, ^, ~, <<, >>, elementwise (it runs on int64 torch tensors and NumPy arrays).
+    Every faulty cell of one word is in its one mask, so the model says how cells whose effects
+    overlap combine. Its results must stay inside the word (below 2**width): ``check_width``
+    tries every pattern before any job runs, and a campaign stops with one line naming the model
+    where one does not. ``bits(width)``: the bit positions it can hit in a ``width``-bit weight
+    (None: all); its rate is the fraction of those cells that are faulty (``rate_unit``).
+    ``label``: its name in figures and tables."""
 
     name: str
     label: str
@@ -34,6 +38,20 @@ class FaultModel:
     def eligible(self, width: int) -> tuple[int, ...]:
         """The bit positions (0 = LSB) a fault can hit in a ``width``-bit weight."""
         return tuple(range(width)) if self.bits is None else tuple(sorted(set(self.bits(width))))
+
+    def check_width(self, width: int) -> None:
+        """Every ``width``-bit pattern with each eligible cell faulty alone and with all of them
+        faulty, through ``apply`` (on NumPy int64 arrays: no torch at config time): a ValueError
+        naming the model where a result leaves the word."""
+        import numpy as np
+
+        u = np.arange(1 << width, dtype=np.int64)
+        cells = self.eligible(width)
+        for m in [1 << b for b in cells] + [sum(1 << b for b in cells)]:
+            f = np.asarray(self.apply(u, np.full_like(u, m), width))
+            if ((f < 0) | (f >= (1 << width))).any():
+                raise ValueError(f"fault model {self.name}: apply returned a pattern outside the {width}-bit word "
+                                 f"(keep its effects inside: mask with (1 << width) - 1)")
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,13 @@ def _add(table: dict, record, kind: str):
 
 
 def register_fault(record: FaultModel) -> FaultModel:
-    """Add a fault model (a name is registered once)."""
+    """Add a fault model (a name is registered once; its apply takes the word's width)."""
+    import inspect
+
+    try:
+        inspect.signature(record.apply).bind(0, 0, 8)
+    except (TypeError, ValueError):
+        raise ValueError(f"apply: fault model {record.name!r} must take (u, masks, width)") from None
     return _add(FAULTS, record, "fault model")
 
 
@@ -164,9 +188,9 @@ _LOADED: set[str] = set()
 
 # ---------------------------------------------------------------- the built-in records
 
-register_fault(FaultModel("bitflip", "bit-flip", lambda u, m: u ^ m))
-register_fault(FaultModel("sa0", "stuck-at-0", lambda u, m: u & ~m))  # a stuck cell forces its bit
-register_fault(FaultModel("sa1", "stuck-at-1", lambda u, m: u | m))
+register_fault(FaultModel("bitflip", "bit-flip", lambda u, m, width: u ^ m))
+register_fault(FaultModel("sa0", "stuck-at-0", lambda u, m, width: u & ~m))  # a stuck cell forces its bit
+register_fault(FaultModel("sa1", "stuck-at-1", lambda u, m, width: u | m))
 
 
 @dataclass(frozen=True)

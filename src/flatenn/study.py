@@ -141,13 +141,13 @@ def recompute(studies: list[Path], out: Path | None, plan: dict, plan_name: str)
         net = tables.read_tables(nets)
         if awaiting:
             intervention = pd.DataFrame(columns=infer.INTERVENTION_COLUMNS)
-            explained = pd.DataFrame(columns=infer.EXPLAIN_COLUMNS)
+            explained = pd.DataFrame(columns=infer.MECHANISM_EXPLAINED_COLUMNS)
         else:
             switches = [study / "mechanism_switch.csv" for study in studies
                         if (study / "mechanism_switch.csv").is_file()]
             con = infer.contrasts(net, tables.read_tables(switches) if switches else None)
             intervention = infer.intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"])
-            explained = infer.explained(con, plan["level"])
+            explained = infer.mechanism_explained(con, plan["level"])
         tables.write_table(intervention, [out / "intervention.csv"], floatfmt=".3g")
         tables.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
         io.atomic_write_text(out / "mechanism_findings.md",

@@ -20,17 +20,17 @@ One module per concern, in the order they depend on each other:
 - ``slopes``: the dose-response endpoint; ``between``: the between-architecture family;
 - ``explains``: what curvature explains; ``assemble``: every table of a study (``evaluate``).
 """
-from flatenn.claims.assemble import COLUMNS, evaluate, fault_claim
+from flatenn.claims.assemble import COLUMNS, evaluate, fault_claim_alone
 from flatenn.claims.between import INTERACTION_COLUMNS, interaction
 from flatenn.claims.decide import bonferroni, decide_families, fault_claims, in_plan, verdict_of
-from flatenn.claims.explains import EXPLAINS_COLUMNS, explains, kept_over_window
+from flatenn.claims.explains import SHARPNESS_EXPLAINS_COLUMNS, kept_over_window, sharpness_explains
 from flatenn.claims.quantities import (FAULT_CLAIMS, QUANTITIES, SHARPNESS_CLAIMS, fault_effects, per_seed,
                                        per_seed_difference, retained)
 from flatenn.claims.robustness import ROBUST_COLUMNS, judged, left_out, loo_one, perm_settings, robustness, status
 from flatenn.claims.slopes import BY_GAIN_COLUMNS, ONE_LEVEL, SLOPE_COLUMNS, slopes, sparsity_gained
 
-__all__ = ["BY_GAIN_COLUMNS", "COLUMNS", "EXPLAINS_COLUMNS", "FAULT_CLAIMS", "INTERACTION_COLUMNS", "ONE_LEVEL",
-           "QUANTITIES", "ROBUST_COLUMNS", "SHARPNESS_CLAIMS", "SLOPE_COLUMNS", "bonferroni", "decide_families",
-           "evaluate", "explains", "fault_claim", "fault_claims", "fault_effects", "in_plan", "interaction", "judged",
-           "kept_over_window", "left_out", "loo_one", "per_seed", "per_seed_difference", "perm_settings", "retained",
-           "robustness", "slopes", "sparsity_gained", "status", "verdict_of"]
+__all__ = ["BY_GAIN_COLUMNS", "COLUMNS", "FAULT_CLAIMS", "INTERACTION_COLUMNS", "ONE_LEVEL", "QUANTITIES",
+           "ROBUST_COLUMNS", "SHARPNESS_CLAIMS", "SHARPNESS_EXPLAINS_COLUMNS", "SLOPE_COLUMNS", "bonferroni",
+           "decide_families", "evaluate", "fault_claim_alone", "fault_claims", "fault_effects", "in_plan", "interaction",
+           "judged", "kept_over_window", "left_out", "loo_one", "per_seed", "per_seed_difference", "perm_settings",
+           "retained", "robustness", "sharpness_explains", "slopes", "sparsity_gained", "status", "verdict_of"]

@@ -9,7 +9,7 @@ import pandas as pd
 from flatenn import aggregate
 from flatenn.claims.between import interaction
 from flatenn.claims.decide import by_rate, clean_claims, decide_families, fault_claims, sharpness_claims, up_to
-from flatenn.claims.explains import explains
+from flatenn.claims.explains import sharpness_explains
 from flatenn.claims.quantities import fault_effects, per_seed, to_percent
 from flatenn.claims.robustness import robustness, window_label
 from flatenn.claims.slopes import BY_GAIN_COLUMNS, SLOPE_COLUMNS, slopes
@@ -43,7 +43,8 @@ def decided_claims(seed_means, sharp, clean, comps, plan, chance, window) -> tup
     return decided, effects, seeds, paired_sharp
 
 
-def fault_claim(seed_means: pd.DataFrame, clean: pd.DataFrame, plan: dict, chance: dict, claim: str = "C1") -> pd.DataFrame:
+def fault_claim_alone(seed_means: pd.DataFrame, clean: pd.DataFrame, plan: dict, chance: dict,
+                      claim: str = "C1") -> pd.DataFrame:
     """One fault claim's rows decided as ``evaluate`` decides them (its families hold that claim's
     rows only), from the fault and clean tables alone: the budget check needs no sharpness."""
     variants = sorted(set(clean.variant), key=lambda v: (v != "standard", v))
@@ -103,4 +104,4 @@ def evaluate(seed_means: pd.DataFrame, sharp: pd.DataFrame, clean: pd.DataFrame,
         "slope": pd.DataFrame(columns=SLOPE_COLUMNS), "by_gain": pd.DataFrame(columns=BY_GAIN_COLUMNS)}
     return {"claims": table, "by_rate": by_rate(effects, plan),
             "interaction": interaction(seeds, plan, depth, clean, alt_seeds, loo_seeds), **slope,
-            "explains": explains(seed_means, sharp, chance, window, plan["level"], metrics)}
+            "explains": sharpness_explains(seed_means, sharp, chance, window, plan["level"], metrics)}

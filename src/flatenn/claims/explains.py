@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from flatenn.aggregate import MODEL_COLS
 from flatenn.claims.quantities import retained
 from flatenn.stats import within_seed_rank_correlation
 
-EXPLAINS_COLUMNS = ["dataset", "arch", "fault", "metric", "rho", "ci_low", "ci_high", "p_value", "p_adjusted",
+SHARPNESS_EXPLAINS_COLUMNS = ["dataset", "arch", "fault", "metric", "rho", "ci_low", "ci_high", "p_value", "p_adjusted",
                     "n_seeds", "networks_per_seed", "reading", "p_t", "p_permutation"]
 
 
@@ -27,7 +28,7 @@ def kept_over_window(seed_means: pd.DataFrame, chance: dict, window: tuple) -> p
         ["dataset", "arch", "variant", "training", "seed", "fault"])["retained"].mean().reset_index()
 
 
-def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window: tuple, level: float,
+def sharpness_explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window: tuple, level: float,
              metrics) -> pd.DataFrame:
     """How well each sharpness metric predicts a network's fault robustness, within an
     architecture: per seed, the Spearman correlation across that seed's networks (variants x
@@ -39,13 +40,13 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
     exactly where the reading finds a relation."""
     kept = kept_over_window(seed_means, chance, window)
     cols = [c for c in metrics if c in sharp.columns]
-    long = sharp.melt(id_vars=["dataset", "arch", "variant", "training", "seed"], value_vars=cols,
+    long = sharp.melt(id_vars=MODEL_COLS, value_vars=cols,
                       var_name="metric", value_name="value")
-    j = kept.merge(long, on=["dataset", "arch", "variant", "training", "seed"])
+    j = kept.merge(long, on=MODEL_COLS)
     keys = ["dataset", "arch", "fault", "metric", "seed"]
     j = j[j.groupby(keys)["value"].transform("size") >= 3]
     if j.empty:
-        return pd.DataFrame(columns=EXPLAINS_COLUMNS)
+        return pd.DataFrame(columns=SHARPNESS_EXPLAINS_COLUMNS)
     j = j.assign(rv=j.groupby(keys)["value"].rank(), rr=j.groupby(keys)["retained"].rank())
     group = ["dataset", "arch", "fault", "metric"]
     seeds = {k: [(s.rv.to_numpy(), s.rr.to_numpy()) for _, s in g.groupby("seed", sort=True)]
@@ -63,4 +64,4 @@ def explains(seed_means: pd.DataFrame, sharp: pd.DataFrame, chance: dict, window
     sig = ci.p_adjusted < 1 - level
     ci["reading"] = np.where(sig & (ci.rho < 0), "sharper networks keep less", np.where(
         sig & (ci.rho > 0), "sharper networks keep more", "no relation shown"))
-    return ci.reindex(columns=EXPLAINS_COLUMNS)
+    return ci.reindex(columns=SHARPNESS_EXPLAINS_COLUMNS)

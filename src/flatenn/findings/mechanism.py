@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from flatenn.aggregate import MODEL_COLS
 from flatenn.findings.claims import robust_note
 
 
@@ -86,7 +87,7 @@ def mechanism_findings(explained: pd.DataFrame, intervention: pd.DataFrame, netw
                   + (" As mediation: " + ", ".join(f"{n} {w}" for w, n in g.mediation.value_counts().items()) + "."
                      if "mediation" in g and g.mediation.astype(object).fillna("").astype(bool).any() else "")]
         if condition == "faults_on_live_weights":
-            dead = networks.drop_duplicates(["dataset", "arch", "variant", "training", "seed"]).groupby(
+            dead = networks.drop_duplicates(MODEL_COLS).groupby(
                 ["arch", "variant"])["dead_input_share"].mean()
             lines += ["", "It moves only the faults that fell on weights with dead inputs (never active on the "
                       "campaign images), so it runs only where some network has them; their mean share of the "

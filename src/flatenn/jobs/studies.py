@@ -29,7 +29,7 @@ def compare(o, s):
     if o["out"]:
         tables.write_table(rows, [o["out"]], floatfmt=".3g")
     moved = rows[~rows.verdict_agrees]
-    print(compare.summary(rows, files) + ("\nverdicts that differ:\n" + moved.to_markdown(index=False, floatfmt=".2f")
+    print(compare.in_words(rows, files) + ("\nverdicts that differ:\n" + moved.to_markdown(index=False, floatfmt=".2f")
                                           if len(moved) else ""))
 
 
@@ -103,7 +103,7 @@ def power(o, s):
                           for d in o["study"]}, plan, o["as_levels"])
     tables.write_table(table, o["out"], floatfmt=".3g")
     tables.write_table(power.needed(table, plan["power"]["target"]), o["needed"], floatfmt=".3g")
-    tables.write_table(power.summary(table, [5, 8, 10]), o["summary"])
+    tables.write_table(power.by_family(table, [5, 8, 10]), o["summary"])
     design_figures.power_curves(table, plan["power"]["target"], o["figure"])
 
 

@@ -26,7 +26,7 @@ def fault_tables(o, s):
 def fault_summary(o, s):
     from flatenn import aggregate, tables
 
-    tables.write_table(aggregate.summary(read(o["fault_accuracy"]), o["fault"]), o["table"])
+    tables.write_table(aggregate.fault_summary(read(o["fault_accuracy"]), o["fault"]), o["table"])
 
 
 def sharpness_tables(o, s):
@@ -129,12 +129,13 @@ def claims_tables(seed_means_csv, sharpness_csv, clean_csv, plan: dict, outputs:
     between-architecture family, which includes them, is left undecided (decided once, when every
     part is stored)."""
     from flatenn import budget, claims, io
+    from flatenn.aggregate import MODEL_COLS
     from flatenn.catalog import chance_levels
     from flatenn.findings import findings
     from flatenn.tables import read_tables, write_table
 
     seed_means, sharp, clean = (read_tables(p) for p in (seed_means_csv, sharpness_csv, clean_csv))
-    twice = clean.duplicated(["dataset", "arch", "variant", "training", "seed"])
+    twice = clean.duplicated(MODEL_COLS)
     if twice.any():
         r = clean[twice].iloc[0]
         raise ValueError(f"clean: network {r.arch} {r.variant} {r.training} seed {r.seed} appears in two parts")

@@ -35,8 +35,8 @@ INTERVENTION_COLUMNS = ["dataset", "arch", "a_variant", "fault", "condition", "r
                         "mediation_ci_high", "mediation", "family_size", "n_seeds", "loo_reading", "loo_left_out", "perm_p",
                         "perm_p_adjusted", "robustness", "fragile_by"]
 SWITCH_COLUMNS = MODEL_COLS + ["fault", "threshold", "own", "rate", "activation_sparsity", "clean", "accuracy", "kept"]
-EXPLAIN_COLUMNS = ["dataset", "fault", "candidate", "r_within", "p_perm", "p_adjusted", "contrasts", "architectures",
-                   "min_levels", "n_seeds", "identifiable", "reading"]
+MECHANISM_EXPLAINED_COLUMNS = ["dataset", "fault", "candidate", "r_within", "p_perm", "p_adjusted", "contrasts",
+                               "architectures", "min_levels", "n_seeds", "identifiable", "reading"]
 NOT_IDENTIFIABLE = ("not identifiable: one AS level per architecture, so within an architecture only seed-to-seed "
                     "noise varies")
 
@@ -283,7 +283,7 @@ def _within(v: pd.Series, groups: pd.Series) -> np.ndarray:
     return (v - v.groupby(groups).transform("mean")).to_numpy(dtype=float)
 
 
-def explained(con: pd.DataFrame, level: float, resamples: int = 4999, seed: int = 0) -> pd.DataFrame:
+def mechanism_explained(con: pd.DataFrame, level: float, resamples: int = 4999, seed: int = 0) -> pd.DataFrame:
     """Does a candidate explain C1's quantity *within* an architecture? Per fault type and
     candidate, the correlation over every AS-vs-standard contrast after removing each
     architecture's mean from both (architecture fixed effects: an architecture's identity explains
@@ -315,9 +315,9 @@ def explained(con: pd.DataFrame, level: float, resamples: int = 4999, seed: int 
             rows.append({"dataset": ds, "fault": fault, "candidate": cand, "r_within": r, "p_perm": p,
                          "contrasts": len(d), "architectures": d.arch.nunique(), "min_levels": min_levels,
                          "n_seeds": d.seed.nunique(), "identifiable": min_levels >= 2})
-    out = pd.DataFrame(rows, columns=[c for c in EXPLAIN_COLUMNS if c not in ("p_adjusted", "reading")])
+    out = pd.DataFrame(rows, columns=[c for c in MECHANISM_EXPLAINED_COLUMNS if c not in ("p_adjusted", "reading")])
     if out.empty:
-        return pd.DataFrame(columns=EXPLAIN_COLUMNS)
+        return pd.DataFrame(columns=MECHANISM_EXPLAINED_COLUMNS)
     for _, idx in out.groupby("dataset").groups.items():
         p = out.loc[idx, "p_perm"].to_numpy(dtype=float)
         out.loc[idx, "p_adjusted"] = np.minimum(1.0, p * max(int(np.sum(~np.isnan(p))), 1))
@@ -325,7 +325,7 @@ def explained(con: pd.DataFrame, level: float, resamples: int = 4999, seed: int 
     out["reading"] = np.where(~out.identifiable.astype(bool), NOT_IDENTIFIABLE, np.where(
         sig & (out.r_within > 0), "within architectures: larger value, AS keeps less", np.where(
             sig & (out.r_within < 0), "within architectures: larger value, AS keeps more", "no relation shown")))
-    return out.reindex(columns=EXPLAIN_COLUMNS).reset_index(drop=True)
+    return out.reindex(columns=MECHANISM_EXPLAINED_COLUMNS).reset_index(drop=True)
 
 
 def layer_rows(layers: pd.DataFrame, vulnerability: pd.DataFrame | None) -> pd.DataFrame:
@@ -353,4 +353,4 @@ def tables(layers: pd.DataFrame, summaries: pd.DataFrame, clean: pd.DataFrame, s
     con = contrasts(net, switch)
     return {"networks": net, "switch": switch, "layer_table": layer_rows(layers, vulnerability),
             "intervention": intervention(con, plan["level"], plan.get("robustness"), plan["interaction"]["margin"]),
-            "explained": explained(con, plan["level"])}
+            "explained": mechanism_explained(con, plan["level"])}

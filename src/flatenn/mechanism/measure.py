@@ -75,7 +75,7 @@ def layer_table(image: dict, activity: dict[str, torch.Tensor], fault_types) -> 
     return pd.DataFrame(rows, columns=BASE_COLUMNS + [f"fault_move_rel_{f}" for f in fault_types])
 
 
-def summary(layers: pd.DataFrame) -> dict:
+def network_summary(layers: pd.DataFrame) -> dict:
     """The network's values: each layer column averaged with the layer's weights as weights."""
     w = layers.weights.to_numpy(dtype=float)
     cols = SUMMARY_BASE + [c for c in layers.columns if c.startswith("fault_move_rel_")]
@@ -95,7 +95,7 @@ def network(model, image: dict, x: torch.Tensor, y: torch.Tensor, settings: dict
 
     activity = input_activity(model, x)
     layers = layer_table(image, activity, list(settings["rates"]))
-    totals = summary(layers)
+    totals = network_summary(layers)
     run = dict(image=image, images=(x, y), trials=settings["trials"], mode=settings["mode"],
                base_seed=settings["seed"], arch=arch, seed=identity["seed"])
     frames = []
