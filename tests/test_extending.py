@@ -4,6 +4,7 @@ a tiny workflow; an undeployable architecture stopped before any job; stored stu
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -80,6 +81,20 @@ def test_the_examples_run_through_the_workflow_and_a_new_fault_type_runs_only_it
     claims = pd.read_csv(tables / "claims.csv")
     assert {"bitflip", "msb_flip"} <= set(claims[claims.claim == "C1"].fault)
     assert "msb_flip" in (tables / "findings.md").read_text()
+    # the stored run recomputes to the same claims once its extension files are named, and a plan
+    # may then name an extension's curvature; without them, one line names what is unknown
+    again = [PY, "-m", "flatenn", "recompute", "--study", str(tables), "--plan"]
+    used = str(ROOT / yaml.safe_load(second.read_text())["claims"].get("plan", "config/analysis.yaml"))
+    bare = subprocess.run(again + [used, "--out", str(tmp_path / "bare")], capture_output=True, text=True)
+    assert bare.returncode == 2 and "stripes" in bare.stderr and len(bare.stderr.strip().splitlines()) == 1
+    extensions = ["--extensions", *map(str, files.values())]
+    run(again + [used, "--out", str(tmp_path / "re"), *extensions], timeout=600)
+    assert (tmp_path / "re/claims.csv").read_bytes() == (tables / "claims.csv").read_bytes()
+    spec = yaml.safe_load(Path(used).read_text())
+    spec["claims"]["C2"]["secondary"] = [*spec["claims"]["C2"].get("secondary", []), "fault_curvature_burst2"]
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(spec))
+    run(again + [str(tmp_path / "plan.yaml"), "--out", str(tmp_path / "named"), *extensions], timeout=600)
+    assert "fault_curvature_burst2" in set(pd.read_csv(tmp_path / "named/claims.csv").quantity)
 
 
 def test_an_undeployable_architecture_stops_before_any_job_naming_the_layer(tmp_path):

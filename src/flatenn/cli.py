@@ -77,7 +77,7 @@ COMMANDS = {
     "radius": (studies.radius, False, {"rungs": "+", "conventional": None, "plan": None, "out": "+", "figure": "+",
                                     "findings": None}),
     "compare": (studies.compare, False, {"ref": None, "run": None, "out": "?"}),
-    "recompute": (studies.recompute, False, {"study": "+", "plan": None, "out": "?"}),
+    "recompute": (studies.recompute, False, {"study": "+", "plan": None, "out": "?", "extensions": "*"}),
     "notebook": (tables.notebook, False, {"source": None, "out": None}),
 }
 

@@ -1,6 +1,7 @@
 # Why faults hurt (flatenn.mechanism): runs when the config names the intervention's rates
 # (mechanism.rates, written by the calibration).
 MECHANISM = bool(config["mechanism"]["rates"])
+MECHANISM_TABLES = ("mechanism", "mechanism_switch", "mechanism_layers", "intervention", "mechanism_explained")
 
 
 rule mechanism:
@@ -54,23 +55,6 @@ rule mechanism_tables:
         " --log {log}"
 
 
-MECHANISM_TARGETS = (
-    [
-        t
-        for name in (
-            "mechanism",
-            "mechanism_switch",
-            "mechanism_layers",
-            "intervention",
-            "mechanism_explained",
-        )
-        for t in table(name)
-    ]
-    if MECHANISM
-    else []
-)
-
-
 rule mechanism_figure:
     input:
         explained="paper_tables/mechanism_explained.csv",
@@ -86,7 +70,3 @@ rule mechanism_figure:
     shell:
         "flatenn figure-mechanism --explained {input.explained} --intervention {input.intervention}"
         " --out {output} --log {log}"
-
-
-if MECHANISM:
-    MECHANISM_TARGETS += fig("mechanism")

@@ -38,13 +38,6 @@ TABLES = [
     for t in table(name)
 ]
 NOTEBOOK_TARGETS = expand("results/notebooks/{nb}.ipynb", nb=NOTEBOOKS)
-ALL_TARGETS = (
-    TABLES
-    + ["paper_tables/findings.md"]
-    + FIGURES
-    + NOTEBOOK_TARGETS
-    + ["paper_tables/runtime.csv", "results/provenance.json", "results/report_landing.rst"]
-)
 
 
 rule provenance:

@@ -9,9 +9,16 @@ from flatenn.jobs.inputs import read, rungs, run_tables
 
 def recompute(o, s):
     """A study's claims, findings and mechanism inference from its per-seed tables, without
-    training (flatenn.study.recompute)."""
-    from flatenn import config, study
+    training (flatenn.study.recompute); ``--extensions``: the files of a run that used extensions,
+    loaded first, so that its fault models, architectures and the plan's curvatures are known."""
+    from flatenn import config, registry, study
 
+    try:
+        registry.load_extensions(o["extensions"])
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # a user's file: its own error, in one line
+        raise ValueError(f"--extensions: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     plan = config.load_plan(o["plan"])
     for line in study.recompute([Path(d) for d in o["study"]], Path(o["out"]) if o["out"] else None, plan,
                                 o["plan"]):
