@@ -1,7 +1,10 @@
+import dataclasses
+
 import pandas as pd
+import pytest
 import torch
 
-from flatenn import campaign, evaluation
+from flatenn import campaign, evaluation, registry
 from flatenn.quant import export_memory_image
 from flatenn.stats import mean_ci
 
@@ -13,7 +16,7 @@ def test_rate_zero_gives_the_clean_accuracy_exactly(trained):
     m = ms["standard"]
     clean = evaluation.accuracy(m, evaluation.batches(*evset))  # the training-time model
     rows = campaign.run(m, export_memory_image(m), evset, [{"fault": f, "rate": 0.0} for f in ("bitflip", "sa0", "sa1")],
-                        trials=5, mode="exact", base_seed=1, arch="lenet5", seed=0, progress=False)
+                        trials=5, mode="exact", maps="shared", base_seed=1, arch="lenet5", seed=0, progress=False)
     assert len(rows) == 3 and rows[0]["accuracy"] == rows[1]["accuracy"] == rows[2]["accuracy"]
     assert abs(rows[0]["accuracy"] - clean) <= 1 / 300  # the deployed network: at most one image apart
     # The model is left as it was.
@@ -27,7 +30,7 @@ def test_accuracy_does_not_rise_with_rate(trained):
     rates = [0.0, 0.01, 0.05, 0.2]
     for fault in ("bitflip", "sa0", "sa1"):
         rows = pd.DataFrame(campaign.run(m, export_memory_image(m), evset, [{"fault": fault, "rate": r} for r in rates],
-                                         trials=12, mode="exact", base_seed=1, arch="lenet5", seed=0,
+                                         trials=12, mode="exact", maps="shared", base_seed=1, arch="lenet5", seed=0,
                                          progress=False))
         cis = [mean_ci(rows[rows.rate == r].accuracy) if r > 0 else None for r in rates]
         means = [rows[rows.rate == r].accuracy.mean() for r in rates]
@@ -48,6 +51,48 @@ def test_common_random_numbers_across_variants(trained):
     assert all(torch.equal(maps["standard"][n], maps["sparse"][n]) for n in maps["standard"])
     assert campaign.trial_seed(7, "lenet5", "fault=bitflip", "rate=0.01", 3) != campaign.trial_seed(
         7, "lenet5", "fault=bitflip", "rate=0.01", 4)
+
+
+def test_shared_maps_fault_the_same_cells_whatever_the_fault_model(trained):
+    """maps: shared seeds a map by the cells a model can hit, not its name: at one trial a stuck-at-1
+    map sets exactly the cells the bit-flip map flips from 0 to 1 (the same cells); per_model keys
+    on the name, as the stored studies' maps were drawn."""
+    ds, ms = trained
+    image = export_memory_image(ms["standard"])
+    point = {"rate": 0.05}
+    assert campaign.map_key({"fault": "sa1", **point}, "per_model", 8) == ["fault=sa1", "rate=0.05"]
+    assert campaign.map_key({"fault": "sa1", **point}, "shared", 8) == ["cells=0,1,2,3,4,5,6,7", "rate=0.05"]
+    assert campaign.map_key({"fault": "sa1", **point}, "shared", 8) == campaign.map_key({"fault": "bitflip", **point},
+                                                                                       "shared", 8)
+    with pytest.raises(ValueError, match="maps: must be one of shared, per_model, got 'by_name'"):
+        campaign.map_key({"fault": "sa1", **point}, "by_name", 8)
+
+    def changed(fault):
+        key = campaign.map_key({"fault": fault, **point}, "shared", 8)
+        gen = torch.Generator().manual_seed(campaign.trial_seed(2023, "lenet5", "seed=0", *key, 3))
+        ints = campaign.faulty_ints(image, fault, 0.05, gen, mode="exact")
+        return {n: (ints[n].to(torch.int64) ^ image[n]["q"].to(torch.int64)) & 0xFF for n in image}
+
+    flipped, stuck = changed("bitflip"), changed("sa1")
+    for n in image:
+        zeros = ~image[n]["q"].to(torch.int64) & 0xFF
+        assert torch.equal(stuck[n], flipped[n] & zeros) and int(stuck[n].count_nonzero()) > 0
+
+
+def test_a_copy_of_a_fault_model_under_another_name_gives_identical_campaign_rows(trained, monkeypatch):
+    ds, ms = trained
+    monkeypatch.setitem(registry.FAULTS, "sa1_copy", dataclasses.replace(registry.FAULTS["sa1"], name="sa1_copy"))
+    m = ms["sparse"]
+    image, evset = export_memory_image(m), campaign.evaluation_set(ds, 300, 0)
+
+    def rows(fault, maps):
+        points = [{"fault": fault, "rate": r} for r in (0.0, 0.03, 0.1)]
+        return pd.DataFrame(campaign.run(m, image, evset, points, trials=6, mode="exact", maps=maps, base_seed=1,
+                                         arch="lenet5", seed=0, progress=False)).drop(columns="fault")
+
+    shared = rows("sa1", "shared")
+    assert shared.equals(rows("sa1_copy", "shared")) and shared.accuracy.nunique() > 2
+    assert not rows("sa1", "per_model").equals(rows("sa1_copy", "per_model"))
 
 
 def test_layer_and_bit_sweeps_hit_only_their_target(trained):

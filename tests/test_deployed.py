@@ -91,7 +91,7 @@ def test_campaign_rows_do_not_depend_on_maps_per_pass(arch, shape):
     x = torch.randint(0, 256, (200, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
     y = torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(4))
     points = [{"fault": "bitflip", "rate": 0.0}, {"fault": "sa0", "rate": 0.05}]
-    runs = [campaign.run(m, image, (x, y), points, trials=9, mode="exact", base_seed=1, arch=arch, seed=0,
+    runs = [campaign.run(m, image, (x, y), points, trials=9, mode="exact", maps="shared", base_seed=1, arch=arch, seed=0,
                          maps_per_pass=k, progress=False) for k in (1, 4, 16)]
     assert runs[0] == runs[1] == runs[2]
     assert len(runs[0]) == 1 + 9

@@ -446,7 +446,7 @@ def test_the_switch_evaluates_the_campaigns_maps_with_only_the_threshold_changed
     x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=gen)
     y = torch.randint(0, 10, (64,), generator=gen)
     points = [{"fault": "bitflip", "rate": 0.0}, {"fault": "bitflip", "rate": 0.02}]
-    kw = dict(trials=3, mode="exact", base_seed=2023, arch="lenet5", seed=0, progress=False)
+    kw = dict(trials=3, mode="exact", maps="shared", base_seed=2023, arch="lenet5", seed=0, progress=False)
     before = campaign.run(model, image, (x, y), points, **kw)
     sparsity.set_threshold(model, 0.0)
     assert campaign.run(model, image, (x, y), points, **kw) == before

@@ -46,6 +46,7 @@ def tiny_config(path, extensions, types):
     cfg["faults"].update(types=types, rates={"bitflip": [0.0, 0.003, 0.03], "msb_flip": [0.0, 0.01, 0.05],
                                              "burst2": [0.0, 0.003, 0.03]},
                          trials=2, eval_size=200)
+    cfg["faults"].pop("maps")  # a new study's default: shared maps
     cfg["faults"]["rates"] = {t: cfg["faults"]["rates"][t] for t in types}
     cfg["vulnerability"].update(trials=1)
     cfg["sharpness"].update(subset=32, power_iters=3, hutchinson_samples=2, eps_steps=1, fault_samples=1,

@@ -106,7 +106,7 @@ def model_costs(cfg: dict, arch: str, variant_name: str, training: str) -> dict:
           torch.randint(0, catalog.NUM_CLASSES[ds], (fc["eval_size"],)))
     trials = 4
     point = [{"fault": fault, "rate": max(fc["rates"][fault])}]
-    ops_trial = operators(lambda: campaign.run(model, image, ev, point, trials=trials, mode=fc["mode"],
+    ops_trial = operators(lambda: campaign.run(model, image, ev, point, trials=trials, mode=fc["mode"], maps=fc["maps"],
                                                base_seed=0, arch=arch, seed=0, progress=False)) / trials
     vc = cfg["vulnerability"]
     vulnerability_trials = vc["trials"] * len(campaign.vulnerability_points(image, vc["fault"], vc["layer_rate"],

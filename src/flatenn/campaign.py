@@ -1,10 +1,13 @@
 """Fault-injection campaigns on a model's weight memory image.
 
 Trial t at (fault, rate) of the networks trained with seed s draws its fault map from a
-generator seeded by (architecture, s, fault, rate, t), so every variant and training of one
+generator seeded by (architecture, s, cells, rate, t), so every variant and training of one
 architecture *within* a seed meets the same faulty cells (pairing, common random numbers),
 while maps are independent *across* seeds, as are the evaluation images: the trained network
-is the unit of replication, with maps and images nested in it. Faults are drawn over the
+is the unit of replication, with maps and images nested in it. ``cells`` (``maps: shared``) are
+the bit positions the fault model can hit, so two fault models with the same eligible cells fault
+the same cells at the same rate and trial; ``maps: per_model`` keys the maps on the fault model's
+name instead (the stored studies' maps). Faults are drawn over the
 concatenated weight memory, so each layer gets its hypergeometric share. Only the stored
 weights of the quantized layers are hit; biases and BN parameters stay fault-free. Trials run
 on the deployed network (``flatenn.deployed``), several maps per pass.
@@ -28,6 +31,20 @@ log = logging.getLogger("flatenn.campaign")
 def trial_seed(base: int, *parts) -> int:
     """A seed that depends on the named point and trial only (stable across runs)."""
     return (base * 1_000_003 + zlib.crc32("|".join(map(str, parts)).encode())) % (2 ** 63)
+
+
+MAPS = ("shared", "per_model")
+
+
+def map_key(point: dict, maps: str, bits: int) -> list[str]:
+    """The names a point's fault maps are seeded by: its keys, where ``maps`` is "per_model"; with
+    the fault model's name replaced by the bit positions it can hit, where "shared"."""
+    if maps not in MAPS:
+        raise ValueError(f"maps: must be one of {', '.join(MAPS)}, got {maps!r}")
+    if maps == "per_model":
+        return [f"{k}={point[k]}" for k in sorted(point)]
+    cells = ",".join(map(str, faults.get(point["fault"]).eligible(bits)))
+    return [f"cells={cells}" if k == "fault" else f"{k}={point[k]}" for k in sorted(point)]
 
 
 def evaluation_set(ds, size: int | None, seed: int, dev=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,7 +126,7 @@ def check_point(image: dict, point: dict, mode: str) -> None:
 
 
 def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor], points: list[dict], *,
-        trials: int, mode: str, base_seed: int, arch: str, seed: int, maps_per_pass: int | None = None,
+        trials: int, mode: str, maps: str, base_seed: int, arch: str, seed: int, maps_per_pass: int | None = None,
         progress: bool | None = None, live: dict[str, torch.Tensor] | None = None) -> list[dict]:
     """Accuracy of the deployed ``model`` (trained with ``seed``) on ``images`` (uint8 x, labels)
     for each point x trial, ``maps_per_pass`` fault maps per pass (default: the deployed network's
@@ -118,9 +135,10 @@ def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor]
     A point is a dict with ``fault`` and ``rate`` and optionally ``layer`` (faults in that
     layer only) or ``bit`` (faults in that bit position only) or ``inputs="live"`` (as many
     faulty cells as at ``rate``, all in weights whose input is active: ``live``, a bool mask per
-    layer from ``mechanism.measure.live_weights``); its keys name the map seed.
+    layer from ``mechanism.measure.live_weights``); its keys name the map seed (``map_key``).
     """
     net = DeployedNet(model, image)
+    bits = next(iter(image.values()))["bits"]  # check_point: one width for the whole memory
     maps_per_pass = maps_per_pass or net.maps_per_pass(registry.architecture(arch).maps_per_pass_cpu)
     x, y = images
     rows = []
@@ -130,7 +148,7 @@ def run(model: nn.Module, image: dict, images: tuple[torch.Tensor, torch.Tensor]
     try:
         for point in points:
             check_point(image, point, mode)
-            key = [arch, f"seed={seed}"] + [f"{k}={point[k]}" for k in sorted(point)]
+            key = [arch, f"seed={seed}", *map_key(point, maps, bits)]
             layers = [point["layer"]] if "layer" in point else None
             memory = weight_memory(image, layers)
             eligible = None

@@ -276,15 +276,16 @@ def _job_settings(cfg: dict, rule: str, **wc) -> dict:
     if rule == "campaign":  # one fault type per job: its settings name that type's rates only
         types = [wc["fault"]] if "fault" in wc else fc["types"]
         return {"rates": {f: rates_for(cfg, wc["arch"])[f] for f in types}, "trials": fc["trials"],
-                "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"], "device": cfg["device"]}
+                "eval_size": fc["eval_size"], "mode": fc["mode"], "maps": fc["maps"], "seed": fc["seed"],
+                "device": cfg["device"]}
     if rule == "mechanism":
         mc = cfg["mechanism"]
         return {"rates": {f: mc["rates"][wc["arch"]][f] for f in fc["types"]}, "trials": mc["trials"],
-                "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"],
+                "eval_size": fc["eval_size"], "mode": fc["mode"], "maps": fc["maps"], "seed": fc["seed"],
                 "switch_thresholds": switch_thresholds(cfg, wc["variant"], wc["arch"])}
     if rule == "vulnerability":
-        return {**cfg["vulnerability"], "eval_size": fc["eval_size"], "mode": fc["mode"], "seed": fc["seed"],
-                "device": cfg["device"]}
+        return {**cfg["vulnerability"], "eval_size": fc["eval_size"], "mode": fc["mode"], "maps": fc["maps"],
+                "seed": fc["seed"], "device": cfg["device"]}
     if rule == "sharpness":
         sc = {k: v for k, v in cfg["sharpness"].items() if not k.startswith("correlation_")}
         # The landscape figures draw the first seed only: the other seeds skip the grids.

@@ -97,7 +97,7 @@ def network(model, image: dict, x: torch.Tensor, y: torch.Tensor, settings: dict
     layers = layer_table(image, activity, list(settings["rates"]))
     totals = network_summary(layers)
     run = dict(image=image, images=(x, y), trials=settings["trials"], mode=settings["mode"],
-               base_seed=settings["seed"], arch=arch, seed=identity["seed"])
+               maps=settings["maps"], base_seed=settings["seed"], arch=arch, seed=identity["seed"])
     frames = []
     if totals["dead_input_share"] > 0:  # elsewhere faults on live weights are faults anywhere
         points = [{"fault": f, "rate": r, "inputs": "live"} for f, r in settings["rates"].items()]
