@@ -111,32 +111,84 @@ def test_every_registered_architecture_deploys_as_trained(arch):
     assert differ <= 1 / 64
 
 
-def test_a_depthwise_convolution_is_named_in_one_line_before_any_job(monkeypatch):
-    """A network with a depthwise convolution (groups = channels) cannot be deployed yet: the check
-    names the layer; an architecture whose builder fails inside torch is one line too."""
+def separable(in_shape, num_classes, qcfg, dilation=1):
+    """Grouped convolutions everywhere the pass treats them apart: a grouped first layer (its input
+    shared by the maps), a depthwise and a pointwise convolution, and a grouped one in a ResNet-free
+    body with max pooling."""
     from torch import nn
 
-    from flatenn import deployed, registry
+    from flatenn.kernels import MaxPool2d
     from flatenn.models import Net
     from flatenn.quant import QConv2d, QLinear
     from flatenn.sparsity import QAct
 
-    def dsnet(in_shape, num_classes, qcfg):
-        b = qcfg["weight_bits"]
-        return Net(nn.Sequential(QConv2d(in_shape[0], 8, 3, padding=1, bias=False, weight_bits=b), nn.BatchNorm2d(8),
-                                 QAct(8), QConv2d(8, 8, 3, padding=1, groups=8, bias=False, weight_bits=b),
-                                 nn.BatchNorm2d(8), QAct(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                 QLinear(8, num_classes, weight_bits=b)))
+    c, h, w = in_shape
+    b = qcfg["weight_bits"]
+    return Net(nn.Sequential(
+        QConv2d(c, 2 * c, 3, padding=1, groups=c, bias=False, weight_bits=b), nn.BatchNorm2d(2 * c), QAct(8),
+        QConv2d(2 * c, 2 * c, 3, padding=dilation, dilation=dilation, groups=2 * c, bias=False, weight_bits=b),
+        nn.BatchNorm2d(2 * c), QAct(8),
+        QConv2d(2 * c, 8, 1, bias=False, weight_bits=b), nn.BatchNorm2d(8), QAct(8),
+        QConv2d(8, 8, 3, stride=2, padding=1, groups=2, bias=False, weight_bits=b), nn.BatchNorm2d(8), QAct(8),
+        MaxPool2d(2), nn.Flatten(), QLinear(8 * (h // 4) * (w // 4), num_classes, weight_bits=b)))
+
+
+@pytest.fixture
+def registered_separable(monkeypatch):
+    from flatenn.models import Net
+    from flatenn.quant import QConv2d
+    from torch import nn
 
     def broken(in_shape, num_classes, qcfg):
         return Net(nn.Sequential(QConv2d(in_shape[0], 8, 3, groups=in_shape[0] + 1), nn.Flatten()))
 
-    for name, build in (("dsnet_test", dsnet), ("broken_test", broken)):
-        monkeypatch.setitem(registry.ARCHITECTURES, name, registry.Architecture(name, build, depth=3))
+    def dilated(in_shape, num_classes, qcfg):
+        return separable(in_shape, num_classes, qcfg, dilation=2)
+
+    for name, build in (("sep_test", separable), ("dilated_test", dilated), ("broken_test", broken)):
+        monkeypatch.setitem(registry.ARCHITECTURES, name, registry.Architecture(name, build, depth=5, min_input=4))
+
+
+def test_grouped_and_depthwise_convolutions_deploy_as_trained(registered_separable):
     qcfg = {"weight_bits": 8, "act_bits": 8, "quantize_first_last": True}
-    with pytest.raises(ValueError, match=r"^archs: dsnet_test: deployed: cannot deploy layer body\.3 \(a QConv2d "
-                                         r"with groups=8\)"):
-        deployed.check_deployable(["dsnet_test"], "fashion_mnist", qcfg)
+    differ, exact = deployed.check_architecture("sep_test", (3, 16, 16), 10, qcfg)
+    assert differ <= 1 / 64 and exact
+    m = scrambled("sep_test", (3, 16, 16))
+    image = export_memory_image(m)
+    x = torch.randint(0, 256, (100, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    y = torch.randint(0, 10, (100,), generator=torch.Generator().manual_seed(4))
+    points = [{"fault": "bitflip", "rate": 0.0}, {"fault": "bitflip", "rate": 0.02}]
+    runs = [campaign.run(m, image, (x, y), points, trials=6, mode="exact", maps="shared", base_seed=1,
+                         arch="sep_test", seed=0, maps_per_pass=k, progress=False) for k in (1, 3, 6)]
+    assert runs[0] == runs[1] == runs[2] and len({r["accuracy"] for r in runs[0]}) > 1
+    # each map alone, through the training-time model on the same faulty integers
+    net, ints = DeployedNet(m, image), maps(image, 3, rate=0.02)
+    for one, hits in zip(ints, net.correct(x, y, ints)):
+        assert abs(int((training_time_predictions(m, image, one, x) == y).sum()) - hits) <= 1
+    assert deployed.check_deployable(["sep_test"], "fashion_mnist", qcfg) == {"sep_test": True}
+
+
+def test_an_undeployable_convolution_is_named_in_one_line_before_any_job(registered_separable):
+    """A dilated convolution is refused naming the layer; an architecture whose builder fails
+    inside torch is one line too."""
+    qcfg = {"weight_bits": 8, "act_bits": 8, "quantize_first_last": True}
+    with pytest.raises(ValueError, match=r"^archs: dilated_test: deployed: cannot deploy layer body\.3 \(a QConv2d "
+                                         r"with padding_mode=zeros, dilation=\(2, 2\)\)"):
+        deployed.check_deployable(["dilated_test"], "fashion_mnist", qcfg)
     with pytest.raises(ValueError) as e:
         deployed.check_deployable(["broken_test"], "fashion_mnist", qcfg)
     assert str(e.value).startswith("archs: broken_test: ") and "\n" not in str(e.value)
+
+
+def test_live_weights_of_a_grouped_convolution_follow_its_groups():
+    """Output channel o of a g-group convolution reads input channels (o // (out / g)) x (in / g) + i."""
+    from flatenn.mechanism.measure import live_weights
+
+    on = torch.tensor([1.0, 0.0, 1.0, 1.0])  # input channel 1 never active
+    image = {"depthwise": {"q": torch.ones(4, 1, 3, 3, dtype=torch.int8)},
+             "grouped": {"q": torch.ones(4, 2, 1, 1, dtype=torch.int8)},
+             "full": {"q": torch.ones(2, 4, 1, 1, dtype=torch.int8)}}
+    live = live_weights(image, {n: on for n in image})
+    assert live["depthwise"][:, 0, 0, 0].tolist() == [True, False, True, True]
+    assert live["grouped"][:, :, 0, 0].tolist() == [[True, False], [True, False], [True, True], [True, True]]
+    assert live["full"][:, :, 0, 0].tolist() == [[True, False, True, True]] * 2

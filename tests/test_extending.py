@@ -30,7 +30,7 @@ def examples(folder):
 
 
 def test_the_page_has_the_five_worked_examples(tmp_path):
-    assert set(examples(tmp_path)) == {"sign_flips", "bursts", "tiny_cnn", "l2_penalty", "stripes"}
+    assert set(examples(tmp_path)) == {"sign_flips", "bursts", "ds_cnn", "l2_penalty", "stripes"}
 
 
 def tiny_config(path, extensions, types):
@@ -38,11 +38,11 @@ def tiny_config(path, extensions, types):
     cfg = yaml.safe_load(CI_CONFIG.read_text())
     cfg["extensions"] = [str(p) for p in extensions]
     cfg["dataset"] = {"name": "stripes", "val_size": 200}
-    cfg["archs"] = ["tinycnn"]
+    cfg["archs"] = ["dscnn"]
     cfg["variants"] = {"standard": {"threshold": 0.0, "alpha": 0.0, "penalty": "l1"},
                        "as_l2": {"threshold": 0.1, "alpha": 0.1, "penalty": "l2"}}
     cfg["trainings"] = ["conventional"]
-    cfg["training"].update(epochs=2)
+    cfg["training"].update(epochs=4)  # the depthwise-separable example needs 4 on 1,300 images
     cfg["faults"].update(types=types, rates={"bitflip": [0.0, 0.003, 0.03], "msb_flip": [0.0, 0.01, 0.05],
                                              "burst2": [0.0, 0.003, 0.03]},
                          trials=2, eval_size=200)
@@ -73,7 +73,7 @@ def test_the_examples_run_through_the_workflow_and_a_new_fault_type_runs_only_it
     run(smk + ["--", *targets], timeout=1200)
     tables = tmp_path / "run/paper_tables"
     fa = pd.read_csv(tables / "fault_accuracy.csv")
-    assert set(fa.fault) == {"bitflip", "msb_flip", "burst2"} and set(fa.arch) == {"tinycnn"}
+    assert set(fa.fault) == {"bitflip", "msb_flip", "burst2"} and set(fa.arch) == {"dscnn"}
     assert set(fa.variant) == {"standard", "as_l2"}
     sharp = pd.read_csv(tables / "sharpness.csv")
     assert (sharp.fault_curvature_msb_flip > 0).all() and "fault_curvature_sa0" not in sharp
@@ -100,19 +100,19 @@ def test_the_examples_run_through_the_workflow_and_a_new_fault_type_runs_only_it
 
 def test_an_undeployable_architecture_stops_before_any_job_naming_the_layer(tmp_path):
     ext = tmp_path / "dropout_net.py"
-    ext.write_text(DOC.read_text().split("# file: extensions/tiny_cnn.py\n")[1].split("```")[0]
-                   .replace("nn.Flatten(),", "nn.Flatten(), nn.Dropout(0.1),").replace('"tinycnn"', '"dropnet"'))
+    ext.write_text(DOC.read_text().split("# file: extensions/ds_cnn.py\n")[1].split("```")[0]
+                   .replace("nn.Flatten(),", "nn.Flatten(), nn.Dropout(0.1),").replace('"dscnn"', '"dropnet"'))
     cfg = yaml.safe_load(CI_CONFIG.read_text())
     cfg.update(extensions=[str(ext)], archs=["dropnet"])
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     out = subprocess.run([PY, "-m", "flatenn", "check-config", "--config", str(path)], capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
-    assert out.stderr.startswith("flatenn check-config: error: archs: dropnet: deployed: cannot deploy layer body.5 "
+    assert out.stderr.startswith("flatenn check-config: error: archs: dropnet: deployed: cannot deploy layer body.11 "
                                  "(a Dropout)")
     dry = subprocess.run([SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path / "w"), "--configfile",
                           str(path), "-n"], capture_output=True, text=True)
-    assert dry.returncode != 0 and "config error: archs: dropnet: deployed: cannot deploy layer body.5" in dry.stderr
+    assert dry.returncode != 0 and "config error: archs: dropnet: deployed: cannot deploy layer body.11" in dry.stderr
     assert not (tmp_path / "w/results").exists()
 
 

@@ -10,7 +10,9 @@ whose factor is negative have their integers negated (exact), so every map is in
 quantizer monotone, both orders give the same codes, and a quarter of the values is left to round.
 
 K fault maps share one pass: the first layer's output channels are stacked (its input is shared),
-later convolutions are grouped by map, and linear layers are batched matrix products. Where every
+later convolutions are grouped by map (a grouped or depthwise convolution of g groups runs as K x g
+groups, its input copied per map where it is still shared), and linear layers are batched matrix
+products. Where every
 integer sum of a layer stays below 2**24 (``exact_sums``; true for LeNet-5 at 8 bits) float32 computes
 it exactly in any order, so a batch of maps gives bit for bit the numbers of one map at a time.
 """
@@ -39,7 +41,7 @@ class Layer:
     """A quantized layer with everything up to its next activation codes folded in."""
     name: str                     # key in the memory image
     kind: str                     # "conv" or "linear"
-    conv: dict                    # stride, padding (conv only)
+    conv: dict                    # stride, padding, groups (conv only)
     a: torch.Tensor               # per output channel: acc -> units of the output step (or logits), > 0
     c: torch.Tensor
     sign: torch.Tensor            # the stored integers are multiplied by it (exact) so that a > 0
@@ -87,7 +89,8 @@ def _layer(name: str, qlayer, image: dict, in_step: float, bn, out_step: float |
     c = bias * g + b
     if out_step is not None:
         a, c = a / out_step, c / out_step
-    conv = {"stride": qlayer.stride, "padding": qlayer.padding} if isinstance(qlayer, QConv2d) else {}
+    conv = ({"stride": qlayer.stride, "padding": qlayer.padding, "groups": qlayer.groups}
+            if isinstance(qlayer, QConv2d) else {})
     sign = torch.where(a < 0, -1.0, 1.0)  # negated weights make every a > 0: pooling may then come first
     return Layer(name, "conv" if conv else "linear", conv, (a * sign).float(), c.float(), sign.float(),
                  qlayer.weight[0].numel(), pool, None if act is None else act.threshold / out_step,
@@ -109,9 +112,10 @@ class DeployedNet:
         i = 0
         while i < len(mods):
             m = mods[i]
-            if isinstance(m, QConv2d) and m.groups != 1:
-                raise ValueError(f"deployed: cannot deploy layer {names[m]} (a QConv2d with groups={m.groups}): "
-                                 "the integer network computes full convolutions only (no grouped or depthwise)")
+            if isinstance(m, QConv2d) and (m.padding_mode != "zeros" or m.dilation not in (1, (1, 1))):
+                raise ValueError(f"deployed: cannot deploy layer {names[m]} (a QConv2d with padding_mode="
+                                 f"{m.padding_mode}, dilation={m.dilation}): the integer network pads with zeros, "
+                                 "undilated")
             if isinstance(m, (QConv2d, QLinear)):
                 bn = mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d) else None
                 j = i + 1 + (bn is not None)
@@ -185,7 +189,10 @@ class DeployedNet:
         """Integer sums of one layer for k maps: conv activations are (N, k*C, H, W), linear ones
         (N, k, F); a ``shared`` input (N, ...) is the same for every map."""
         if layer.kind == "conv":
-            return F.conv2d(x, w, None, layer.conv["stride"], layer.conv["padding"], 1, 1 if shared else k)
+            groups = layer.conv["groups"]
+            if shared and groups > 1:  # map-major channels need the input once per map to group by it
+                x, shared = x.repeat(1, k, 1, 1), False
+            return F.conv2d(x, w, None, layer.conv["stride"], layer.conv["padding"], 1, groups if shared else k * groups)
         if shared:
             return (x @ w.t()).view(x.shape[0], k, -1)
         return torch.einsum("nkf,kof->nko", x, w.view(k, -1, w.shape[-1]))

@@ -46,12 +46,15 @@ def input_activity(model, x: torch.Tensor, batch_size: int = 256) -> dict[str, t
 
 
 def live_weights(image: dict, activity: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per layer, a bool mask of the stored weights whose input unit was active at least once."""
+    """Per layer, a bool mask of the stored weights whose input unit was active at least once. A
+    convolution of g groups (input units g x its weights' input channels) reads, for output channel
+    o, input channels (o // (outputs / g)) x (inputs / g) + i."""
     out = {}
     for name, entry in image.items():
         q, on = entry["q"], activity[name] > 0
-        shape = [1, len(on)] + [1] * (q.dim() - 2)
-        out[name] = on.view(shape).expand_as(q).contiguous()
+        groups, per_group = len(on) // q.shape[1], q.shape[1]
+        rows = on.view(groups, 1, per_group).expand(groups, q.shape[0] // groups, per_group).reshape(q.shape[:2])
+        out[name] = rows.view(*q.shape[:2], *[1] * (q.dim() - 2)).expand_as(q).contiguous()
     return out
 
 
