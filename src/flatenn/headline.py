@@ -20,7 +20,8 @@ STATEMENTS = {
     "switch": "the AS effect sits in the trained weights, not in sparsity at inference",
 }
 COLUMNS = ["claim", "the paper says", "decided by", "verdict per architecture (robustness)", "direction",
-           "strongest primary row [family-wise CI]"]
+           "strongest primary row [family-wise CI]", "confirmatory study against its pilot"]
+AGAINST_PILOT = "against pilot"  # headline.yaml's key naming the confirmatory study (not a claim)
 
 
 def _family(name: str, g: pd.DataFrame, share: float) -> str:
@@ -86,7 +87,19 @@ def _switch_row(study: str, folder: Path) -> dict:
 
 
 def headline(declared: dict, root: Path, share: float = 1.0) -> pd.DataFrame:
-    """One row per claim of ``declared`` (claim -> study folder name under ``root``)."""
+    """One row per claim of ``declared`` (claim -> study folder name under ``root``); where it names
+    a confirmatory study (``against pilot``), each claim's verdicts there against its pilot's, with
+    the power each endpoint had (its against_pilot_by_claim.csv, flatenn.confirmation)."""
+    from flatenn import confirmation
+
+    declared = dict(declared)
+    confirm = declared.pop(AGAINST_PILOT, None)
+    family = None
+    if confirm is not None:
+        path = Path(root) / confirm / "against_pilot_by_claim.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"headline: {path} is missing ({AGAINST_PILOT}: {confirm})")
+        family = pd.read_csv(path, keep_default_na=False, na_values=[""])
     rows = []
     for claim, study in declared.items():
         folder = Path(root) / study
@@ -96,6 +109,7 @@ def headline(declared: dict, root: Path, share: float = 1.0) -> pd.DataFrame:
             raise FileNotFoundError(f"headline: {folder / 'claims.csv'} is missing (claim {claim})")
         row = (_between_row(study, folder) if claim == "C1 between architectures" else
                _switch_row(study, folder) if claim == "switch" else _claim_row(claim, study, folder, share))
+        row["confirmatory study against its pilot"] = confirmation.in_words(family, claim) if family is not None else ""
         rows.append({"claim": claim, "the paper says": STATEMENTS[claim], **row})
     out = pd.DataFrame(rows, columns=COLUMNS)
     out["decided by"] = [f"[{s}](expected/{s}/findings.md)" for s in out["decided by"]]

@@ -47,6 +47,34 @@ def declared_study(folders: list[Path]) -> tuple[list[str], list[int] | dict | N
     return archs, seeds
 
 
+def against_pilot(folders: list[Path], out: Path, claims, archs: list[str], seeds) -> str | None:
+    """Where a folder's study.yaml declares its ``pilot:``, the confirmatory study's primary
+    endpoints against the pilot's (flatenn.confirmation), written to against_pilot.csv and, per
+    claim and architecture, against_pilot_by_claim.csv; what it says, or None."""
+    import pandas as pd
+    import yaml
+
+    from flatenn import confirmation, tables
+
+    folder = next((f for f in folders if (f / "study.yaml").is_file()
+                   and "pilot" in (yaml.safe_load((f / "study.yaml").read_text()) or {})), None)
+    if folder is None:
+        return None
+    pilot = confirmation.check_pilot(yaml.safe_load((folder / "study.yaml").read_text())["pilot"],
+                                     str(folder / "study.yaml"))
+    pilots = {}
+    for name in dict.fromkeys(pilot["studies"].values()):
+        if not (folder.parent / name / "claims.csv").is_file():
+            raise FileNotFoundError(f"{folder / 'study.yaml'}: pilot: {folder.parent / name / 'claims.csv'} is missing")
+        pilots[name] = pd.read_csv(folder.parent / name / "claims.csv")
+    power = pd.read_csv(folder / pilot["power"]) if "power" in pilot else None
+    n = {a: len(s) for a in archs if (s := seeds_of(seeds, a))}
+    rows = confirmation.against_pilot(claims, pilots, pilot, power, n, archs)
+    tables.write_table(rows, [out / "against_pilot.csv"])
+    tables.write_table(confirmation.by_family(rows), [out / "against_pilot_by_claim.csv"])
+    return f"against_pilot.csv: {len(rows)} primary endpoints against {', '.join(pilots)}"
+
+
 def seeds_of(seeds, arch: str) -> list[int] | None:
     """An architecture's declared seeds (``declared_study``'s second value)."""
     return seeds.get(arch) if isinstance(seeds, dict) else seeds
@@ -94,6 +122,7 @@ def recompute(studies: list[Path], out: Path | None, plan: dict, plan_name: str)
     out = out if out is not None else (studies[0] if len(studies) == 1 else None)
     if out is None:
         raise ValueError("--out: a study in parts needs one folder for its claims")
+    folders = list(studies)
     declared, seeds = declared_study(studies)
     studies = [p for d in studies for p in study_parts(d)]
     names = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
@@ -152,4 +181,6 @@ def recompute(studies: list[Path], out: Path | None, plan: dict, plan_name: str)
         tables.write_table(explained, [out / "mechanism_explained.csv"], floatfmt=".3g")
         io.atomic_write_text(out / "mechanism_findings.md",
                              findings.mechanism_findings(explained, intervention, net, awaiting))
-    return said + [f"claims and findings.md of {', '.join(map(str, studies))} under {plan_name} written to {out}"]
+    piloted = against_pilot(folders, out, pd.read_csv(out / "claims.csv"), declared, seeds)
+    return said + [f"claims and findings.md of {', '.join(map(str, studies))} under {plan_name} written to {out}"] + (
+        [piloted] if piloted else [])

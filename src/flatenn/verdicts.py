@@ -18,6 +18,15 @@ import numpy as np
 UNDETERMINED = "undetermined"
 
 
+def family_verdict(verdicts) -> str:
+    """One verdict for a family of primary rows: PASS or FAIL where rows decide one way only,
+    MIXED where they decide both ways, INCONCLUSIVE where none decides."""
+    v = set(verdicts)
+    if {"PASS", "FAIL"} <= v:
+        return "MIXED"
+    return "PASS" if "PASS" in v else "FAIL" if "FAIL" in v else "INCONCLUSIVE"
+
+
 def equivalence_word(margin: float, unit: str = "points") -> str:
     return f"equivalent within +-{margin:g} {unit}"
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from flatenn import verdicts
+from flatenn.verdicts import family_verdict
 
 
 MEANING = {  # (claim, family verdict) -> what it means, in words
@@ -22,15 +23,6 @@ MEANING = {  # (claim, family verdict) -> what it means, in words
     ("C5-clean", "PASS"): "SAQ costs no clean accuracy beyond the margin",
     ("C5-clean", "FAIL"): "SAQ changes clean accuracy by more than the margin",
 }
-
-
-def family_verdict(verdicts) -> str:
-    """One verdict for a family of primary rows: PASS or FAIL where rows decide one way only,
-    MIXED where they decide both ways, INCONCLUSIVE where none decides."""
-    v = set(verdicts)
-    if {"PASS", "FAIL"} <= v:
-        return "MIXED"
-    return "PASS" if "PASS" in v else "FAIL" if "FAIL" in v else "INCONCLUSIVE"
 
 
 ROBUST_MARK = {"fragile": " (fragile)", "t test only": " (t test only)"}
