@@ -12,9 +12,9 @@ quantizer monotone, both orders give the same codes, and a quarter of the values
 K fault maps share one pass: the first layer's output channels are stacked (its input is shared),
 later convolutions are grouped by map (a grouped or depthwise convolution of g groups runs as K x g
 groups, its input copied per map where it is still shared), and linear layers are batched matrix
-products. Where every
-integer sum of a layer stays below 2**24 (``exact_sums``; true for LeNet-5 at 8 bits) float32 computes
-it exactly in any order, so a batch of maps gives bit for bit the numbers of one map at a time.
+products. Where every integer sum of a layer stays below 2**24 (``exact_sums``; true for LeNet-5 at
+8 bits) float32 computes it exactly in any order, so a batch of maps gives bit for bit the numbers
+of one map at a time.
 """
 from __future__ import annotations
 
