@@ -131,3 +131,24 @@ def test_within_seed_rank_correlation_covers_the_mean_correlation(networks, slop
     if slope == 0:
         rejected = np.mean([within_seed_rank_correlation(s, 0.95)["p_value"] < 0.05 for s in studies])
         assert rejected <= 0.05, rejected
+
+
+def test_the_sign_flip_tost_knows_its_answers_and_keeps_its_level_at_the_boundary():
+    """Known answers: ten values inside the margin on both sides give the smallest p, 1 / 2^10
+    (only the observed signs reach it), for equivalence and none for non-equivalence; values well
+    outside the margin the other way round. At the boundary (true mean = margin, symmetric noise)
+    the equivalence test rejects at most alpha of the time (within simulation error)."""
+    from flatenn.stats import sign_flip_tost_p
+
+    inside = np.linspace(-0.4, 0.4, 10)
+    eq, out, smallest = sign_flip_tost_p(inside, 1.0)
+    assert (eq, smallest) == (1 / 1024, 1 / 1024) and out == 1.0
+    eq, out, _ = sign_flip_tost_p(inside + 3.0, 1.0)
+    assert eq == 1.0 and out == 1 / 1024
+    assert sign_flip_tost_p(-inside - 3.0, 1.0)[1] == 1 / 1024  # |mean| > margin on the negative side too
+    assert np.isnan(sign_flip_tost_p([0.1], 1.0)[0])
+    rng = np.random.default_rng(0)
+    rejected = np.mean([sign_flip_tost_p(1.0 + rng.standard_normal(10), 1.0)[0] < 0.05 for _ in range(2000)])
+    assert rejected <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 2000)
+    # and it has power where the values sit well inside
+    assert np.mean([sign_flip_tost_p(0.2 * rng.standard_normal(10), 1.0)[0] < 0.05 for _ in range(200)]) > 0.9

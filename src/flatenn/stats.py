@@ -192,6 +192,34 @@ def sign_flip_p(values, exact_up_to: int = 4096, resamples: int = 20000, seed: i
     return float((1 + _tail(np.abs(signs @ v) / n, observed).sum()) / (resamples + 1)), 1 / (resamples + 1)
 
 
+def _flip_greater(u: np.ndarray, exact_up_to: int, resamples: int, seed: int) -> float:
+    """One-sided sign-flip p of mean(u) > 0: the share of sign patterns whose mean is at least the
+    observed one (exact over all 2^n where 2^n <= ``exact_up_to``, else Monte-Carlo)."""
+    n, observed = len(u), float(u.mean())
+    if 2 ** n <= exact_up_to:
+        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+        return float(_tail(signs @ u / n, observed).mean())
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, n))
+    return float((1 + _tail(signs @ u / n, observed).sum()) / (resamples + 1))
+
+
+def sign_flip_tost_p(values, margin: float, exact_up_to: int = 4096, resamples: int = 20000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Permutation form of ``tost`` over seeds: (the equivalence p, the larger of the one-sided
+    sign-flip p's of mean > -margin and of mean < margin, each on the values shifted to its
+    boundary; the non-equivalence p, the one-sided sign-flip p of |mean| > margin on the mean's
+    side; the smallest p this n can give, 1 / 2^n)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) < 2:
+        return math.nan, math.nan, math.nan
+    kw = {"exact_up_to": exact_up_to, "resamples": resamples, "seed": seed}
+    equivalent = max(_flip_greater(v + margin, **kw), _flip_greater(margin - v, **kw))
+    outside = _flip_greater(v - margin if v.mean() >= 0 else -v - margin, **kw)
+    smallest = 1 / 2 ** len(v) if 2 ** len(v) <= exact_up_to else 1 / (resamples + 1)
+    return equivalent, outside, smallest
+
+
 def relabel_p(a, b, exact_up_to: int = 4096, resamples: int = 20000, seed: int = 0) -> tuple[float, float]:
     """Permutation test of equal means of two independent samples: the two-sided p of
     |mean(a) - mean(b)| over relabellings of the pooled values (exact where their count is at

@@ -10,7 +10,7 @@ import pandas as pd
 
 from flatenn.claims.decide import verdict_of
 from flatenn.claims.quantities import FAULT_CLAIMS, SHARPNESS_CLAIMS, per_seed_difference
-from flatenn.stats import sign_flip_p, t_p, tost
+from flatenn.stats import sign_flip_p, sign_flip_tost_p, t_p, tost
 from flatenn.verdicts import UNDETERMINED
 
 ROBUST_COLUMNS = ["family_size", "window_verdicts", "loo_verdict", "loo_left_out", "perm_p", "perm_p_adjusted",
@@ -110,10 +110,11 @@ def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFr
     """The robustness columns (ROBUST_COLUMNS) of every primary row of the claims table: its
     verdict under each alternative window (``alt_tables``: label -> the claims table decided at
     that window; fault claims only), with one seed left out, and by an exact sign-flip
-    permutation test over seeds adjusted as the verdict (C5-clean, an equivalence test: no
-    permutation). ``loo_tables`` (seed -> the claims table decided without that seed, its
-    informative window recomputed from the remaining seeds) gives the leave-one-out verdicts;
-    without it, the per-seed values at the full data's window are decided without each seed."""
+    permutation test over seeds adjusted as the verdict (C5-clean, an equivalence test: its TOST
+    by sign flips, ``stats.sign_flip_tost_p``). ``loo_tables`` (seed -> the claims table decided
+    without that seed, its informative window recomputed from the remaining seeds) gives the
+    leave-one-out verdicts; without it, the per-seed values at the full data's window are decided
+    without each seed."""
     alpha, perm = 1 - plan["level"], perm_settings(plan)
     keys = ["claim", "dataset", "arch", "fault", "comparison", "quantity", "role"]
     alt = {label: dict(zip(map(tuple, t[keys].fillna("").to_numpy()), t.verdict)) for label, t in alt_tables.items()}
@@ -144,18 +145,25 @@ def robustness(table: pd.DataFrame, seeds: pd.DataFrame, paired_sharp: pd.DataFr
                 res = tost(v, margin, alpha) if len(v) > 1 else {"p_value": math.nan, "verdict": "INCONCLUSIVE"}
                 return "PASS" if min(1.0, res["p_value"] * m) < alpha else \
                     "FAIL" if res["verdict"] == "FAIL" else "INCONCLUSIVE"
-            perm_test = None
+            # the TOST by sign flips: PASS as the t TOST (adjusted), FAIL where |mean| > margin (unadjusted, as its t twin)
+            equivalent, outside, smallest = sign_flip_tost_p(values, margin, **perm)
+            perm_test = (equivalent, smallest)
+
+            def words(p, outside=outside):
+                return "PASS" if p < alpha else "FAIL" if outside < alpha else "INCONCLUSIVE"
         else:
             def decide(v, m=m, direction=direction):
                 return verdict_of(min(1.0, t_p(v) * m), v.mean() * direction if len(v) else 0.0, alpha)
             perm_test = sign_flip_p(values, **perm)
+
+            def words(p, d=values.mean() * direction):
+                return verdict_of(p, d, alpha)
         key = tuple("" if isinstance(x, float) and math.isnan(x) else x for x in (getattr(r, k) for k in keys))
         windows = {label: a.get(key, "not decided") for label, a in alt.items()} if r.claim in FAULT_CLAIMS else {}
         recomputed = None if loo_tables is None else {s: t.get(key, "not decided") for s, t in loo_verdicts.items()}
         loo = left_out(r.verdict, plan.get("robustness"), recomputed, values, decide)
         signed = values * direction if r.claim != "C5-clean" else values.iloc[:0]
-        out.append({**judged(r.verdict, windows, loo, perm_test, m, alpha,
-                             lambda p, d=values.mean() * direction: verdict_of(p, d, alpha)),
+        out.append({**judged(r.verdict, windows, loo, perm_test, m, alpha, words),
                     "seeds_for": int((signed > 0).sum()), "seeds_against": int((signed < 0).sum())})
     rob = pd.DataFrame(out, index=table.index).reindex(columns=[c for c in ROBUST_COLUMNS if c != "family_size"]
                                                        + ["seeds_for", "seeds_against"])
