@@ -66,3 +66,19 @@ def test_a_malformed_pilot_declaration_is_one_line():
     with pytest.raises(ValueError, match="^study.yaml: pilot: studies"):
         confirmation.check_pilot({"studies": {"C1": "pilot"}, "as_level": {}, "level": "as_g15"}, "study.yaml")
     assert confirmation.check_pilot(PILOT, "study.yaml") is PILOT
+
+
+def test_the_headline_sets_c3_beside_the_papers_up_to_figures(tmp_path):
+    """C3's line: the largest mean gain at one rate per compared network, beside the paper's."""
+    from flatenn import headline
+
+    p = pd.DataFrame([{"arch": "net", "comparison": f"saq-conventional ({v})", "a_variant": v, "paper_v1": pv,
+                       "paper_latest": pl} for v, pv, pl in (("as_g15", "36.71", "19.50"), ("standard", "24.76", "15.82"))])
+    pd.DataFrame([{"claim": "C3", "arch": "net", "comparison": f"saq-conventional ({v})", "fault": f, "rate": r,
+                   "measured_value": x} for v, f, r, x in (("as_g15", "sa0", 0.1, 15.9), ("as_g15", "sa1", 0.2, 21.0),
+                                                          ("standard", "bitflip", 0.05, 18.6))]
+                 ).to_csv(tmp_path / "claims_by_rate.csv", index=False)
+    assert headline.up_to("C3", p, tmp_path) == (
+        "; up to +21.0 (as_g15: net, sa1 at 0.2), +18.6 (standard: net, bitflip at 0.05) points at one rate; "
+        "the paper (v1 / latest): up to 36.71 / 19.50 (AS), 24.76 / 15.82 (standard)")
+    assert headline.up_to("C1", p, tmp_path) == ""

@@ -39,6 +39,27 @@ def _strongest(g: pd.DataFrame) -> str:
             f"[{r.adj_ci_low:+.1f}, {r.adj_ci_high:+.1f}], {r.verdict}")
 
 
+def up_to(claim: str, p: pd.DataFrame, folder: Path) -> str:
+    """C3 and C4 beside the paper's "up to" figures: the largest mean gain at any one rate
+    (claims_by_rate.csv), per compared network, and the paper's (v1 / latest) where it gives one."""
+    by_rate = folder / "claims_by_rate.csv"
+    if claim not in ("C3", "C4") or not by_rate.is_file():
+        return ""
+    r = pd.read_csv(by_rate)
+    r = r[r.claim == claim].merge(p[["arch", "comparison", "a_variant", "paper_v1", "paper_latest"]].drop_duplicates(
+        ["arch", "comparison"]), on=["arch", "comparison"])
+    if r.empty:
+        return ""
+    ours, theirs = [], []
+    for variant, g in r.groupby("a_variant", sort=False):
+        top = g.loc[g.measured_value.idxmax()]
+        ours.append(f"{top.measured_value:+.1f} ({variant}: {top.arch}, {top.fault} at {top.rate:g})")
+        if str(top.paper_v1) not in ("-", "nan"):
+            theirs.append(f"{top.paper_v1} / {top.paper_latest} ({'standard' if variant == 'standard' else 'AS'})")
+    return (f"; up to {', '.join(ours)} points at one rate; the paper (v1 / latest): "
+            + (f"up to {', '.join(theirs)}" if theirs else "no figure"))
+
+
 def _claim_row(claim: str, study: str, folder: Path, share: float) -> dict:
     from flatenn.findings import family_verdict
 
@@ -51,7 +72,7 @@ def _claim_row(claim: str, study: str, folder: Path, share: float) -> dict:
         way = verdicts.direction(overall, list(p.itertuples()), int(p.seeds_for.sum()), int(p.seeds_against.sum()),
                                  share)
     return {"decided by": study, "verdict per architecture (robustness)": "; ".join(fams), "direction": way,
-            "strongest primary row [family-wise CI]": _strongest(p) if len(p) else ""}
+            "strongest primary row [family-wise CI]": (_strongest(p) + up_to(claim, p, folder)) if len(p) else ""}
 
 
 def _between_row(study: str, folder: Path) -> dict:
