@@ -27,12 +27,11 @@ def outcome(pilot: str | None, confirm: str | None) -> str:
         return "not stored yet"
     if pilot is None:
         return "first test (no pilot row)"
-    if pilot in DECIDED and confirm == pilot:
-        return "confirmed"
-    if pilot in DECIDED and confirm in DECIDED or pilot == "MIXED" or confirm == "MIXED":
-        return "overturned" if pilot in DECIDED and confirm in DECIDED else "mixed"
+    if "MIXED" in (pilot, confirm):
+        return "mixed"
     if pilot in DECIDED:
-        return "not confirmed (undetermined)"
+        return ("confirmed" if confirm == pilot else "overturned" if confirm in DECIDED
+                else "not confirmed (undetermined)")
     return "newly decided" if confirm in DECIDED else "undetermined in both"
 
 

@@ -174,6 +174,14 @@ def _tail(null: np.ndarray, observed: float) -> np.ndarray:
     return null >= observed - 1e-12 * max(1.0, abs(observed))  # ties by rounding count as as extreme
 
 
+def _sign_patterns(n: int, exact_up_to: int, resamples: int, seed: int) -> tuple[np.ndarray, bool]:
+    """Sign patterns of n values: all 2^n where 2^n <= ``exact_up_to`` (then True), else
+    ``resamples`` random ones."""
+    if 2 ** n <= exact_up_to:
+        return 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1), True
+    return np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, n)), False
+
+
 def sign_flip_p(values, exact_up_to: int = 4096, resamples: int = 20000, seed: int = 0) -> tuple[float, float]:
     """Permutation test of mean = 0 over seeds: the two-sided p of |mean| under random signs of
     the per-seed values (exact over all 2^n sign patterns where 2^n <= ``exact_up_to``, else
@@ -185,10 +193,9 @@ def sign_flip_p(values, exact_up_to: int = 4096, resamples: int = 20000, seed: i
     if n < 2:
         return math.nan, math.nan
     observed = abs(float(v.mean()))
-    if 2 ** n <= exact_up_to:
-        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    signs, exact = _sign_patterns(n, exact_up_to, resamples, seed)
+    if exact:
         return float(_tail(np.abs(signs @ v) / n, observed).mean()), 2 / 2 ** n
-    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, n))
     return float((1 + _tail(np.abs(signs @ v) / n, observed).sum()) / (resamples + 1)), 1 / (resamples + 1)
 
 
@@ -196,10 +203,9 @@ def _flip_greater(u: np.ndarray, exact_up_to: int, resamples: int, seed: int) ->
     """One-sided sign-flip p of mean(u) > 0: the share of sign patterns whose mean is at least the
     observed one (exact over all 2^n where 2^n <= ``exact_up_to``, else Monte-Carlo)."""
     n, observed = len(u), float(u.mean())
-    if 2 ** n <= exact_up_to:
-        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    signs, exact = _sign_patterns(n, exact_up_to, resamples, seed)
+    if exact:
         return float(_tail(signs @ u / n, observed).mean())
-    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, n))
     return float((1 + _tail(signs @ u / n, observed).sum()) / (resamples + 1))
 
 

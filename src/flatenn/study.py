@@ -56,12 +56,11 @@ def against_pilot(folders: list[Path], out: Path, claims, archs: list[str], seed
 
     from flatenn import confirmation, tables
 
-    folder = next((f for f in folders if (f / "study.yaml").is_file()
-                   and "pilot" in (yaml.safe_load((f / "study.yaml").read_text()) or {})), None)
+    docs = {f: yaml.safe_load((f / "study.yaml").read_text()) or {} for f in folders if (f / "study.yaml").is_file()}
+    folder = next((f for f, doc in docs.items() if "pilot" in doc), None)
     if folder is None:
         return None
-    pilot = confirmation.check_pilot(yaml.safe_load((folder / "study.yaml").read_text())["pilot"],
-                                     str(folder / "study.yaml"))
+    pilot = confirmation.check_pilot(docs[folder]["pilot"], str(folder / "study.yaml"))
     pilots = {}
     for name in dict.fromkeys(pilot["studies"].values()):
         if not (folder.parent / name / "claims.csv").is_file():

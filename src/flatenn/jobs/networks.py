@@ -70,8 +70,7 @@ def _campaign(o, s, points, trials):
     image = campaign.memory_image(model)
     evset = campaign.evaluation_set_of(ds, s["eval_size"], s["seed"], mid["seed"], dev)
     rows = campaign.run(model, image, evset, points(image), trials=trials, mode=s["mode"], maps=s["maps"],
-                        base_seed=s["seed"],
-                        arch=meta["arch"], seed=mid["seed"])
+                        base_seed=s["seed"], arch=meta["arch"], seed=mid["seed"])
     df = pd.DataFrame(rows)
     for i, (k, v) in enumerate(mid.items()):
         df.insert(i, k, v)
