@@ -131,6 +131,42 @@ def test_a_study_run_in_parts_recomputes_from_its_parts_to_the_same_claims(tmp_p
         "flatenn recompute: error: clean: network lenet5 as_g15 conventional seed 0 appears in two parts")
 
 
+def test_store_part_keeps_a_finished_run_as_a_part_and_never_overwrites_one(tmp_path):
+    """expected/depth as three finished runs, one per architecture, each stored by `flatenn
+    store-part`: every table byte for byte with the run's provenance, and the study recomputes from
+    its parts to the stored claims, a hidden leftover of an interrupted copy ignored; a second store
+    into the same part, or a run without its sharpness table, is a one-line error that leaves no part."""
+    import shutil
+
+    study, root = ROOT / "expected/depth", tmp_path / "study"
+    store = lambda run, part: subprocess.run([PY, "-m", "flatenn", "store-part", "--run", str(run), "--part",  # noqa: E731
+                                              str(part)], capture_output=True, text=True)
+    runs = []
+    for split in split_by_arch(study, tmp_path / "split"):
+        run = tmp_path / "runs" / split.name
+        (run / "results").mkdir(parents=True)
+        shutil.copytree(split, run / "paper_tables")
+        (run / "results/provenance.json").write_text(f'{{"commit": "{split.name}"}}\n')
+        assert store(run, root / "parts" / split.name).returncode == 0
+        runs.append(run)
+    for run in runs:
+        part = root / "parts" / run.name
+        assert sorted(p.name for p in part.iterdir()) == sorted(["provenance.json", "mechanism.csv", *PER_SEED])
+        assert all((part / f.name).read_bytes() == f.read_bytes() for f in (run / "paper_tables").iterdir())
+    (root / "parts/.resnet8.partial").mkdir()
+    shutil.copy(runs[0] / "paper_tables/clean_accuracy.csv", root / "parts/.resnet8.partial")
+    assert recompute_and_compare(study, root, tmp_path / "out") == {}
+    again = store(runs[0], root / "parts" / runs[0].name)
+    assert again.returncode == 2 and again.stderr.strip() == (
+        f"flatenn store-part: error: --part: {root / 'parts' / runs[0].name} already exists (a stored part is never "
+        "overwritten)")
+    (runs[1] / "paper_tables/sharpness.csv").unlink()
+    lacking = store(runs[1], root / "parts/other")
+    assert lacking.returncode == 2 and lacking.stderr.strip() == (
+        f"flatenn store-part: error: --run: {runs[1] / 'paper_tables/sharpness.csv'} is missing (is the run finished?)")
+    assert not (root / "parts/other").exists() and not (root / "parts/.other.partial").exists()
+
+
 def test_families_across_architectures_wait_for_every_declared_architecture(tmp_path):
     """expected/depth stored in parts without ResNet-20, its study.yaml declaring all three: each
     architecture's claims are the stored ones (their families are per architecture), while the

@@ -78,6 +78,7 @@ COMMANDS = {
                                     "findings": None}),
     "compare": (studies.compare, False, {"ref": None, "run": None, "out": "?"}),
     "recompute": (studies.recompute, False, {"study": "+", "plan": None, "out": "?", "extensions": "*"}),
+    "store-part": (studies.store_part, False, {"run": None, "part": None}),
     "notebook": (tables.notebook, False, {"source": None, "out": None}),
 }
 
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
         func, takes_settings, opts = COMMANDS[a.cmd]
         settings = parse_settings(a.settings) if takes_settings else {}
         func({o.replace("-", "_"): getattr(a, o.replace("-", "_")) for o in opts}, settings)
-    except (ConfigError, DataError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, DataError, ValueError, FileNotFoundError, FileExistsError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"flatenn {a.cmd}: error: {msg}", file=sys.stderr)
         if a.log:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def study_parts(folder: Path) -> list[Path]:
     """A stored study's folders of per-seed tables: itself, or its parts/* (a study run in parts)."""
-    parts = sorted(p for p in (folder / "parts").glob("*") if p.is_dir())
+    parts = sorted(p for p in (folder / "parts").glob("*") if p.is_dir() and not p.name.startswith("."))
     return parts if parts and not (folder / "clean_accuracy.csv").is_file() else [folder]
 
 

@@ -25,6 +25,43 @@ def recompute(o, s):
         print(line)
 
 
+# What a stored part keeps of a finished run: the per-seed tables recompute reads (required), the
+# mechanism's per-network tables and the job seconds (where the run wrote them), and what made it.
+PART_TABLES = ("clean_accuracy", "fault_accuracy_by_seed", "sharpness")
+PART_OPTIONAL = ("mechanism", "mechanism_layers", "mechanism_switch", "runtime")
+
+
+def store_part(o, s):
+    """A finished run's per-seed tables (``--run``: its working folder) stored as one part of a
+    study (``--part``: <study>/parts/<name>, new): copied into a hidden folder beside it and renamed
+    when complete, so that an interrupted copy never looks like a part; never overwrites one."""
+    import shutil
+
+    run, part = Path(o["run"]), Path(o["part"])
+    if part.parent.name != "parts":
+        raise ValueError(f"--part: {part} is not <study>/parts/<name>")
+    if part.exists():
+        raise FileExistsError(f"--part: {part} already exists (a stored part is never overwritten)")
+    sources = [run / "paper_tables" / f"{n}.csv" for n in PART_TABLES]
+    sources += [p for n in PART_OPTIONAL if (p := run / "paper_tables" / f"{n}.csv").is_file()]
+    sources.append(run / "results" / "provenance.json")
+    for src in sources:
+        if not src.is_file():
+            raise FileNotFoundError(f"--run: {src} is missing (is the run finished?)")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    tmp = part.parent / f".{part.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)  # what an interrupted copy left
+    try:
+        tmp.mkdir()
+        for src in sources:
+            shutil.copyfile(src, tmp / src.name)
+        tmp.rename(part)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{part}: {len(sources)} files of {run}; recompute the study: flatenn recompute --study {part.parent.parent} "
+          "--plan <its plan>")
+
+
 def compare(o, s):
     from flatenn import compare, tables
 
