@@ -23,7 +23,7 @@ def test_outcomes_in_words():
     assert confirmation.outcome("INCONCLUSIVE", "PASS") == "newly decided"
     assert confirmation.outcome("INCONCLUSIVE", "INCONCLUSIVE") == "undetermined in both"
     assert confirmation.outcome("MIXED", "PASS") == "mixed"
-    assert confirmation.outcome("PASS", None) == "not stored yet"
+    assert confirmation.outcome("PASS", None) == "not decided yet"
     assert confirmation.outcome(None, "PASS") == "first test (no pilot row)"
 
 
@@ -47,7 +47,7 @@ def test_the_pilot_level_is_mapped_and_its_other_levels_left_out():
                                              r.outcome) for r in rows.itertuples()}
     assert got == {
         ("C1", "net", "as_g15-standard"): ("as_g15-standard", "not confirmed (undetermined)"),
-        ("C1", "deep", "as_g15-standard"): ("as_g15-standard", "not stored yet"),
+        ("C1", "deep", "as_g15-standard"): ("as_g15-standard", "not decided yet"),
         ("C3", "net", "saq-conventional (as_g15)"): ("saq-conventional (as_mid)", "overturned"),
         ("C3", "net", "saq-conventional (standard)"): ("saq-conventional (standard)", "newly decided"),
         ("C3", "deep", "saq-conventional (as_g15)"): (None, "first test (no pilot row)"),
@@ -59,7 +59,7 @@ def test_the_pilot_level_is_mapped_and_its_other_levels_left_out():
     assert (net.pilot_verdict, net.verdict, net.outcome) == ("PASS", "MIXED", "mixed")
     words = confirmation.in_words(family, "C1")
     assert words.startswith("net: FAIL in pilot -> INCONCLUSIVE, not confirmed (undetermined) as a family")
-    assert "deep: INCONCLUSIVE in pilot -> not stored yet" in words
+    assert "deep: INCONCLUSIVE in pilot -> not decided yet" in words
 
 
 def test_a_malformed_pilot_declaration_is_one_line():

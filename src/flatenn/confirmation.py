@@ -23,8 +23,8 @@ FAMILY_COLUMNS = ["claim", "dataset", "arch", "pilot_study", "pilot_verdict", "v
 
 def outcome(pilot: str | None, confirm: str | None) -> str:
     """What the confirmatory verdict does to the pilot's, in words (family verdicts or rows)."""
-    if confirm is None:
-        return "not stored yet"
+    if confirm is None:  # none of the architecture's networks, or not all of them, stored yet
+        return "not decided yet"
     if pilot is None:
         return "first test (no pilot row)"
     if "MIXED" in (pilot, confirm):
@@ -117,7 +117,7 @@ def in_words(family: pd.DataFrame, claim: str) -> str:
     parts = []
     for r in family[family.claim == claim].itertuples():
         was, now = (v if isinstance(v, str) and v else None for v in (r.pilot_verdict, r.verdict))
-        what = f"{r.arch}: {was or 'no pilot'} in {r.pilot_study} -> {now or 'not stored yet'}"
+        what = f"{r.arch}: {was or 'no pilot'} in {r.pilot_study} -> {now or 'not decided yet'}"
         if now:
             what += f", {r.outcome} as a family (rows: {r.rows})"
         if pd.notna(r.power_t_min):
