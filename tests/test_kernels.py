@@ -53,6 +53,55 @@ def test_fat_pact_kernel_matches_pytorch(clip, threshold, levels):
         assert fused[0].view(-1)[4:6].tolist() == [2.0, 4.0]
 
 
+def test_lane_sum_adds_in_its_declared_order():
+    """kernels.lane_sum (the kernels' order, in PyTorch): value i to lane i % 8, each lane in order
+    from +0.0 in double, then lanes 0 to 7; known answers where another order gives other bits."""
+    values = [2.0 ** 60, 1.0, 3.0, -(2.0 ** 60), 1.0, 1.0, 5.0, 7.0, -(2.0 ** 60), 1.0, 2.0 ** -30, 2.0 ** 60]
+    t = torch.tensor(values, dtype=torch.float32)
+    lanes = [0.0] * 8
+    for i, v in enumerate(t.tolist()):
+        lanes[i % 8] += v
+    want = lanes[0]
+    for v in lanes[1:]:
+        want += v
+    got = kernels.lane_sum(t)
+    assert got.dtype == torch.float64 and got.item() == want
+    assert want != sum(t.tolist()) and want != float(t.double().sum())  # the order is what it pins
+    assert kernels.lane_sum(torch.ones(1000, 3)).item() == 3000.0
+    assert str(kernels.lane_sum(torch.tensor([-0.0, -0.0, -0.0])).item()) == "0.0"  # lanes start at +0.0
+    cl = torch.arange(24.0).reshape(1, 2, 3, 4).contiguous(memory_format=torch.channels_last) * 2.0 ** -20
+    assert kernels.lane_sum(cl).item() == kernels.lane_sum(cl.permute(0, 2, 3, 1).reshape(-1)).item()
+
+
+@needs_kernels
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("with_sum", [False, True])
+def test_fat_pact_backward_kernel_matches_pytorch(layout, with_sum):
+    """Both derivatives and the sum, through autograd, with and without the kernels: the same bits,
+    for a gradient in x's layout and for a row-major one (a mean's backward), which comes back in
+    x's layout."""
+    clip = 1.234567
+    x0 = awkward_inputs(clip, 0.1, clip / 255).contiguous(memory_format=layout)
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(x0.shape, generator=g) * torch.logspace(-8, 8, x0.shape[-1])
+    w.view(-1)[:3] = torch.tensor([-0.0, float("inf"), 1e-38])
+
+    def grads(weights):
+        x, c = x0.clone().requires_grad_(), torch.tensor(clip, requires_grad=True)
+        y, _, _, total = FatPact.apply(x, c, 0.1, 255, with_sum)
+        loss = torch.nansum(y * weights) + (0.3 * total if with_sum else 0.0)
+        dx, dc = torch.autograd.grad(loss, (x, c))
+        return dx, dc, total.detach()
+
+    for weights in (w.contiguous(memory_format=layout), w.contiguous()):
+        fused = grads(weights)
+        with kernels.disabled():
+            reference = grads(weights)
+        assert all(same_bits(a, b) for a, b in zip(fused, reference))
+        assert fused[0].stride() == x0.stride()
+    assert (fused[2].item() != 0) == with_sum
+
+
 @needs_kernels
 def test_fat_pact_kernel_on_strided_input_and_values_only_path():
     x = awkward_inputs(6.0, 0.1, 6 / 255).transpose(1, 2)  # not contiguous
@@ -174,6 +223,13 @@ def test_every_address_handed_to_c_is_checked_first():
             kernels.scale_channels(x, bad, ok)
     with pytest.raises(ValueError, match="kernels.scale_channels: b has 2 values"):
         kernels.scale_channels(x, ok, torch.rand(2))
+    passed, dclip = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    with pytest.raises(ValueError, match="kernels.fat_pact_backward: grad has 48 values, the kernel reads 96"):
+        kernels.fat_pact_backward(torch.rand(1, 3, 4, 4), passed, dclip, None)
+    with pytest.raises(ValueError, match="kernels.fat_pact_backward: dclip is not dense in the layout of the others"):
+        kernels.fat_pact_backward(torch.rand(2, 3, 4, 4), passed, dclip.contiguous(memory_format=torch.channels_last),
+                                  None)
+    assert kernels.fat_pact_backward(x, passed, dclip, torch.tensor(1.0, dtype=torch.float64)) is None
     meta = torch.empty(2, 3, 4, 4, device="meta")
     assert kernels.fat_pact(meta, torch.tensor(1.0), 0.1, 255) is None
     assert kernels.max_pool_values(meta) is None

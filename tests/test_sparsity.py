@@ -75,3 +75,50 @@ def test_quantizer_without_gradients_gives_the_same_values(threshold):
     with torch.no_grad():
         fast = act(x)
     assert torch.equal(act(x), fast)
+
+
+def test_l1_from_the_quantizers_sum_has_the_gradients_of_the_tensor_penalty(monkeypatch):
+    """The L1 penalty read from the quantizer's own sum (registry.Penalty.from_sum; its gradient
+    taken inside FatPact's backward) against the same penalty on the kept activations, whose
+    gradient autograd adds as a tensor: the same loss and gradients to summation order, on a
+    ResNet-8 with the threshold on (every parameter, the clipping levels included)."""
+    from flatenn import models, registry, train
+
+    torch.manual_seed(0)
+    model = models.build("resnet8", (1, 28, 28), 10, {"weight_bits": 8, "act_bits": 8})
+    sparsity.set_threshold(model, 0.1)
+    sparsity.keep_outputs(model, True)
+    x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+
+    def loss_and_grads():
+        model.zero_grad(set_to_none=True)
+        loss = train.loss_fn(model, x, y, 0.05, "l1")
+        loss.backward()
+        return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    fused = loss_and_grads()
+    record = registry.penalty("l1")
+    monkeypatch.setitem(registry.PENALTIES, "l1", registry.Penalty("l1", record.per_layer))  # no from_sum
+    tensor = loss_and_grads()
+    assert fused[0] == pytest.approx(tensor[0], rel=1e-6)
+    for n, g in tensor[1].items():
+        assert torch.allclose(fused[1][n], g, rtol=1e-4, atol=1e-7), n
+    assert any(n.endswith("clip") and g.abs().sum() > 0 for n, g in fused[1].items())
+
+
+def test_batchnorm_backward_gets_gradients_in_its_inputs_layout():
+    """In a channels-last ResNet every BatchNorm's output gradient is channels-last, also in the last
+    stage, where the head's mean sends a row-major one (which BatchNorm's backward runs 3x slower)."""
+    from flatenn import models, quant, train
+
+    torch.manual_seed(0)
+    model = models.build("resnet8", (1, 28, 28), 10, {"weight_bits": 8, "act_bits": 8})
+    quant.set_layout(model, torch.channels_last)
+    sparsity.set_threshold(model, 0.1)
+    seen = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.register_full_backward_hook(lambda mod, gin, gout: seen.append(
+                gout[0].is_contiguous(memory_format=torch.channels_last)))
+    train.loss_fn(model, torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,)), 0.0, "l1").backward()
+    assert len(seen) == sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) and all(seen)

@@ -16,24 +16,88 @@
 #define VECTOR_CLONES
 #endif
 
+/* Sums in a fixed order that PyTorch can replay (kernels.lane_sum): element i goes to lane i % 8, each
+   lane adds its values in memory order in double from +0.0 (as torch.cumsum does), and the eight
+   lanes are added 0 to 7. A float32 value or a product of two is exact in double, so only these
+   additions round. BLOCK (a multiple of 8) keeps the values to sum in L1 between the two loops. */
+#define LANES 8
+#define BLOCK 1024
+
+/* acc[i % 8] += a[i] (times b[i] where b is given), i = 0 .. n-1, each lane in order of i; a block
+   starts at a multiple of 8, so its i % 8 is the element's lane. */
+static inline void add_lanes(double *restrict acc, const float *restrict a, const float *restrict b, int64_t n) {
+    int64_t full = n - n % LANES;
+    if (b) {
+        for (int64_t i = 0; i < full; i += LANES)
+            for (int j = 0; j < LANES; j++)
+                acc[j] += (double)a[i + j] * (double)b[i + j];
+        for (int64_t i = full; i < n; i++)
+            acc[i - full] += (double)a[i] * (double)b[i];
+    } else {
+        for (int64_t i = 0; i < full; i += LANES)
+            for (int j = 0; j < LANES; j++)
+                acc[j] += (double)a[i + j];
+        for (int64_t i = full; i < n; i++)
+            acc[i - full] += (double)a[i];
+    }
+}
+
+static inline double lanes_total(const double *acc) {
+    double t = acc[0];
+    for (int j = 1; j < LANES; j++)
+        t += acc[j];
+    return t;
+}
+
 /* FATReLU, PACT clipping and rounding, as sparsity._fat_pact and FatPact.forward compose them:
    y = threshold(x, t, 0); v = minimum(y, clip) / step; q = round(v);
-   out = q * step, passed = max([x > t] - [y > clip], 0), dclip = (q - v) / levels + [y > clip]. */
+   out = q * step, passed = max([x > t] - [y > clip], 0), dclip = (q - v) / levels + [y > clip];
+   with `sum` set, the lane sum of out (the L1 penalty's numerator) in the same pass. */
 VECTOR_CLONES
 static void fat_pact(const float *restrict x, float *restrict out, float *restrict passed,
-                     float *restrict dclip, int64_t n, float t, float clip, float step, float levels) {
-    for (int64_t i = 0; i < n; i++) {
-        float xi = x[i];
-        float y = xi <= t ? 0.0f : xi;                     /* NaN passes, as in F.threshold */
-        float m = (y < clip || y != y) ? y : clip;         /* torch.minimum propagates NaN */
-        float v = m / step;
-        float q = rintf(v);
-        float clipped = y > clip ? 1.0f : 0.0f;
-        float p = (xi > t ? 1.0f : 0.0f) - clipped;
-        out[i] = q * step;
-        passed[i] = p > 0.0f ? p : 0.0f;
-        dclip[i] = (q - v) / levels + clipped;
+                     float *restrict dclip, double *sum, int64_t n, float t, float clip, float step, float levels) {
+    double acc[LANES] = {0};
+    for (int64_t b = 0; b < n; b += BLOCK) {
+        int64_t e = n - b < BLOCK ? n - b : BLOCK;
+        for (int64_t i = b; i < b + e; i++) {
+            float xi = x[i];
+            float y = xi <= t ? 0.0f : xi;                     /* NaN passes, as in F.threshold */
+            float m = (y < clip || y != y) ? y : clip;         /* torch.minimum propagates NaN */
+            float v = m / step;
+            float q = rintf(v);
+            float clipped = y > clip ? 1.0f : 0.0f;
+            float p = (xi > t ? 1.0f : 0.0f) - clipped;
+            out[i] = q * step;
+            passed[i] = p > 0.0f ? p : 0.0f;
+            dclip[i] = (q - v) / levels + clipped;
+        }
+        if (sum)
+            add_lanes(acc, out + b, NULL, e);
     }
+    if (sum)
+        *sum = lanes_total(acc);
+}
+
+/* FatPact's backward in one pass: gt = grad (+ c, the penalty's gradient on the layer's sum, where
+   `add` is set), d/dx = gt * passed, and the lane sum of gt * dclip (d/dclip). */
+VECTOR_CLONES
+static void fat_pact_backward(const float *restrict grad, const float *restrict passed, const float *restrict dclip,
+                              float *restrict dx, double *dot, int64_t n, float c, int add) {
+    double acc[LANES] = {0};
+    for (int64_t b = 0; b < n; b += BLOCK) {
+        int64_t e = n - b < BLOCK ? n - b : BLOCK;
+        float gt[BLOCK];
+        if (add)
+            for (int64_t i = 0; i < e; i++)
+                gt[i] = grad[b + i] + c;
+        else
+            for (int64_t i = 0; i < e; i++)
+                gt[i] = grad[b + i];
+        for (int64_t i = 0; i < e; i++)
+            dx[b + i] = gt[i] * passed[b + i];
+        add_lanes(acc, gt, dclip + b, e);
+    }
+    *dot = lanes_total(acc);
 }
 
 /* 2x2, stride-2 max pooling of `planes` H x W planes, as ATen's CPU kernel: the first maximum in
@@ -101,14 +165,31 @@ static void scale_channels(const float *restrict x, float *restrict y, const flo
 static PyObject *py_fat_pact(PyObject *self, PyObject *args) {
     unsigned long long x, out, passed, dclip;
     long long n;
+    int want_sum;
     float t, clip, step, levels;
-    if (!PyArg_ParseTuple(args, "KKKKLffff", &x, &out, &passed, &dclip, &n, &t, &clip, &step, &levels))
+    double sum = 0.0;
+    if (!PyArg_ParseTuple(args, "KKKKLffffp", &x, &out, &passed, &dclip, &n, &t, &clip, &step, &levels, &want_sum))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     fat_pact((const float *)(uintptr_t)x, (float *)(uintptr_t)out, (float *)(uintptr_t)passed,
-             (float *)(uintptr_t)dclip, n, t, clip, step, levels);
+             (float *)(uintptr_t)dclip, want_sum ? &sum : NULL, n, t, clip, step, levels);
     Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    return PyFloat_FromDouble(sum);
+}
+
+static PyObject *py_fat_pact_backward(PyObject *self, PyObject *args) {
+    unsigned long long grad, passed, dclip, dx;
+    long long n;
+    float c;
+    int add;
+    double dot = 0.0;
+    if (!PyArg_ParseTuple(args, "KKKKLfp", &grad, &passed, &dclip, &dx, &n, &c, &add))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    fat_pact_backward((const float *)(uintptr_t)grad, (const float *)(uintptr_t)passed, (const float *)(uintptr_t)dclip,
+                      (float *)(uintptr_t)dx, &dot, n, c, add);
+    Py_END_ALLOW_THREADS
+    return PyFloat_FromDouble(dot);
 }
 
 static PyObject *py_max_pool_2x2(PyObject *self, PyObject *args) {
@@ -147,7 +228,9 @@ static PyObject *py_scale_channels(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"fat_pact", py_fat_pact, METH_VARARGS,
-     "fat_pact(x, out, passed, dclip, n, threshold, clip, step, levels): addresses of float32 arrays"},
+     "fat_pact(x, out, passed, dclip, n, threshold, clip, step, levels, want_sum) -> lane sum of out (or 0.0)"},
+    {"fat_pact_backward", py_fat_pact_backward, METH_VARARGS,
+     "fat_pact_backward(grad, passed, dclip, dx, n, c, add) -> lane sum of (grad + c) * dclip; float32 arrays"},
     {"max_pool_2x2", py_max_pool_2x2, METH_VARARGS,
      "max_pool_2x2(x, y, indices, planes, h, w): addresses of float32 / int64 arrays"},
     {"max_pool_2x2_values", py_max_pool_2x2_values, METH_VARARGS,

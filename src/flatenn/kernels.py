@@ -73,17 +73,50 @@ def _require(entry: str, numel: int, dtype: torch.dtype = torch.float32, layout_
             raise ValueError(f"kernels.{entry}: {name} has {t.numel()} values, the kernel reads {numel}")
 
 
-def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int):
-    """(y, d/dx mask, d/dclip) of sparsity.FatPact, or None where the kernel does not apply."""
+LANES = 8  # _kernels.c's LANES
+
+
+def lane_sum(t: torch.Tensor) -> torch.Tensor:
+    """The compiled kernels' sum of a dense tensor's values, in PyTorch: in double, value i (in
+    memory order) to lane i % 8, each lane in order from +0.0 (torch.cumsum), the lanes 0 to 7;
+    a float64 0-dim tensor. Every value a float32 or a product of two, only the additions round, so
+    the kernel and this give the same bits (tests/test_kernels.py)."""
+    v = flat(t).double()
+    if v.numel() == 0:
+        return v.new_zeros(())
+    v = torch.cat([v, v.new_full(((-v.numel()) % LANES,), -0.0)])  # -0.0 adds nothing, not even a sign
+    lanes = torch.cumsum(v.view(-1, LANES), dim=0)[-1]
+    total = lanes[0]
+    for j in range(1, LANES):
+        total = total + lanes[j]
+    return total
+
+
+def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int, want_sum: bool = False):
+    """(y, d/dx mask, d/dclip, sum of y) of sparsity.FatPact (the sum, a float32 0-dim tensor, is
+    lane_sum's, or 0 without ``want_sum``), or None where the kernel does not apply."""
     if not (_usable(x) and clip.device.type == "cpu" and clip.dtype == torch.float32):
         return None
     x = x if dense(x) else x.contiguous()  # elementwise: channels-last stays channels-last
     step = clip / levels  # the PyTorch code's step, to the bit
     y, passed, dclip = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
     _require("fat_pact", x.numel(), layout_of=x, x=x, y=y, passed=passed, dclip=dclip)
-    _kernels.fat_pact(x.data_ptr(), y.data_ptr(), passed.data_ptr(), dclip.data_ptr(), x.numel(),
-                      threshold, float(clip), float(step), float(levels))
-    return y, passed, dclip
+    total = _kernels.fat_pact(x.data_ptr(), y.data_ptr(), passed.data_ptr(), dclip.data_ptr(), x.numel(),
+                              threshold, float(clip), float(step), float(levels), want_sum)
+    return y, passed, dclip, torch.tensor(total, dtype=torch.float64).float()
+
+
+def fat_pact_backward(grad: torch.Tensor, passed: torch.Tensor, dclip: torch.Tensor, c: torch.Tensor | None):
+    """(d/dx, d/dclip) of sparsity.FatPact from the gradient of its output (``grad``, in the layout of
+    ``passed``) and of its sum (``c``, or None): gt = grad (+ c), gt * passed and lane_sum(gt * dclip)
+    as float32; None where the kernel does not apply."""
+    if not (_usable(grad) and (c is None or (c.device.type == "cpu" and c.dtype == torch.float32))):
+        return None
+    dx = torch.empty_like(passed)
+    _require("fat_pact_backward", passed.numel(), layout_of=passed, grad=grad, passed=passed, dclip=dclip, dx=dx)
+    dot = _kernels.fat_pact_backward(grad.data_ptr(), passed.data_ptr(), dclip.data_ptr(), dx.data_ptr(),
+                                     passed.numel(), 0.0 if c is None else float(c), c is not None)
+    return dx, torch.tensor(dot, dtype=torch.float64).float()
 
 
 def scale_channels(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

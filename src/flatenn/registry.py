@@ -78,6 +78,9 @@ class Penalty:
 
     name: str
     per_layer: Callable
+    # optional: the same penalty from the layer's sum and count alone, (total, count) -> scalar; the
+    # quantizer then sums in its own pass and takes the gradient in its backward's (sparsity.FatPact)
+    from_sum: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ register_architecture(Architecture("resnet20", _resnet(20), depth=20, maps_per_p
 
 # Activations are >= 0 (ReLU or FATReLU), so the L1 norm is their sum: no abs() to run; the mean as
 # sum / count (the same float): mean()'s backward writes out the expanded gradient.
-register_penalty(Penalty("l1", lambda a: a.sum() / a.numel()))
+register_penalty(Penalty("l1", lambda a: a.sum() / a.numel(), from_sum=lambda total, count: total / count))
 # (||a||_1 / ||a||_2)^2 / dim lies in (0, 1]; small means sparse.
 register_penalty(Penalty("hoyer", lambda a: (a.sum(1).pow(2) / a.pow(2).sum(1).clamp_min(1e-12)).mean() / a.shape[1]))
 

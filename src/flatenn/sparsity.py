@@ -32,27 +32,33 @@ class FatPact(torch.autograd.Function):
     ``round(. / step) * step`` with ``step = clip / levels``: d/dx = 1 where t < x < clip, and
     d/dclip = [x > clip] + (round(v) - v) / levels with v = min(y, clip) / step. One node saves
     two tensors instead of a chain of a dozen, which is most of a LeNet-5 training step's time.
-    Forward returns (y, d/dx as a 0/1 mask, d/dclip) so that torch.func transforms (the sharpness
-    measures) can use it; the last two are not differentiable.
+    Forward returns (y, d/dx as a 0/1 mask, d/dclip, the sum of y) so that torch.func transforms
+    (the sharpness measures) can use it; the masks are not differentiable. The sum (with
+    ``want_sum``; else 0) is what a sum-based penalty reads (registry.Penalty.from_sum): its
+    gradient then reaches x inside the backward's one pass, not as a tensor of y's size. Sums are
+    kernels.lane_sum's, with or without the compiled kernels.
     """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x, clip, threshold: float, levels: int):
-        fused = kernels.fat_pact(x, clip, threshold, levels)  # the same numbers in one pass (CPU)
+    def forward(x, clip, threshold: float, levels: int, want_sum: bool = False):
+        fused = kernels.fat_pact(x, clip, threshold, levels, want_sum)  # the same numbers in one pass (CPU)
         if fused is not None:
             return fused
+        x = x if kernels.dense(x) else x.contiguous()  # the kernel's layout, so that sums run in its order
         y, v, q, step = _fat_pact(x, clip, threshold, levels)
         # masks as 0/1 floats written by the comparisons: bool results, and products with them, ran 3-4x slower
         clipped = torch.gt(y, clip, out=torch.empty_like(y))
         # [x > t] and not clipped, in place: [x > t] - clipped is -1 only where both are 0 and 1 (clip < 0)
         passed = torch.gt(x, threshold, out=torch.empty_like(x)).sub_(clipped).clamp_min_(0)
-        return q * step, passed, (q - v).div_(levels).add_(clipped)
+        out = q * step
+        total = kernels.lane_sum(out).float() if want_sum else out.new_zeros(())
+        return out, passed, (q - v).div_(levels).add_(clipped), total
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _, passed, dclip = output
+        _, passed, dclip, _ = output
         ctx.mark_non_differentiable(passed, dclip)
         # the masks get no gradient: autograd would otherwise fill two zero tensors of x's size per backward
         ctx.set_materialize_grads(False)
@@ -60,21 +66,29 @@ class FatPact(torch.autograd.Function):
         ctx.save_for_forward(passed, dclip)
 
     @staticmethod
-    def backward(ctx, grad, _passed, _dclip):
-        if grad is None:
-            return None, None, None, None
+    def backward(ctx, grad, _passed, _dclip, grad_sum):
         passed, dclip = ctx.saved_tensors
-        # grad * mask, not where(mask, grad, 0): where() ran 5x slower here (1 thread);
-        # dot() skips the product tensor of grad * dclip
-        same = kernels.dense(grad) and grad.stride() == dclip.stride()
-        return (grad * passed, torch.dot(kernels.flat(grad), kernels.flat(dclip)) if same else (grad * dclip).sum(),
-                None, None)
+        if grad is None:
+            if grad_sum is None:
+                return None, None, None, None, None
+            grad = torch.zeros_like(passed)
+        elif grad.stride() != passed.stride():
+            # in x's layout: a row-major gradient (a mean's backward) would send BatchNorm's backward
+            # down its slow mixed-layout path, and the sums below run in x's memory order
+            grad = torch.empty_like(passed).copy_(grad)
+        # the kernel's numbers carry no graph: not where a second derivative is taken (Hessian products)
+        fused = None if torch.is_grad_enabled() else kernels.fat_pact_backward(grad, passed, dclip, grad_sum)
+        if fused is not None:
+            return fused[0], fused[1], None, None, None
+        total = grad if grad_sum is None else grad + grad_sum
+        return total * passed, kernels.lane_sum(total.double() * dclip.double()).float(), None, None, None
 
     @staticmethod
-    def jvp(ctx, x_t, clip_t, _threshold, _levels):
+    def jvp(ctx, x_t, clip_t, _threshold, _levels, _want_sum):
         passed, dclip = ctx.saved_tensors
         out = x_t * passed
-        return (out if clip_t is None else out + clip_t * dclip), None, None
+        out = out if clip_t is None else out + clip_t * dclip
+        return out, None, None, out.sum()
 
 
 class QAct(nn.Module):
@@ -91,13 +105,15 @@ class QAct(nn.Module):
         self.clip = nn.Parameter(torch.tensor(float(clip_init)))
         self.keep_output = False
         self.last: torch.Tensor | None = None
+        self.last_sum: torch.Tensor | None = None  # the sum of ``last``, from the quantizer's own pass
 
     def forward(self, x):
         t = max(0.0, float(self.threshold))
         if self.bits is not None and not torch.is_grad_enabled():  # values only: no masks to save
             y = _fat_pact_values(x, self.clip, t, 2 ** self.bits - 1)
         elif self.bits is not None:
-            y = FatPact.apply(x, self.clip, t, 2 ** self.bits - 1)[0]
+            y, _, _, total = FatPact.apply(x, self.clip, t, 2 ** self.bits - 1, self.keep_output)
+            self.last_sum = total if self.keep_output else None
         else:
             y = torch.relu(x) if self.threshold <= 0 else x * (x > self.threshold)
         if self.keep_output:
@@ -120,16 +136,19 @@ def set_threshold(model: nn.Module, threshold: float) -> None:
 def keep_outputs(model: nn.Module, on: bool) -> None:
     for m in act_layers(model):
         m.keep_output = on
-        m.last = None
+        m.last = m.last_sum = None
 
 
 def penalty(model: nn.Module, kind: str = "l1") -> torch.Tensor:
     """Sum over activation layers of the registered penalty ``kind`` (the mean L1 norm, the
     normalized Hoyer measure, or a user's: flatenn.registry.Penalty)."""
-    per_layer = registry.penalty(kind).per_layer  # flatenn.registry: l1, hoyer and any registered
+    record = registry.penalty(kind)  # flatenn.registry: l1, hoyer and any registered
     total = 0.0
     for m in act_layers(model):
-        total = total + per_layer(per_sample(m.last))
+        if record.from_sum is not None and m.last_sum is not None:  # the quantizer summed the layer already
+            total = total + record.from_sum(m.last_sum, m.last.numel())
+        else:
+            total = total + record.per_layer(per_sample(m.last))
     return total
 
 
