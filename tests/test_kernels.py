@@ -173,10 +173,11 @@ def test_hessian_vector_products_through_kernels_match_pytorch():
         assert torch.equal(fused[k], reference[k]), k
 
 
-def trained_hash(steps: int = 6) -> str:
-    """sha256 of a LeNet-5's state after SAQ steps with threshold and penalty on (every kernel runs)."""
+def trained_hash(arch: str = "lenet5", steps: int = 6) -> str:
+    """sha256 of a network's state after SAQ steps with threshold and penalty on (every kernel runs;
+    a ResNet's last stage also gets a row-major gradient from its head)."""
     torch.manual_seed(0)
-    model = models.build("lenet5", (1, 28, 28), 10, {"weight_bits": 8, "act_bits": 8})
+    model = models.build(arch, (1, 28, 28), 10, {"weight_bits": 8, "act_bits": 8})
     model.train()
     sparsity.set_threshold(model, 0.1)
     sparsity.keep_outputs(model, True)
@@ -191,10 +192,11 @@ def trained_hash(steps: int = 6) -> str:
 
 
 @needs_kernels
-def test_training_with_kernels_gives_the_same_model():
-    fused = trained_hash()
+@pytest.mark.parametrize("arch,steps", [("lenet5", 6), ("resnet8", 2)])
+def test_training_with_kernels_gives_the_same_model(arch, steps):
+    fused = trained_hash(arch, steps)
     with kernels.disabled():
-        assert trained_hash() == fused
+        assert trained_hash(arch, steps) == fused
 
 
 @needs_kernels
