@@ -42,12 +42,13 @@ def awkward_inputs(clip: float, threshold: float, step: float) -> torch.Tensor:
 def test_fat_pact_kernel_matches_pytorch(clip, threshold, levels):
     c = torch.tensor(clip)
     x = awkward_inputs(clip, threshold, clip / levels)
-    fused = kernels.fat_pact(x, c, threshold, levels)
+    fused = kernels.fat_pact(x, c, threshold, levels, want_sum=True)
     with kernels.disabled():
         assert kernels.fat_pact(x, c, threshold, levels) is None
-        reference = FatPact.forward(x, c, threshold, levels)
+        reference = sparsity.fat_pact_reference(x, c, threshold, levels, want_sum=True)
     for a, b in zip(fused, reference):
         assert same_bits(a, b)
+    assert same_bits(kernels.fat_pact(x, c, threshold, levels, masks=False)[0], fused[0])
     # known answer: clip 255 at 8 bits is step 1, so 2.5 rounds to 2 and 3.5 to 4 (half to even)
     if clip == 255.0 and levels == 255:
         assert fused[0].view(-1)[4:6].tolist() == [2.0, 4.0]
@@ -88,7 +89,7 @@ def test_fat_pact_backward_kernel_matches_pytorch(layout, with_sum):
 
     def grads(weights):
         x, c = x0.clone().requires_grad_(), torch.tensor(clip, requires_grad=True)
-        y, _, _, total = FatPact.apply(x, c, 0.1, 255, with_sum)
+        y, total = FatPact.apply(x, c, 0.1, 255, with_sum)
         loss = torch.nansum(y * weights) + (0.3 * total if with_sum else 0.0)
         dx, dc = torch.autograd.grad(loss, (x, c))
         return dx, dc, total.detach()
@@ -225,13 +226,12 @@ def test_every_address_handed_to_c_is_checked_first():
             kernels.scale_channels(x, bad, ok)
     with pytest.raises(ValueError, match="kernels.scale_channels: b has 2 values"):
         kernels.scale_channels(x, ok, torch.rand(2))
-    passed, dclip = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    c = torch.tensor(1.0)
     with pytest.raises(ValueError, match="kernels.fat_pact_backward: grad has 48 values, the kernel reads 96"):
-        kernels.fat_pact_backward(torch.rand(1, 3, 4, 4), passed, dclip, None)
-    with pytest.raises(ValueError, match="kernels.fat_pact_backward: dclip is not dense in the layout of the others"):
-        kernels.fat_pact_backward(torch.rand(2, 3, 4, 4), passed, dclip.contiguous(memory_format=torch.channels_last),
-                                  None)
-    assert kernels.fat_pact_backward(x, passed, dclip, torch.tensor(1.0, dtype=torch.float64)) is None
+        kernels.fat_pact_backward(torch.rand(1, 3, 4, 4), x, c, 0.1, 255, None)
+    with pytest.raises(ValueError, match="kernels.fat_pact_backward: grad is not dense in the layout of the others"):
+        kernels.fat_pact_backward(x.contiguous(memory_format=torch.channels_last), x, c, 0.1, 255, None)
+    assert kernels.fat_pact_backward(x, x, c, 0.1, 255, torch.tensor(1.0, dtype=torch.float64)) is None
     meta = torch.empty(2, 3, 4, 4, device="meta")
     assert kernels.fat_pact(meta, torch.tensor(1.0), 0.1, 255) is None
     assert kernels.max_pool_values(meta) is None

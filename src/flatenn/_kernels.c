@@ -49,28 +49,38 @@ static inline double lanes_total(const double *acc) {
     return t;
 }
 
-/* FATReLU, PACT clipping and rounding, as sparsity._fat_pact and FatPact.forward compose them:
+/* FATReLU, PACT clipping and rounding of one value, as sparsity.fat_pact_reference composes them:
    y = threshold(x, t, 0); v = minimum(y, clip) / step; q = round(v);
-   out = q * step, passed = max([x > t] - [y > clip], 0), dclip = (q - v) / levels + [y > clip];
-   with `sum` set, the lane sum of out (the L1 penalty's numerator) in the same pass. */
+   out = q * step, passed = max([x > t] - [y > clip], 0), dclip = (q - v) / levels + [y > clip]. */
+static inline void fat_pact_at(float xi, float t, float clip, float step, float levels, float *out, float *passed,
+                               float *dclip) {
+    float y = xi <= t ? 0.0f : xi;                     /* NaN passes, as in F.threshold */
+    float m = (y < clip || y != y) ? y : clip;         /* torch.minimum propagates NaN */
+    float v = m / step;
+    float q = rintf(v);
+    float clipped = y > clip ? 1.0f : 0.0f;
+    float p = (xi > t ? 1.0f : 0.0f) - clipped;
+    *out = q * step;
+    *passed = p > 0.0f ? p : 0.0f;
+    *dclip = (q - v) / levels + clipped;
+}
+
+/* out (and, where given, both derivatives: passed and dclip) for n values; with `sum` set, the lane
+   sum of out (the L1 penalty's numerator) in the same pass. */
 VECTOR_CLONES
 static void fat_pact(const float *restrict x, float *restrict out, float *restrict passed,
                      float *restrict dclip, double *sum, int64_t n, float t, float clip, float step, float levels) {
     double acc[LANES] = {0};
     for (int64_t b = 0; b < n; b += BLOCK) {
         int64_t e = n - b < BLOCK ? n - b : BLOCK;
-        for (int64_t i = b; i < b + e; i++) {
-            float xi = x[i];
-            float y = xi <= t ? 0.0f : xi;                     /* NaN passes, as in F.threshold */
-            float m = (y < clip || y != y) ? y : clip;         /* torch.minimum propagates NaN */
-            float v = m / step;
-            float q = rintf(v);
-            float clipped = y > clip ? 1.0f : 0.0f;
-            float p = (xi > t ? 1.0f : 0.0f) - clipped;
-            out[i] = q * step;
-            passed[i] = p > 0.0f ? p : 0.0f;
-            dclip[i] = (q - v) / levels + clipped;
-        }
+        if (passed)
+            for (int64_t i = b; i < b + e; i++)
+                fat_pact_at(x[i], t, clip, step, levels, out + i, passed + i, dclip + i);
+        else
+            for (int64_t i = b; i < b + e; i++) {
+                float p, d;
+                fat_pact_at(x[i], t, clip, step, levels, out + i, &p, &d);
+            }
         if (sum)
             add_lanes(acc, out + b, NULL, e);
     }
@@ -78,24 +88,28 @@ static void fat_pact(const float *restrict x, float *restrict out, float *restri
         *sum = lanes_total(acc);
 }
 
-/* FatPact's backward in one pass: gt = grad (+ c, the penalty's gradient on the layer's sum, where
-   `add` is set), d/dx = gt * passed, and the lane sum of gt * dclip (d/dclip). */
+/* FatPact's backward in one pass, its derivatives computed again from x (cheaper than reading two
+   stored ones): gt = grad (+ c, the penalty's gradient on the layer's sum, where `add` is set),
+   d/dx = gt * passed, and the lane sum of gt * dclip (d/dclip). */
 VECTOR_CLONES
-static void fat_pact_backward(const float *restrict grad, const float *restrict passed, const float *restrict dclip,
-                              float *restrict dx, double *dot, int64_t n, float c, int add) {
+static void fat_pact_backward(const float *restrict grad, const float *restrict x, float *restrict dx, double *dot,
+                              int64_t n, float c, int add, float t, float clip, float step, float levels) {
     double acc[LANES] = {0};
     for (int64_t b = 0; b < n; b += BLOCK) {
         int64_t e = n - b < BLOCK ? n - b : BLOCK;
-        float gt[BLOCK];
+        float gt[BLOCK], dclip[BLOCK];
         if (add)
             for (int64_t i = 0; i < e; i++)
                 gt[i] = grad[b + i] + c;
         else
             for (int64_t i = 0; i < e; i++)
                 gt[i] = grad[b + i];
-        for (int64_t i = 0; i < e; i++)
-            dx[b + i] = gt[i] * passed[b + i];
-        add_lanes(acc, gt, dclip + b, e);
+        for (int64_t i = 0; i < e; i++) {
+            float y, p;
+            fat_pact_at(x[b + i], t, clip, step, levels, &y, &p, dclip + i);
+            dx[b + i] = gt[i] * p;
+        }
+        add_lanes(acc, gt, dclip, e);
     }
     *dot = lanes_total(acc);
 }
@@ -178,16 +192,16 @@ static PyObject *py_fat_pact(PyObject *self, PyObject *args) {
 }
 
 static PyObject *py_fat_pact_backward(PyObject *self, PyObject *args) {
-    unsigned long long grad, passed, dclip, dx;
+    unsigned long long grad, x, dx;
     long long n;
-    float c;
+    float c, t, clip, step, levels;
     int add;
     double dot = 0.0;
-    if (!PyArg_ParseTuple(args, "KKKKLfp", &grad, &passed, &dclip, &dx, &n, &c, &add))
+    if (!PyArg_ParseTuple(args, "KKKLfpffff", &grad, &x, &dx, &n, &c, &add, &t, &clip, &step, &levels))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    fat_pact_backward((const float *)(uintptr_t)grad, (const float *)(uintptr_t)passed, (const float *)(uintptr_t)dclip,
-                      (float *)(uintptr_t)dx, &dot, n, c, add);
+    fat_pact_backward((const float *)(uintptr_t)grad, (const float *)(uintptr_t)x, (float *)(uintptr_t)dx, &dot, n,
+                      c, add, t, clip, step, levels);
     Py_END_ALLOW_THREADS
     return PyFloat_FromDouble(dot);
 }
@@ -228,9 +242,10 @@ static PyObject *py_scale_channels(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"fat_pact", py_fat_pact, METH_VARARGS,
-     "fat_pact(x, out, passed, dclip, n, threshold, clip, step, levels, want_sum) -> lane sum of out (or 0.0)"},
+     "fat_pact(x, out, passed, dclip, n, threshold, clip, step, levels, want_sum) -> lane sum of out (or 0.0); "
+     "passed and dclip 0 for none"},
     {"fat_pact_backward", py_fat_pact_backward, METH_VARARGS,
-     "fat_pact_backward(grad, passed, dclip, dx, n, c, add) -> lane sum of (grad + c) * dclip; float32 arrays"},
+     "fat_pact_backward(grad, x, dx, n, c, add, threshold, clip, step, levels) -> lane sum of (grad + c) * dclip"},
     {"max_pool_2x2", py_max_pool_2x2, METH_VARARGS,
      "max_pool_2x2(x, y, indices, planes, h, w): addresses of float32 / int64 arrays"},
     {"max_pool_2x2_values", py_max_pool_2x2_values, METH_VARARGS,

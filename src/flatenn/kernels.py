@@ -92,30 +92,39 @@ def lane_sum(t: torch.Tensor) -> torch.Tensor:
     return total
 
 
-def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int, want_sum: bool = False):
-    """(y, d/dx mask, d/dclip, sum of y) of sparsity.FatPact (the sum, a float32 0-dim tensor, is
-    lane_sum's, or 0 without ``want_sum``), or None where the kernel does not apply."""
+def fat_pact(x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int, want_sum: bool = False,
+             masks: bool = True):
+    """(y, d/dx mask, d/dclip, sum of y) of sparsity.fat_pact_reference (the masks None without
+    ``masks``; the sum, a float32 0-dim tensor, lane_sum's, or 0 without ``want_sum``), or None
+    where the kernel does not apply."""
     if not (_usable(x) and clip.device.type == "cpu" and clip.dtype == torch.float32):
         return None
     x = x if dense(x) else x.contiguous()  # elementwise: channels-last stays channels-last
     step = clip / levels  # the PyTorch code's step, to the bit
-    y, passed, dclip = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
-    _require("fat_pact", x.numel(), layout_of=x, x=x, y=y, passed=passed, dclip=dclip)
-    total = _kernels.fat_pact(x.data_ptr(), y.data_ptr(), passed.data_ptr(), dclip.data_ptr(), x.numel(),
-                              threshold, float(clip), float(step), float(levels), want_sum)
+    y = torch.empty_like(x)
+    passed, dclip = (torch.empty_like(x), torch.empty_like(x)) if masks else (None, None)
+    _require("fat_pact", x.numel(), layout_of=x, x=x, y=y, **({"passed": passed, "dclip": dclip} if masks else {}))
+    total = _kernels.fat_pact(x.data_ptr(), y.data_ptr(), passed.data_ptr() if masks else 0,
+                              dclip.data_ptr() if masks else 0, x.numel(), threshold, float(clip), float(step),
+                              float(levels), want_sum)
     return y, passed, dclip, torch.tensor(total, dtype=torch.float64).float()
 
 
-def fat_pact_backward(grad: torch.Tensor, passed: torch.Tensor, dclip: torch.Tensor, c: torch.Tensor | None):
-    """(d/dx, d/dclip) of sparsity.FatPact from the gradient of its output (``grad``, in the layout of
-    ``passed``) and of its sum (``c``, or None): gt = grad (+ c), gt * passed and lane_sum(gt * dclip)
-    as float32; None where the kernel does not apply."""
-    if not (_usable(grad) and (c is None or (c.device.type == "cpu" and c.dtype == torch.float32))):
+def fat_pact_backward(grad: torch.Tensor, x: torch.Tensor, clip: torch.Tensor, threshold: float, levels: int,
+                      c: torch.Tensor | None):
+    """(d/dx, d/dclip) of sparsity.FatPact at input ``x`` (dense) from the gradient of its output
+    (``grad``, in x's layout) and of its sum (``c``, or None): with the masks of fat_pact at x,
+    gt = grad (+ c), gt * passed and lane_sum(gt * dclip) as float32; None where the kernel does not
+    apply."""
+    if not (_usable(grad) and _usable(x) and clip.device.type == "cpu" and clip.dtype == torch.float32
+            and (c is None or (c.device.type == "cpu" and c.dtype == torch.float32))):
         return None
-    dx = torch.empty_like(passed)
-    _require("fat_pact_backward", passed.numel(), layout_of=passed, grad=grad, passed=passed, dclip=dclip, dx=dx)
-    dot = _kernels.fat_pact_backward(grad.data_ptr(), passed.data_ptr(), dclip.data_ptr(), dx.data_ptr(),
-                                     passed.numel(), 0.0 if c is None else float(c), c is not None)
+    step = clip / levels
+    dx = torch.empty_like(x)
+    _require("fat_pact_backward", x.numel(), layout_of=x, grad=grad, x=x, dx=dx)
+    dot = _kernels.fat_pact_backward(grad.data_ptr(), x.data_ptr(), dx.data_ptr(), x.numel(),
+                                     0.0 if c is None else float(c), c is not None, threshold, float(clip),
+                                     float(step), float(levels))
     return dx, torch.tensor(dot, dtype=torch.float64).float()
 
 

@@ -18,11 +18,25 @@ def _fat_pact(x, clip, threshold: float, levels: int):
 
 def _fat_pact_values(x, clip, threshold: float, levels: int):
     """FatPact's output alone (no masks to keep): the kernel's one pass, or the PyTorch code's values."""
-    fused = kernels.fat_pact(x, clip, threshold, levels)
+    fused = kernels.fat_pact(x, clip, threshold, levels, masks=False)
     if fused is not None:
         return fused[0]
     _, _, q, step = _fat_pact(x, clip, threshold, levels)
     return q * step
+
+
+def fat_pact_reference(x, clip, threshold: float, levels: int, want_sum: bool = False):
+    """What kernels.fat_pact computes, in PyTorch: (y, d/dx as a 0/1 mask, d/dclip, the lane sum of y
+    with ``want_sum``, else 0), x taken in the kernel's layout so that the sum runs in its order."""
+    x = x if kernels.dense(x) else x.contiguous()
+    y, v, q, step = _fat_pact(x, clip, threshold, levels)
+    # masks as 0/1 floats written by the comparisons: bool results, and products with them, ran 3-4x slower
+    clipped = torch.gt(y, clip, out=torch.empty_like(y))
+    # [x > t] and not clipped, in place: [x > t] - clipped is -1 only where both are 0 and 1 (clip < 0)
+    passed = torch.gt(x, threshold, out=torch.empty_like(x)).sub_(clipped).clamp_min_(0)
+    out = q * step
+    total = kernels.lane_sum(out).float() if want_sum else out.new_zeros(())
+    return out, passed, (q - v).div_(levels).add_(clipped), total
 
 
 class FatPact(torch.autograd.Function):
@@ -30,65 +44,60 @@ class FatPact(torch.autograd.Function):
 
     The same gradients as composing ``x * (x > t)``, ``minimum(., clip)`` and a straight-through
     ``round(. / step) * step`` with ``step = clip / levels``: d/dx = 1 where t < x < clip, and
-    d/dclip = [x > clip] + (round(v) - v) / levels with v = min(y, clip) / step. One node saves
-    two tensors instead of a chain of a dozen, which is most of a LeNet-5 training step's time.
-    Forward returns (y, d/dx as a 0/1 mask, d/dclip, the sum of y) so that torch.func transforms
-    (the sharpness measures) can use it; the masks are not differentiable. The sum (with
-    ``want_sum``; else 0) is what a sum-based penalty reads (registry.Penalty.from_sum): its
-    gradient then reaches x inside the backward's one pass, not as a tensor of y's size. Sums are
-    kernels.lane_sum's, with or without the compiled kernels.
+    d/dclip = [x > clip] + (round(v) - v) / levels with v = min(y, clip) / step. One node keeps
+    only its input and computes both derivatives again in its backward, which is cheaper than
+    writing and reading them (a ResNet's step is bound by memory). Forward returns (y, the sum of
+    y): with ``want_sum`` (else 0) a sum-based penalty reads it (registry.Penalty.from_sum), and
+    its gradient then reaches x inside the backward's one pass, not as a tensor of y's size. Sums
+    are kernels.lane_sum's, with or without the compiled kernels.
     """
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(x, clip, threshold: float, levels: int, want_sum: bool = False):
-        fused = kernels.fat_pact(x, clip, threshold, levels, want_sum)  # the same numbers in one pass (CPU)
+        fused = kernels.fat_pact(x, clip, threshold, levels, want_sum, masks=False)  # one pass (CPU)
         if fused is not None:
-            return fused
-        x = x if kernels.dense(x) else x.contiguous()  # the kernel's layout, so that sums run in its order
-        y, v, q, step = _fat_pact(x, clip, threshold, levels)
-        # masks as 0/1 floats written by the comparisons: bool results, and products with them, ran 3-4x slower
-        clipped = torch.gt(y, clip, out=torch.empty_like(y))
-        # [x > t] and not clipped, in place: [x > t] - clipped is -1 only where both are 0 and 1 (clip < 0)
-        passed = torch.gt(x, threshold, out=torch.empty_like(x)).sub_(clipped).clamp_min_(0)
-        out = q * step
-        total = kernels.lane_sum(out).float() if want_sum else out.new_zeros(())
-        return out, passed, (q - v).div_(levels).add_(clipped), total
+            return fused[0], fused[3]
+        y, _, _, total = fat_pact_reference(x, clip, threshold, levels, want_sum)
+        return y, total
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _, passed, dclip, _ = output
-        ctx.mark_non_differentiable(passed, dclip)
-        # the masks get no gradient: autograd would otherwise fill two zero tensors of x's size per backward
+        x, clip, threshold, levels, _ = inputs
+        ctx.threshold, ctx.levels = threshold, levels
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(passed, dclip)
-        ctx.save_for_forward(passed, dclip)
+        x = x if kernels.dense(x) else x.contiguous()  # the layout forward computed in
+        ctx.save_for_backward(x, clip)
+        ctx.save_for_forward(x, clip)
 
     @staticmethod
-    def backward(ctx, grad, _passed, _dclip, grad_sum):
-        passed, dclip = ctx.saved_tensors
+    def backward(ctx, grad, grad_sum):
+        x, clip = ctx.saved_tensors
         if grad is None:
             if grad_sum is None:
                 return None, None, None, None, None
-            grad = torch.zeros_like(passed)
-        elif grad.stride() != passed.stride():
+            grad = torch.zeros_like(x)
+        elif grad.stride() != x.stride():
             # in x's layout: a row-major gradient (a mean's backward) would send BatchNorm's backward
             # down its slow mixed-layout path, and the sums below run in x's memory order
-            grad = torch.empty_like(passed).copy_(grad)
+            grad = torch.empty_like(x).copy_(grad)
         # the kernel's numbers carry no graph: not where a second derivative is taken (Hessian products)
-        fused = None if torch.is_grad_enabled() else kernels.fat_pact_backward(grad, passed, dclip, grad_sum)
+        fused = None if torch.is_grad_enabled() else kernels.fat_pact_backward(
+            grad, x, clip, ctx.threshold, ctx.levels, grad_sum)
         if fused is not None:
             return fused[0], fused[1], None, None, None
+        _, passed, dclip, _ = fat_pact_reference(x, clip, ctx.threshold, ctx.levels)
         total = grad if grad_sum is None else grad + grad_sum
         return total * passed, kernels.lane_sum(total.double() * dclip.double()).float(), None, None, None
 
     @staticmethod
     def jvp(ctx, x_t, clip_t, _threshold, _levels, _want_sum):
-        passed, dclip = ctx.saved_tensors
+        x, clip = ctx.saved_tensors
+        _, passed, dclip, _ = fat_pact_reference(x, clip, ctx.threshold, ctx.levels)
         out = x_t * passed
         out = out if clip_t is None else out + clip_t * dclip
-        return out, None, None, out.sum()
+        return out, out.sum()
 
 
 class QAct(nn.Module):
@@ -112,7 +121,7 @@ class QAct(nn.Module):
         if self.bits is not None and not torch.is_grad_enabled():  # values only: no masks to save
             y = _fat_pact_values(x, self.clip, t, 2 ** self.bits - 1)
         elif self.bits is not None:
-            y, _, _, total = FatPact.apply(x, self.clip, t, 2 ** self.bits - 1, self.keep_output)
+            y, total = FatPact.apply(x, self.clip, t, 2 ** self.bits - 1, self.keep_output)
             self.last_sum = total if self.keep_output else None
         else:
             y = torch.relu(x) if self.threshold <= 0 else x * (x > self.threshold)
