@@ -98,6 +98,8 @@ static void fat_pact_backward(const float *restrict grad, const float *restrict 
     for (int64_t b = 0; b < n; b += BLOCK) {
         int64_t e = n - b < BLOCK ? n - b : BLOCK;
         float gt[BLOCK], dclip[BLOCK];
+        /* three loops, not one: merged, they stop vectorizing (ResNet-20 QAT step 1.06 against 0.89
+           of a float step, measured) */
         if (add)
             for (int64_t i = 0; i < e; i++)
                 gt[i] = grad[b + i] + c;

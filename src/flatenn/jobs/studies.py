@@ -25,9 +25,10 @@ def recompute(o, s):
         print(line)
 
 
-# What a stored part keeps of a finished run: the per-seed tables recompute reads (required), the
-# mechanism's per-network tables and the job seconds (where the run wrote them), and what made it.
-PART_TABLES = ("clean_accuracy", "fault_accuracy_by_seed", "sharpness")
+# What a stored part keeps of a finished run: the per-seed tables recompute reads (required, in the
+# order recompute_study takes them), the mechanism's per-network tables and the job seconds (where
+# the run wrote them), and what made it.
+PER_SEED_TABLES = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
 PART_OPTIONAL = ("mechanism", "mechanism_layers", "mechanism_switch", "runtime")
 
 
@@ -42,7 +43,7 @@ def store_part(o, s):
         raise ValueError(f"--part: {part} is not <study>/parts/<name>")
     if part.exists():
         raise FileExistsError(f"--part: {part} already exists (a stored part is never overwritten)")
-    sources = [run / "paper_tables" / f"{n}.csv" for n in PART_TABLES]
+    sources = [run / "paper_tables" / f"{n}.csv" for n in PER_SEED_TABLES]
     sources += [p for n in PART_OPTIONAL if (p := run / "paper_tables" / f"{n}.csv").is_file()]
     sources.append(run / "results" / "provenance.json")
     for src in sources:
@@ -185,7 +186,7 @@ def recompute_study(studies: list[Path], out: Path | None, plan: dict, plan_name
     folders = list(studies)
     declared, seeds = declared_study(studies)
     studies = [p for d in studies for p in study_parts(d)]
-    names = ("fault_accuracy_by_seed", "sharpness", "clean_accuracy")
+    names = PER_SEED_TABLES
     # a part's half/ folder holds its networks at half the budget; a part stored before its full or
     # its half budget leaves its architecture waiting (below), so either may be stored first
     half_only = [p for p in studies if (p / "half").is_dir() and not any((p / f"{n}.csv").is_file() for n in names)]
