@@ -82,3 +82,77 @@ def test_the_headline_sets_c3_beside_the_papers_up_to_figures(tmp_path):
         "; up to +21.0 (as_g15: net, sa1 at 0.2), +18.6 (standard: net, bitflip at 0.05) points at one rate; "
         "the paper (v1 / latest): up to 36.71 / 19.50 (AS), 24.76 / 15.82 (standard)")
     assert headline.up_to("C1", p, tmp_path) == ""
+
+
+def interaction_rows(rows):
+    """claims_interaction.csv rows from (arch_a, arch_b, fault, comparison, quantity, verdict, diff)."""
+    return pd.DataFrame([{"claim": "C1", "dataset": "d", "fault": f, "comparison": cmp, "quantity": q, "arch_a": a,
+                          "arch_b": b, "diff": x, "adj_ci_low": x - 3, "adj_ci_high": x + 3, "verdict": v}
+                         for a, b, f, cmp, q, v, x in rows])
+
+
+def test_the_between_architecture_family_is_set_against_its_pilot_contrast_by_contrast():
+    """Contrasts are matched by pair, fault and comparison (the pilot's AS level mapped, its other
+    levels and slope differences left out); equivalence and a shown difference both count as
+    decided; a pair's power is read at the fewer seeds of its two architectures."""
+    pilot = {"studies": {"C1": "pilot", "C1 between architectures": "pilot"}, "as_level": {"pilot": "as_g30"},
+             "level": "as_g15"}
+    claims = claim_rows([("C1", a, "bitflip", "as_g15", "standard", "as_g15-standard", "FAIL")
+                         for a in ("net", "deep")])
+    pilot_claims = claim_rows([("C1", a, "bitflip", "as_g30", "standard", "as_g30-standard", "FAIL")
+                               for a in ("net", "deep")])
+    pilot_between = confirmation.between_endpoints(interaction_rows([
+        ("net", "deep", "bitflip", "as_g30-standard", "retained_gap", "undetermined", 4.0),
+        ("net", "deep", "sa0", "as_g30-standard", "retained_gap", "deeper loses more", 9.0),
+        ("net", "deep", "bitflip", "as_g60-standard", "retained_gap", "undetermined", 1.0),
+        ("net", "deep", "bitflip", "slope per 0.1 sparsity gained", "slope", "undetermined", 0.5)]))
+    between = confirmation.between_endpoints(interaction_rows([
+        ("net", "deep", "bitflip", "as_g15-standard", "retained_gap", "equivalent within +-5 points", 0.2),
+        ("net", "deep", "sa0", "as_g15-standard", "retained_gap", "equivalent within +-5 points", 0.1)]))
+    power = pd.DataFrame([{"claim": "C1 between architectures", "dataset": "d", "arch": "deep - net", "fault": f,
+                           "quantity": "retained_gap", "comparison": "as_g30-standard", "study": "pilot", "n": n,
+                           "power_t": n / 10, "power_permutation": float("nan")}
+                          for f in ("bitflip", "sa0") for n in (8, 10)])
+    rows = confirmation.against_pilot(pd.concat([claims, between], ignore_index=True),
+                                      {"pilot": pd.concat([pilot_claims, pilot_between], ignore_index=True)}, pilot,
+                                      power, {"net": 10, "deep": 8}, ["net", "deep"])
+    contrasts = rows[rows.between]
+    assert list(zip(contrasts.arch, contrasts.fault, contrasts.comparison, contrasts.pilot_comparison,
+                    contrasts.outcome, contrasts.n_seeds, contrasts.power_t)) == [
+        ("deep - net", "bitflip", "as_g15-standard", "as_g30-standard", "newly decided", 8, 0.8),
+        ("deep - net", "sa0", "as_g15-standard", "as_g30-standard", "overturned", 8, 0.8)]
+    assert list(rows[~rows.between].arch) == ["net", "deep"]
+    family = confirmation.by_family(rows)
+    pair = family[family.between].iloc[0]
+    assert (pair.pilot_verdict, pair.verdict, pair.outcome) == ("1 undetermined; 1 deeper loses more",
+                                                                "2 equivalent within +-5 points", "varies by contrast")
+    assert confirmation.in_words(family, "C1 between architectures") == (
+        "deep - net: 1 undetermined; 1 deeper loses more in pilot -> 2 equivalent within +-5 points, varies by "
+        "contrast (rows: 1 newly decided; 1 overturned) (equivalence power 0.80)")
+    # before every architecture is stored the confirmatory family is empty: not decided yet
+    rows = confirmation.against_pilot(claims, {"pilot": pd.concat([pilot_claims, pilot_between], ignore_index=True)},
+                                      pilot, power, {"net": 10, "deep": 8}, ["net", "deep"])
+    assert set(rows[rows.between].outcome) == {"not decided yet"}
+    assert confirmation.outcome("deeper loses more", "equivalent within +-5 points") == "overturned"
+    assert confirmation.outcome("undetermined", "undetermined") == "undetermined in both"
+
+
+def test_the_headline_names_what_a_study_in_parts_has_not_decided_yet(tmp_path):
+    """A study's declared architectures that its claims table lacks are "not decided yet" in the
+    claim's cell, and its between-architecture family waits for all of them."""
+    from flatenn import headline
+
+    study = tmp_path / "confirm"
+    study.mkdir()
+    pd.DataFrame([{"claim": "C1", "dataset": "d", "arch": a, "fault": "bitflip", "quantity": "retained_gap",
+                   "role": "primary", "a_variant": "as_g15", "a_training": "conventional", "verdict": "FAIL",
+                   "robustness": "solid", "fragile_by": "", "p_adjusted": 0.01, "measured_value": -4.0,
+                   "adj_ci_low": -6.0, "adj_ci_high": -2.0, "seeds_for": 0, "seeds_against": 10}
+                  for a in ("lenet5", "resnet8")]).to_csv(study / "claims.csv", index=False)
+    pd.DataFrame(columns=["claim", "verdict", "p_adjusted"]).to_csv(study / "claims_interaction.csv", index=False)
+    table = headline.headline({"C1": "confirm", "C1 between architectures": "confirm"}, tmp_path,
+                              archs={"confirm": ["lenet5", "resnet8", "resnet20"]}).set_index("claim")
+    assert table.at["C1", "verdict per architecture (robustness)"] == (
+        "lenet5: FAIL (robust); resnet8: FAIL (robust); resnet20: not decided yet (not all its networks stored)")
+    assert table.at["C1 between architectures", "verdict per architecture (robustness)"] == (
+        "not decided yet (decided once every architecture's networks are stored: resnet20)")

@@ -3,22 +3,29 @@ confirmatory study's, in words (confirmed, overturned, ...), with the power that
 the confirmatory study's seeds in the power table committed with its plan (pure: tables in,
 tables out). The pilot is declared in the study's study.yaml (``pilot:``), as its power table
 was computed: which stored study is each claim's pilot, and which AS level of each pilot stands
-for the confirmatory study's one."""
+for the confirmatory study's one. The between-architecture family (claims_interaction.csv) is set
+against its pilot's the same way, one endpoint per contrast (``between_endpoints``)."""
 from __future__ import annotations
 
 import re
 
 import pandas as pd
 
-from flatenn.verdicts import family_verdict
+from flatenn.verdicts import UNDETERMINED, family_verdict
 
-DECIDED = ("PASS", "FAIL")
+VARIES = "varies by contrast"  # a pair of architectures whose contrasts' outcomes differ
 KEYS = ["claim", "dataset", "arch", "fault", "quantity", "comparison"]
 COLUMNS = KEYS + ["pilot_study", "pilot_comparison", "pilot_verdict", "pilot_value", "pilot_ci_low", "pilot_ci_high",
                   "verdict", "measured_value", "adj_ci_low", "adj_ci_high", "n_seeds", "power_t", "power_permutation",
-                  "outcome"]
-FAMILY_COLUMNS = ["claim", "dataset", "arch", "pilot_study", "pilot_verdict", "verdict", "outcome", "rows", "endpoints",
-                  "power_t_min", "power_t_max", "power_permutation_min", "power_permutation_max"]
+                  "outcome", "between"]
+FAMILY_COLUMNS = ["claim", "dataset", "arch", "between", "pilot_study", "pilot_verdict", "verdict", "outcome", "rows",
+                  "endpoints", "power_t_min", "power_t_max", "power_permutation_min", "power_permutation_max"]
+
+
+def decided(verdict: str) -> bool:
+    """PASS or FAIL; for a contrast between architectures, a difference shown or equivalence
+    within the margin (only "undetermined" decides nothing)."""
+    return verdict not in ("INCONCLUSIVE", "MIXED", UNDETERMINED)
 
 
 def outcome(pilot: str | None, confirm: str | None) -> str:
@@ -29,10 +36,28 @@ def outcome(pilot: str | None, confirm: str | None) -> str:
         return "first test (no pilot row)"
     if "MIXED" in (pilot, confirm):
         return "mixed"
-    if pilot in DECIDED:
-        return ("confirmed" if confirm == pilot else "overturned" if confirm in DECIDED
+    if decided(pilot):
+        return ("confirmed" if confirm == pilot else "overturned" if decided(confirm)
                 else "not confirmed (undetermined)")
-    return "newly decided" if confirm in DECIDED else "undetermined in both"
+    return "newly decided" if decided(confirm) else "undetermined in both"
+
+
+def pair(shallower: str, deeper: str) -> str:
+    """A between-architecture contrast's name: deeper minus shallower (as the power table names it)."""
+    return f"{deeper} - {shallower}"
+
+
+def between_endpoints(interaction: pd.DataFrame) -> pd.DataFrame:
+    """A claims_interaction.csv's contrasts of the primary quantity as primary endpoints of the
+    claim "<claim> between architectures", the architecture column naming the pair; slope
+    differences are left out (a study with one AS level has none). They carry no variants: the
+    pilot's are matched by their comparison, its AS level mapped."""
+    it = interaction[interaction.quantity != "slope"]
+    return pd.DataFrame({"claim": it.claim + " between architectures", "dataset": it.dataset,
+                         "arch": [pair(a, b) for a, b in zip(it.arch_a, it.arch_b)], "fault": it.fault,
+                         "quantity": it.quantity, "role": "primary", "a_variant": None, "b_variant": None,
+                         "comparison": it.comparison, "verdict": it.verdict, "measured_value": it["diff"],
+                         "adj_ci_low": it.adj_ci_low, "adj_ci_high": it.adj_ci_high})
 
 
 def check_pilot(doc, where: str) -> dict:
@@ -57,20 +82,23 @@ def against_pilot(confirm: pd.DataFrame, pilots: dict[str, pd.DataFrame], pilot:
                   power: pd.DataFrame | None, seeds: dict[str, int], archs: list[str]) -> pd.DataFrame:
     """One row per primary endpoint of the declared archs in the pilot or the confirmatory claims
     table ``confirm``: both verdicts, values and family-wise intervals, the power at the study's
-    ``seeds`` (arch -> n) and the outcome. ``pilots``: study name -> its claims table."""
+    ``seeds`` (arch -> n; a pair of architectures at the fewer of its two) and the outcome.
+    ``pilots``: study name -> its claims table. Both may hold ``between_endpoints`` rows."""
     cols = ["verdict", "measured_value", "adj_ci_low", "adj_ci_high"]
-    mine = confirm[(confirm.role == "primary") & confirm.arch.isin(archs)]
+    pairs = {pair(a, b): min(seeds.get(a, 0), seeds.get(b, 0)) or None for a in archs for b in archs if a != b}
+    mine = confirm[(confirm.role == "primary") & (confirm.arch.isin(archs) | confirm.arch.isin(pairs))]
     # the pilot's rows of the networks this study trained: its mapped AS level and the variants beside it
-    ours = (set(confirm.a_variant) | set(confirm.b_variant)) or {pilot["level"], "standard"}
+    ours = (set(confirm.a_variant.dropna()) | set(confirm.b_variant.dropna())) or {pilot["level"], "standard"}
     frames = []
     for claim, study in pilot["studies"].items():
         p = pilots[study]
         level = pilot["as_level"][study]
         named = p.a_variant.replace(level, pilot["level"]), p.b_variant.replace(level, pilot["level"])
-        p = p[(p.role == "primary") & (p.claim == claim) & p.arch.isin(archs) & named[0].isin(ours)
-              & named[1].isin(ours)]
-        p = p.assign(pilot_study=study, pilot_comparison=p.comparison,
-                     comparison=[_rename_level(c, level, pilot["level"]) for c in p.comparison])
+        renamed = pd.Series([_rename_level(c, level, pilot["level"]) for c in p.comparison], index=p.index, dtype=str)
+        contrast = p.a_variant.isna() & p.arch.isin(pairs) & renamed.isin(set(confirm.comparison))
+        p = p[(p.role == "primary") & (p.claim == claim)
+              & ((p.arch.isin(archs) & named[0].isin(ours) & named[1].isin(ours)) | contrast)]
+        p = p.assign(pilot_study=study, pilot_comparison=p.comparison, comparison=renamed[p.index])
         frames.append(p[KEYS + ["pilot_study", "pilot_comparison"] + cols].rename(
             columns={"verdict": "pilot_verdict", "measured_value": "pilot_value", "adj_ci_low": "pilot_ci_low",
                      "adj_ci_high": "pilot_ci_high"}))
@@ -78,7 +106,7 @@ def against_pilot(confirm: pd.DataFrame, pilots: dict[str, pd.DataFrame], pilot:
     key = {"fault": ""}
     rows = pilot_rows.fillna(key).merge(mine[KEYS + cols].fillna(key), on=KEYS, how="outer")
     rows["pilot_study"] = rows.pilot_study.fillna(rows.claim.map(pilot["studies"]))
-    rows["n_seeds"] = rows.arch.map(seeds)
+    rows["n_seeds"] = rows.arch.map({**seeds, **pairs})
     rows["power_t"] = rows["power_permutation"] = float("nan")
     if power is not None and len(rows):
         pw = power.fillna(key).rename(columns={"comparison": "pilot_comparison", "study": "pilot_study",
@@ -88,27 +116,41 @@ def against_pilot(confirm: pd.DataFrame, pilots: dict[str, pd.DataFrame], pilot:
             pw[on + ["power_t", "power_permutation"]], on=on, how="left")
     rows["outcome"] = [outcome(p if isinstance(p, str) else None, v if isinstance(v, str) else None)
                        for p, v in zip(rows.pilot_verdict, rows.verdict)]
+    rows["between"] = rows.arch.isin(pairs)
     order = {c: i for i, c in enumerate(pilot["studies"])}
-    rows = rows.assign(_c=rows.claim.map(order), _a=rows.arch.map({a: i for i, a in enumerate(archs)}))
+    rows = rows.assign(_c=rows.claim.map(order), _a=rows.arch.map({a: i for i, a in enumerate([*archs, *pairs])}))
     return rows.sort_values(["_c", "_a", "fault", "quantity", "comparison"]).drop(columns=["_c", "_a"])[COLUMNS]
 
 
 def by_family(rows: pd.DataFrame) -> pd.DataFrame:
     """Per claim and architecture: the pilot's and the confirmatory study's family verdicts, the
-    outcome in words and the range of the endpoints' power."""
+    outcome in words and the range of the endpoints' power. A pair of architectures (its contrasts
+    in the between-architecture family, which has no family verdict) gets its rows' verdicts
+    counted, and their outcome where they share one."""
     out = []
     for (claim, dataset, arch), g in rows.groupby(["claim", "dataset", "arch"], sort=False):
         was, now = g.pilot_verdict.dropna(), g.verdict.dropna()
-        before = family_verdict(was) if len(was) else None
-        after = family_verdict(now) if len(now) else None
         counts = g.outcome.value_counts()
-        out.append({"claim": claim, "dataset": dataset, "arch": arch, "pilot_study": g.pilot_study.iloc[0],
-                    "pilot_verdict": before or "", "verdict": after or "", "outcome": outcome(before, after),
-                    "rows": "; ".join(f"{n} {w}" for w, n in counts.items()),
+        between = bool(g.between.iloc[0])
+        if between:
+            before, after = (_counted(v) if len(v) else None for v in (was, now))
+            how = counts.index[0] if len(counts) == 1 else VARIES
+        else:
+            before = family_verdict(was) if len(was) else None
+            after = family_verdict(now) if len(now) else None
+            how = outcome(before, after)
+        out.append({"claim": claim, "dataset": dataset, "arch": arch, "between": between,
+                    "pilot_study": g.pilot_study.iloc[0],
+                    "pilot_verdict": before or "", "verdict": after or "", "outcome": how,
+                    "rows": _counted(g.outcome),
                     "endpoints": len(g), "power_t_min": g.power_t.min(), "power_t_max": g.power_t.max(),
                     "power_permutation_min": g.power_permutation.min(),
                     "power_permutation_max": g.power_permutation.max()})
     return pd.DataFrame(out, columns=FAMILY_COLUMNS)
+
+
+def _counted(verdicts: pd.Series) -> str:
+    return "; ".join(f"{n} {w}" for w, n in verdicts.value_counts().items())
 
 
 def in_words(family: pd.DataFrame, claim: str) -> str:
@@ -119,10 +161,15 @@ def in_words(family: pd.DataFrame, claim: str) -> str:
         was, now = (v if isinstance(v, str) and v else None for v in (r.pilot_verdict, r.verdict))
         what = f"{r.arch}: {was or 'no pilot'} in {r.pilot_study} -> {now or 'not decided yet'}"
         if now:
-            what += f", {r.outcome} as a family (rows: {r.rows})"
+            # a pair's contrasts have no family verdict: their outcomes, counted where they differ
+            what += (f", {r.outcome}" + (f" (rows: {r.rows})" if r.outcome == VARIES else "") if r.between
+                     else f", {r.outcome} as a family (rows: {r.rows})")
         if pd.notna(r.power_t_min):
-            what += (f" (power {_span(r.power_t_min, r.power_t_max)}, permutation "
-                     f"{_span(r.power_permutation_min, r.power_permutation_max)})")
+            test = "equivalence power" if r.between else "power"
+            what += f" ({test} {_span(r.power_t_min, r.power_t_max)}"
+            if pd.notna(r.power_permutation_min):
+                what += f", permutation {_span(r.power_permutation_min, r.power_permutation_max)}"
+            what += ")"
         parts.append(what)
     return "; ".join(parts)
 

@@ -60,12 +60,13 @@ def up_to(claim: str, p: pd.DataFrame, folder: Path) -> str:
             + (f"up to {', '.join(theirs)}" if theirs else "no figure"))
 
 
-def _claim_row(claim: str, study: str, folder: Path, share: float) -> dict:
+def _claim_row(claim: str, study: str, folder: Path, share: float, archs: list[str]) -> dict:
     from flatenn.findings import family_verdict
 
     c = pd.read_csv(folder / "claims.csv")
     p = c[(c.role == "primary") & (c.claim == claim)]
     fams = [_family(arch, g, share) for arch, g in p.groupby("arch", sort=False)]
+    fams += [f"{arch}: not decided yet (not all its networks stored)" for arch in archs if arch not in set(p.arch)]
     overall = family_verdict(p.verdict)
     way = ""
     if claim != "C5-clean" and "seeds_for" in p:
@@ -75,8 +76,14 @@ def _claim_row(claim: str, study: str, folder: Path, share: float) -> dict:
             "strongest primary row [family-wise CI]": (_strongest(p) + up_to(claim, p, folder)) if len(p) else ""}
 
 
-def _between_row(study: str, folder: Path) -> dict:
+def _between_row(study: str, folder: Path, archs: list[str]) -> dict:
     it = pd.read_csv(folder / "claims_interaction.csv")
+    if it.empty:
+        c = pd.read_csv(folder / "claims.csv")
+        waiting = ", ".join(a for a in archs if a not in set(c.arch[c.role == "primary"]))
+        return {"decided by": study, "verdict per architecture (robustness)": "not decided yet (decided once every "
+                f"architecture's networks are stored{': ' + waiting if waiting else ''})", "direction": "",
+                "strongest primary row [family-wise CI]": ""}
     counts = it.verdict.value_counts()
     words = "; ".join(f"{n} of {len(it)} {w}" for w, n in counts.items())
     widest = (it.adj_ci_high - it.adj_ci_low).max() / 2
@@ -107,10 +114,12 @@ def _switch_row(study: str, folder: Path) -> dict:
                                                       f"{r.mediation}"}
 
 
-def headline(declared: dict, root: Path, share: float = 1.0) -> pd.DataFrame:
+def headline(declared: dict, root: Path, share: float = 1.0, archs: dict | None = None) -> pd.DataFrame:
     """One row per claim of ``declared`` (claim -> study folder name under ``root``); where it names
     a confirmatory study (``against pilot``), each claim's verdicts there against its pilot's, with
-    the power each endpoint had (its against_pilot_by_claim.csv, flatenn.confirmation)."""
+    the power each endpoint had (its against_pilot_by_claim.csv, flatenn.confirmation). ``archs``:
+    study -> the architectures it declares (a study run in parts), each one it has not decided yet
+    named "not decided yet"."""
     from flatenn import confirmation
 
     declared = dict(declared)
@@ -128,8 +137,9 @@ def headline(declared: dict, root: Path, share: float = 1.0) -> pd.DataFrame:
             raise ValueError(f"headline: unknown claim {claim!r} (known: {', '.join(STATEMENTS)})")
         if not (folder / "claims.csv").is_file():
             raise FileNotFoundError(f"headline: {folder / 'claims.csv'} is missing (claim {claim})")
-        row = (_between_row(study, folder) if claim == "C1 between architectures" else
-               _switch_row(study, folder) if claim == "switch" else _claim_row(claim, study, folder, share))
+        named = (archs or {}).get(study, [])
+        row = (_between_row(study, folder, named) if claim == "C1 between architectures" else
+               _switch_row(study, folder) if claim == "switch" else _claim_row(claim, study, folder, share, named))
         row["confirmatory study against its pilot"] = confirmation.in_words(family, claim) if family is not None else ""
         rows.append({"claim": claim, "the paper says": STATEMENTS[claim], **row})
     out = pd.DataFrame(rows, columns=COLUMNS)

@@ -62,14 +62,20 @@ def against_pilot(folders: list[Path], out: Path, claims, archs: list[str], seed
     if folder is None:
         return None
     pilot = confirmation.check_pilot(docs[folder]["pilot"], str(folder / "study.yaml"))
+    def endpoints(where: Path, claims_table) -> pd.DataFrame:
+        """A study's claims and, where it has them, its between-architecture contrasts."""
+        inter = where / "claims_interaction.csv"
+        between = confirmation.between_endpoints(pd.read_csv(inter)) if inter.is_file() else None
+        return pd.concat([claims_table, between], ignore_index=True) if between is not None else claims_table
+
     pilots = {}
     for name in dict.fromkeys(pilot["studies"].values()):
         if not (folder.parent / name / "claims.csv").is_file():
             raise FileNotFoundError(f"{folder / 'study.yaml'}: pilot: {folder.parent / name / 'claims.csv'} is missing")
-        pilots[name] = pd.read_csv(folder.parent / name / "claims.csv")
+        pilots[name] = endpoints(folder.parent / name, pd.read_csv(folder.parent / name / "claims.csv"))
     power = pd.read_csv(folder / pilot["power"]) if "power" in pilot else None
     n = {a: len(s) for a in archs if (s := seeds_of(seeds, a))}
-    rows = confirmation.against_pilot(claims, pilots, pilot, power, n, archs)
+    rows = confirmation.against_pilot(endpoints(out, claims), pilots, pilot, power, n, archs)
     tables.write_table(rows, [out / "against_pilot.csv"])
     tables.write_table(confirmation.by_family(rows), [out / "against_pilot_by_claim.csv"])
     return f"against_pilot.csv: {len(rows)} primary endpoints against {', '.join(pilots)}"

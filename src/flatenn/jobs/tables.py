@@ -74,16 +74,26 @@ def dose_response(o, s):
                                                s["level"]), o["table"])
 
 
-def findings(o, s):
-    from flatenn import findings, io
-
-    from flatenn import config, headline
-
+def headline_table(path: Path, share: float = 1.0) -> str:
+    """The README's first table from the declaration at ``path`` (headline.yaml; its studies beside
+    it), each study's declared architectures (study.yaml) passed on, so that one not all stored
+    reads "not decided yet"."""
     import yaml
 
-    declared = yaml.safe_load(Path(o["headline"]).read_text())
+    from flatenn import headline
+    from flatenn.study import declared_study
+
+    declared = yaml.safe_load(Path(path).read_text())
+    root = Path(path).parent
+    archs = {name: declared_study([root / name])[0] for name in set(declared.values())}
+    return headline.headline(declared, root, share, archs).to_markdown(index=False) + "\n"
+
+
+def findings(o, s):
+    from flatenn import config, findings, io
+
     share = config.load_plan(o["plan"])["verdict_words"]["fragile_share"]
-    table = headline.headline(declared, Path(o["headline"]).parent, share).to_markdown(index=False) + "\n"
+    table = headline_table(o["headline"], share)
     readme = Path(o["readme"])
     io.atomic_write_text(readme, findings.readme_with_findings(readme.read_text(), table))
 
