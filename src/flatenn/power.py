@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from flatenn.confirmation import pair
 from flatenn.stats import sign_flip_p
 
 COLUMNS = ["claim", "dataset", "arch", "fault", "comparison", "quantity", "family_size", "pilot_n", "pilot_sd",
@@ -125,7 +126,7 @@ def between(interaction: pd.DataFrame, c1: pd.DataFrame, plan: dict, ns, levels:
     for r in gaps.itertuples():
         sa, sb = sd.get((r.arch_a, r.fault, r.comparison), math.nan), sd.get((r.arch_b, r.fault, r.comparison), math.nan)
         for n in ns:
-            rows.append({"claim": "C1 between architectures", "dataset": r.dataset, "arch": f"{r.arch_b} - {r.arch_a}",
+            rows.append({"claim": "C1 between architectures", "dataset": r.dataset, "arch": pair(r.arch_a, r.arch_b),
                          "fault": r.fault, "comparison": r.comparison, "quantity": r.quantity, "family_size": m,
                          "pilot_n": int(min(r.n_a, r.n_b)), "pilot_sd": math.hypot(sa, sb) / math.sqrt(2),
                          "sesoi": r.margin, "unit": "points (equivalence margin)", "n": n,
