@@ -203,6 +203,9 @@ def test_interaction_between_architectures_and_the_change_of_sign():
     c = pd.concat([synthetic_clean(rng, 0.0), synthetic_clean(rng, 0.0, arch="resnet20")])
     inter = run_claims(t, s, c)["interaction"]
     assert len(inter) == 2 and set(inter.arch_a) == {"lenet5"} and set(inter.arch_b) == {"resnet20"}
+    # each contrast names the networks it compares as columns, as the claims table does
+    assert set(zip(inter.comparison, inter.a_variant, inter.a_training, inter.b_variant, inter.b_training)) == {
+        ("as_high-standard (conventional)", "as_high", "conventional", "standard", "conventional")}
     assert (inter.verdict == "deeper loses more").all() and inter.changes_sign.all()
     assert np.allclose(inter.p_adjusted, np.minimum(1, 2 * inter.p_value))
     same = pd.concat([synthetic_trials(rng, lost_shift={("as_high", "conventional"): 0.05}),

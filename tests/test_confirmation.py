@@ -9,11 +9,18 @@ PILOT = {"studies": {"C1": "pilot", "C3": "saq_pilot"}, "as_level": {"pilot": "a
          "level": "as_g15"}
 
 
+def trainings(comparison: str) -> dict:
+    """The trainings the workflow's comparison names compare (aggregate.comparisons)."""
+    return ({"a_training": "saq", "b_training": "conventional"} if "saq" in comparison else
+            {"a_training": "conventional", "b_training": "conventional"})
+
+
 def claim_rows(rows):
     """Claims-table rows from (claim, arch, fault, a_variant, b_variant, comparison, verdict)."""
     return pd.DataFrame([{"claim": c, "dataset": "d", "arch": a, "fault": f, "quantity": "q", "role": "primary",
-                          "a_variant": av, "b_variant": bv, "comparison": cmp, "verdict": v, "measured_value": 1.0,
-                          "adj_ci_low": 0.5, "adj_ci_high": 1.5} for c, a, f, av, bv, cmp, v in rows])
+                          "a_variant": av, "b_variant": bv, **trainings(cmp), "comparison": cmp, "verdict": v,
+                          "measured_value": 1.0, "adj_ci_low": 0.5, "adj_ci_high": 1.5}
+                         for c, a, f, av, bv, cmp, v in rows])
 
 
 def test_outcomes_in_words():
@@ -28,26 +35,33 @@ def test_outcomes_in_words():
 
 
 def test_the_pilot_level_is_mapped_and_its_other_levels_left_out():
-    pilot = claim_rows([("C1", "net", "bitflip", "as_g15", "standard", "as_g15-standard", "FAIL"),
-                        ("C1", "net", "bitflip", "as_g30", "standard", "as_g30-standard", "FAIL"),
-                        ("C1", "deep", "bitflip", "as_g15", "standard", "as_g15-standard", "INCONCLUSIVE")])
+    pilot = claim_rows([("C1", "net", "bitflip", "as_g15", "standard", "as_g15-standard (conventional)", "FAIL"),
+                        ("C1", "net", "bitflip", "as_g30", "standard", "as_g30-standard (conventional)", "FAIL"),
+                        ("C1", "deep", "bitflip", "as_g15", "standard", "as_g15-standard (conventional)", "INCONCLUSIVE")])
     saq = claim_rows([("C3", "net", "sa0", "as_mid", "as_mid", "saq-conventional (as_mid)", "PASS"),
                       ("C3", "net", "sa0", "as_high", "as_high", "saq-conventional (as_high)", "PASS"),
-                      ("C3", "net", "sa0", "standard", "standard", "saq-conventional (standard)", "INCONCLUSIVE")])
-    confirm = claim_rows([("C1", "net", "bitflip", "as_g15", "standard", "as_g15-standard", "INCONCLUSIVE"),
+                      ("C3", "net", "sa0", "standard", "standard", "saq-conventional (standard)", "INCONCLUSIVE"),
+                      ("C3", "deep", "sa1", "as_mid", "as_mid", "saq-conventional (as_mid)", "PASS")])
+    confirm = claim_rows([("C1", "net", "bitflip", "as_g15", "standard", "as_g15-standard (conventional)", "INCONCLUSIVE"),
                           ("C3", "net", "sa0", "as_g15", "as_g15", "saq-conventional (as_g15)", "FAIL"),
                           ("C3", "net", "sa0", "standard", "standard", "saq-conventional (standard)", "PASS"),
                           ("C3", "deep", "sa0", "as_g15", "as_g15", "saq-conventional (as_g15)", "PASS")])
     power = pd.DataFrame([{"claim": "C1", "dataset": "d", "arch": "net", "fault": "bitflip", "quantity": "q",
-                           "comparison": "as_g15-standard", "study": "pilot", "n": n, "power_t": n / 10,
+                           "comparison": "as_g15-standard (conventional)", "study": "pilot", "n": n, "power_t": n / 10,
                            "power_permutation": n / 20} for n in (5, 10)])
     rows = confirmation.against_pilot(confirm, {"pilot": pilot, "saq_pilot": saq}, PILOT, power,
                                       {"net": 10, "deep": 8}, ["net", "deep"])
+    # matched by the compared networks, not by name: a pilot row the study has not decided yet is
+    # named as the workflow names the mapped networks
+    pending = rows[rows.fault == "sa1"]
+    assert list(zip(pending.comparison, pending.pilot_comparison, pending.outcome)) == [
+        ("saq-conventional (as_g15)", "saq-conventional (as_mid)", "not decided yet")]
+    rows = rows[rows.fault != "sa1"]
     got = {(r.claim, r.arch, r.comparison): (r.pilot_comparison if isinstance(r.pilot_comparison, str) else None,
                                              r.outcome) for r in rows.itertuples()}
     assert got == {
-        ("C1", "net", "as_g15-standard"): ("as_g15-standard", "not confirmed (undetermined)"),
-        ("C1", "deep", "as_g15-standard"): ("as_g15-standard", "not decided yet"),
+        ("C1", "net", "as_g15-standard (conventional)"): ("as_g15-standard (conventional)", "not confirmed (undetermined)"),
+        ("C1", "deep", "as_g15-standard (conventional)"): ("as_g15-standard (conventional)", "not decided yet"),
         ("C3", "net", "saq-conventional (as_g15)"): ("saq-conventional (as_mid)", "overturned"),
         ("C3", "net", "saq-conventional (standard)"): ("saq-conventional (standard)", "newly decided"),
         ("C3", "deep", "saq-conventional (as_g15)"): (None, "first test (no pilot row)"),
@@ -60,6 +74,18 @@ def test_the_pilot_level_is_mapped_and_its_other_levels_left_out():
     words = confirmation.in_words(family, "C1")
     assert words.startswith("net: FAIL in pilot -> INCONCLUSIVE, not confirmed (undetermined) as a family")
     assert "deep: INCONCLUSIVE in pilot -> not decided yet" in words
+
+
+def test_a_between_table_without_the_networks_columns_is_one_line():
+    """A claims_interaction.csv stored before its contrasts named their networks is refused with the
+    file's name and what to do, not matched by its comparison's name."""
+    from flatenn.claims.between import stored
+
+    old = interaction_rows([("net", "deep", "bitflip", "as_g15-standard (conventional)", "retained_gap",
+                             "undetermined", 1.0)]).drop(columns=["a_variant", "a_training", "b_variant", "b_training"])
+    with pytest.raises(ValueError, match=r"^pilot/claims_interaction.csv: lacks the column\(s\) a_variant, "
+                                         r"a_training, b_variant, b_training; rerun `flatenn recompute`"):
+        stored(old, "pilot/claims_interaction.csv")
 
 
 def test_a_malformed_pilot_declaration_is_one_line():
@@ -85,9 +111,14 @@ def test_the_headline_sets_c3_beside_the_papers_up_to_figures(tmp_path):
 
 
 def interaction_rows(rows):
-    """claims_interaction.csv rows from (arch_a, arch_b, fault, comparison, quantity, verdict, diff)."""
-    return pd.DataFrame([{"claim": "C1", "dataset": "d", "fault": f, "comparison": cmp, "quantity": q, "arch_a": a,
-                          "arch_b": b, "diff": x, "adj_ci_low": x - 3, "adj_ci_high": x + 3, "verdict": v}
+    """claims_interaction.csv rows from (arch_a, arch_b, fault, comparison, quantity, verdict, diff);
+    an AS level against the standard network, conventionally trained, or a slope (no networks)."""
+    def networks(cmp):
+        level = cmp.split("-")[0] if cmp.endswith("(conventional)") else None
+        return {"a_variant": level, "a_training": level and "conventional", "b_variant": level and "standard",
+                "b_training": level and "conventional"}
+    return pd.DataFrame([{"claim": "C1", "dataset": "d", "fault": f, "comparison": cmp, **networks(cmp), "quantity": q,
+                          "arch_a": a, "arch_b": b, "diff": x, "adj_ci_low": x - 3, "adj_ci_high": x + 3, "verdict": v}
                          for a, b, f, cmp, q, v, x in rows])
 
 
@@ -97,20 +128,20 @@ def test_the_between_architecture_family_is_set_against_its_pilot_contrast_by_co
     decided; a pair's power is read at the fewer seeds of its two architectures."""
     pilot = {"studies": {"C1": "pilot", "C1 between architectures": "pilot"}, "as_level": {"pilot": "as_g30"},
              "level": "as_g15"}
-    claims = claim_rows([("C1", a, "bitflip", "as_g15", "standard", "as_g15-standard", "FAIL")
+    claims = claim_rows([("C1", a, "bitflip", "as_g15", "standard", "as_g15-standard (conventional)", "FAIL")
                          for a in ("net", "deep")])
-    pilot_claims = claim_rows([("C1", a, "bitflip", "as_g30", "standard", "as_g30-standard", "FAIL")
+    pilot_claims = claim_rows([("C1", a, "bitflip", "as_g30", "standard", "as_g30-standard (conventional)", "FAIL")
                                for a in ("net", "deep")])
     pilot_between = confirmation.between_endpoints(interaction_rows([
-        ("net", "deep", "bitflip", "as_g30-standard", "retained_gap", "undetermined", 4.0),
-        ("net", "deep", "sa0", "as_g30-standard", "retained_gap", "deeper loses more", 9.0),
-        ("net", "deep", "bitflip", "as_g60-standard", "retained_gap", "undetermined", 1.0),
+        ("net", "deep", "bitflip", "as_g30-standard (conventional)", "retained_gap", "undetermined", 4.0),
+        ("net", "deep", "sa0", "as_g30-standard (conventional)", "retained_gap", "deeper loses more", 9.0),
+        ("net", "deep", "bitflip", "as_g60-standard (conventional)", "retained_gap", "undetermined", 1.0),
         ("net", "deep", "bitflip", "slope per 0.1 sparsity gained", "slope", "undetermined", 0.5)]))
     between = confirmation.between_endpoints(interaction_rows([
-        ("net", "deep", "bitflip", "as_g15-standard", "retained_gap", "equivalent within +-5 points", 0.2),
-        ("net", "deep", "sa0", "as_g15-standard", "retained_gap", "equivalent within +-5 points", 0.1)]))
+        ("net", "deep", "bitflip", "as_g15-standard (conventional)", "retained_gap", "equivalent within +-5 points", 0.2),
+        ("net", "deep", "sa0", "as_g15-standard (conventional)", "retained_gap", "equivalent within +-5 points", 0.1)]))
     power = pd.DataFrame([{"claim": "C1 between architectures", "dataset": "d", "arch": "deep - net", "fault": f,
-                           "quantity": "retained_gap", "comparison": "as_g30-standard", "study": "pilot", "n": n,
+                           "quantity": "retained_gap", "comparison": "as_g30-standard (conventional)", "study": "pilot", "n": n,
                            "power_t": n / 10, "power_permutation": float("nan")}
                           for f in ("bitflip", "sa0") for n in (8, 10)])
     rows = confirmation.against_pilot(pd.concat([claims, between], ignore_index=True),
@@ -119,8 +150,8 @@ def test_the_between_architecture_family_is_set_against_its_pilot_contrast_by_co
     contrasts = rows[rows.between]
     assert list(zip(contrasts.arch, contrasts.fault, contrasts.comparison, contrasts.pilot_comparison,
                     contrasts.outcome, contrasts.n_seeds, contrasts.power_t)) == [
-        ("deep - net", "bitflip", "as_g15-standard", "as_g30-standard", "newly decided", 8, 0.8),
-        ("deep - net", "sa0", "as_g15-standard", "as_g30-standard", "overturned", 8, 0.8)]
+        ("deep - net", "bitflip", "as_g15-standard (conventional)", "as_g30-standard (conventional)", "newly decided", 8, 0.8),
+        ("deep - net", "sa0", "as_g15-standard (conventional)", "as_g30-standard (conventional)", "overturned", 8, 0.8)]
     assert list(rows[~rows.between].arch) == ["net", "deep"]
     family = confirmation.by_family(rows)
     pair = family[family.between].iloc[0]

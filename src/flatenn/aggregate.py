@@ -99,6 +99,9 @@ def fault_accuracy(means: pd.DataFrame, level: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+COMPARED = ["a_variant", "a_training", "b_variant", "b_training"]  # the two networks of a comparison, a - b
+
+
 def comparisons(variants, trainings) -> pd.DataFrame:
     """The paired comparisons the paper makes, read as a - b: kind, name, a and b."""
     out = []
@@ -109,7 +112,7 @@ def comparisons(variants, trainings) -> pd.DataFrame:
         out += [("saq_vs_conventional", f"saq-conventional ({v})", v, "saq", v, "conventional") for v in variants]
         out += [("as_saq_vs_standard_conventional", f"{v} saq-standard conventional", v, "saq", "standard",
                  "conventional") for v in as_levels]
-    return pd.DataFrame(out, columns=["kind", "comparison", "a_variant", "a_training", "b_variant", "b_training"])
+    return pd.DataFrame(out, columns=["kind", "comparison", *COMPARED])
 
 
 def _pairs(df: pd.DataFrame, comps: pd.DataFrame, keys, values) -> pd.DataFrame:

@@ -7,13 +7,13 @@ for the confirmatory study's one. The between-architecture family (claims_intera
 against its pilot's the same way, one endpoint per contrast (``between_endpoints``)."""
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
+from flatenn.aggregate import COMPARED, comparisons
 from flatenn.verdicts import UNDETERMINED, family_verdict
 
 VARIES = "varies by contrast"  # a pair of architectures whose contrasts' outcomes differ
+MATCH = ["claim", "dataset", "arch", "fault", "quantity", *COMPARED]  # one endpoint: a claim on two networks
 KEYS = ["claim", "dataset", "arch", "fault", "quantity", "comparison"]
 COLUMNS = KEYS + ["pilot_study", "pilot_comparison", "pilot_verdict", "pilot_value", "pilot_ci_low", "pilot_ci_high",
                   "verdict", "measured_value", "adj_ci_low", "adj_ci_high", "n_seeds", "power_t", "power_permutation",
@@ -50,12 +50,11 @@ def pair(shallower: str, deeper: str) -> str:
 def between_endpoints(interaction: pd.DataFrame) -> pd.DataFrame:
     """A claims_interaction.csv's contrasts of the primary quantity as primary endpoints of the
     claim "<claim> between architectures", the architecture column naming the pair; slope
-    differences are left out (a study with one AS level has none). They carry no variants: the
-    pilot's are matched by their comparison, its AS level mapped."""
+    differences are left out (a study with one AS level has none)."""
     it = interaction[interaction.quantity != "slope"]
     return pd.DataFrame({"claim": it.claim + " between architectures", "dataset": it.dataset,
                          "arch": [pair(a, b) for a, b in zip(it.arch_a, it.arch_b)], "fault": it.fault,
-                         "quantity": it.quantity, "role": "primary", "a_variant": None, "b_variant": None,
+                         "quantity": it.quantity, "role": "primary", **{c: it[c] for c in COMPARED},
                          "comparison": it.comparison, "verdict": it.verdict, "measured_value": it["diff"],
                          "adj_ci_low": it.adj_ci_low, "adj_ci_high": it.adj_ci_high})
 
@@ -74,37 +73,38 @@ def check_pilot(doc, where: str) -> dict:
     return doc
 
 
-def _rename_level(comparison: str, level: str, to: str) -> str:
-    return re.sub(rf"\b{re.escape(level)}\b", to, comparison)
-
-
 def against_pilot(confirm: pd.DataFrame, pilots: dict[str, pd.DataFrame], pilot: dict,
                   power: pd.DataFrame | None, seeds: dict[str, int], archs: list[str]) -> pd.DataFrame:
     """One row per primary endpoint of the declared archs in the pilot or the confirmatory claims
     table ``confirm``: both verdicts, values and family-wise intervals, the power at the study's
     ``seeds`` (arch -> n; a pair of architectures at the fewer of its two) and the outcome.
-    ``pilots``: study name -> its claims table. Both may hold ``between_endpoints`` rows."""
+    ``pilots``: study name -> its claims table. Both may hold ``between_endpoints`` rows. Endpoints
+    are matched by the compared networks (variants and trainings), the pilot's AS level mapped to
+    this study's; the comparison's name is the workflow's for the mapped networks."""
     cols = ["verdict", "measured_value", "adj_ci_low", "adj_ci_high"]
     pairs = {pair(a, b): min(seeds.get(a, 0), seeds.get(b, 0)) or None for a in archs for b in archs if a != b}
     mine = confirm[(confirm.role == "primary") & (confirm.arch.isin(archs) | confirm.arch.isin(pairs))]
     # the pilot's rows of the networks this study trained: its mapped AS level and the variants beside it
     ours = (set(confirm.a_variant.dropna()) | set(confirm.b_variant.dropna())) or {pilot["level"], "standard"}
+    names = comparisons(sorted(ours), sorted(set(confirm.a_training.dropna()) | {"conventional", "saq"}))
     frames = []
     for claim, study in pilot["studies"].items():
         p = pilots[study]
         level = pilot["as_level"][study]
-        named = p.a_variant.replace(level, pilot["level"]), p.b_variant.replace(level, pilot["level"])
-        renamed = pd.Series([_rename_level(c, level, pilot["level"]) for c in p.comparison], index=p.index, dtype=str)
-        contrast = p.a_variant.isna() & p.arch.isin(pairs) & renamed.isin(set(confirm.comparison))
-        p = p[(p.role == "primary") & (p.claim == claim)
-              & ((p.arch.isin(archs) & named[0].isin(ours) & named[1].isin(ours)) | contrast)]
-        p = p.assign(pilot_study=study, pilot_comparison=p.comparison, comparison=renamed[p.index])
-        frames.append(p[KEYS + ["pilot_study", "pilot_comparison"] + cols].rename(
+        p = p.assign(a_variant=p.a_variant.replace(level, pilot["level"]),
+                     b_variant=p.b_variant.replace(level, pilot["level"]))
+        p = p[(p.role == "primary") & (p.claim == claim) & (p.arch.isin(archs) | p.arch.isin(pairs))
+              & p.a_variant.isin(ours) & p.b_variant.isin(ours)]
+        p = p.assign(pilot_study=study, pilot_comparison=p.comparison).drop(columns="comparison").merge(
+            names[["comparison", *COMPARED]], on=COMPARED, how="left")
+        frames.append(p[MATCH + ["comparison", "pilot_study", "pilot_comparison"] + cols].rename(
             columns={"verdict": "pilot_verdict", "measured_value": "pilot_value", "adj_ci_low": "pilot_ci_low",
                      "adj_ci_high": "pilot_ci_high"}))
-    pilot_rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
+    pilot_rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MATCH + ["comparison"])
     key = {"fault": ""}
-    rows = pilot_rows.fillna(key).merge(mine[KEYS + cols].fillna(key), on=KEYS, how="outer")
+    rows = pilot_rows.fillna(key).merge(mine[MATCH + ["comparison"] + cols].fillna(key), on=MATCH, how="outer",
+                                        suffixes=("_pilot", ""))
+    rows["comparison"] = rows.comparison.fillna(rows.comparison_pilot)
     rows["pilot_study"] = rows.pilot_study.fillna(rows.claim.map(pilot["studies"]))
     rows["n_seeds"] = rows.arch.map({**seeds, **pairs})
     rows["power_t"] = rows["power_permutation"] = float("nan")

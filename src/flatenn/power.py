@@ -181,7 +181,7 @@ def design(studies: dict, plan: dict, as_levels: list, ns=tuple(range(4, 17))) -
             claims = claims[(claims.role == "primary") & claims.family_size.notna()]
             claims = claims.assign(pilot_family_size=claims.family_size, family_size=design_family(claims, levels))
             claims = claims[claims.a_variant.isin(keep)]
-            inter = inter[inter.comparison.str.split("-").str[0].isin(keep)]
+            inter = inter[inter.a_variant.isin(keep)]
         t = table(claims, plan, list(ns))
         parts += [t.assign(study=name), between(inter, t[t.claim == "C1"], plan, list(ns), levels).assign(study=name)]
     return pd.concat([p for p in parts if len(p)], ignore_index=True)

@@ -56,6 +56,7 @@ def against_pilot(folders: list[Path], out: Path, claims, archs: list[str], seed
     import yaml
 
     from flatenn import confirmation, tables
+    from flatenn.claims.between import stored
 
     docs = {f: yaml.safe_load((f / "study.yaml").read_text()) or {} for f in folders if (f / "study.yaml").is_file()}
     folder = next((f for f, doc in docs.items() if "pilot" in doc), None)
@@ -65,7 +66,8 @@ def against_pilot(folders: list[Path], out: Path, claims, archs: list[str], seed
     def endpoints(where: Path, claims_table) -> pd.DataFrame:
         """A study's claims and, where it has them, its between-architecture contrasts."""
         inter = where / "claims_interaction.csv"
-        between = confirmation.between_endpoints(pd.read_csv(inter)) if inter.is_file() else None
+        between = (confirmation.between_endpoints(stored(pd.read_csv(inter), str(inter))) if inter.is_file()
+                   else None)
         return pd.concat([claims_table, between], ignore_index=True) if between is not None else claims_table
 
     pilots = {}

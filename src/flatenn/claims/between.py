@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from flatenn.aggregate import COMPARED
 from flatenn.claims.decide import bonferroni, compared, in_plan, verdict_of
 from flatenn.claims.quantities import FAULT_CLAIMS
 from flatenn.claims.robustness import ROBUST_COLUMNS, judged, loo_networks, loo_two, perm_settings
@@ -16,22 +17,32 @@ from flatenn.claims.slopes import effect_vs_gain, per_seed_slopes
 from flatenn.stats import one_sided_p, relabel_p, welch
 from flatenn.verdicts import contrast_words, is_equivalence
 
-INTERACTION_COLUMNS = ["claim", "dataset", "fault", "comparison", "quantity", "arch_a", "arch_b", "effect_a",
-                       "effect_b", "diff", "ci_low", "ci_high", "adj_ci_low", "adj_ci_high", "p_value", "p_adjusted",
-                       "family", "margin", "eq_ci_low", "eq_ci_high", "verdict", "changes_sign_p",
-                       "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b",
-                       *ROBUST_COLUMNS]
+INTERACTION_COLUMNS = ["claim", "dataset", "fault", "comparison", *COMPARED, "quantity", "arch_a", "arch_b",
+                       "effect_a", "effect_b", "diff", "ci_low", "ci_high", "adj_ci_low", "adj_ci_high", "p_value",
+                       "p_adjusted", "family", "margin", "eq_ci_low", "eq_ci_high", "verdict", "changes_sign_p",
+                       "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b", *ROBUST_COLUMNS]
+
+
+def stored(table: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A stored claims_interaction.csv, checked for the compared networks' columns (a table written
+    before they were added is a one-line ValueError asking for a recompute)."""
+    missing = [c for c in COMPARED if c not in table.columns]
+    if missing:
+        raise ValueError(f"{where}: lacks the column(s) {', '.join(missing)}; rerun `flatenn recompute` on its study")
+    return table
 
 
 def _interaction_rows(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, depth: dict) -> list[dict]:
     """Every between-architecture contrast of a study, unadjusted, with each side's per-network
     values (``values_a``, ``values_b``: Series by seed): C1's primary quantity per fault type and
-    AS level, deeper minus shallower; and, where both architectures have two or more AS levels,
-    the difference of their slopes (``slopes``)."""
+    AS level, deeper minus shallower, with the compared networks' variants and trainings; and,
+    where both architectures have two or more AS levels, the difference of their slopes
+    (``slopes``, no variants)."""
     claim = plan["interaction"]["claim"]
     q = plan["claims"][claim]["primary"]
     d = compared(seeds, FAULT_CLAIMS[claim][0], plan["claims"][claim])
     parts = [(comp, q, g) for (comp,), g in d.groupby(["comparison"], sort=True)]
+    named = {comp: dict(zip(COMPARED, g[COMPARED].iloc[0])) for comp, _, g in parts}
     if "slope" in plan and plan["slope"]["claim"] == claim and len(d):
         per = per_seed_slopes(effect_vs_gain(seeds, clean, plan), q, plan["slope"]["per"])
         per = per[per.levels >= 2]
@@ -45,7 +56,8 @@ def _interaction_rows(seeds: pd.DataFrame, clean: pd.DataFrame, plan: dict, dept
             archs = sorted(h.arch.unique(), key=lambda a: (depth[a], a))
             for a, b in itertools.combinations(archs, 2):
                 va, vb = (h[h.arch == x].set_index("seed")[col].dropna() for x in (a, b))
-                rows.append({"claim": claim, "dataset": ds, "fault": fault, "comparison": comp, "quantity": quantity,
+                rows.append({"claim": claim, "dataset": ds, "fault": fault, "comparison": comp,
+                             **named.get(comp, dict.fromkeys(COMPARED)), "quantity": quantity,
                              "arch_a": a, "arch_b": b, "values_a": va, "values_b": vb})
     return rows
 

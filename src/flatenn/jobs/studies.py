@@ -136,6 +136,7 @@ def radius(o, s):
 
 def power(o, s):
     from flatenn import config, design_figures, power, tables
+    from flatenn.claims.between import stored
 
     plan = config.load_plan(o["plan"])
     if "power" not in plan:
@@ -144,7 +145,9 @@ def power(o, s):
         for name in ("claims.csv", "claims_interaction.csv"):
             if not (study / name).is_file():
                 raise FileNotFoundError(f"--study: {study / name} is missing")
-    table = power.design({Path(d).name: (read(Path(d) / "claims.csv"), read(Path(d) / "claims_interaction.csv"))
+    table = power.design({Path(d).name: (read(Path(d) / "claims.csv"),
+                                         stored(read(Path(d) / "claims_interaction.csv"),
+                                                str(Path(d) / "claims_interaction.csv")))
                           for d in o["study"]}, plan, o["as_levels"])
     tables.write_table(table, o["out"], floatfmt=".3g")
     tables.write_table(power.needed(table, plan["power"]["target"]), o["needed"], floatfmt=".3g")
