@@ -76,16 +76,17 @@ def test_the_pilot_level_is_mapped_and_its_other_levels_left_out():
     assert "deep: INCONCLUSIVE in pilot -> not decided yet" in words
 
 
-def test_a_between_table_without_the_networks_columns_is_one_line():
+def test_a_between_table_without_the_networks_columns_is_one_line(tmp_path):
     """A claims_interaction.csv stored before its contrasts named their networks is refused with the
     file's name and what to do, not matched by its comparison's name."""
     from flatenn.claims.between import stored
 
     old = interaction_rows([("net", "deep", "bitflip", "as_g15-standard (conventional)", "retained_gap",
                              "undetermined", 1.0)]).drop(columns=["a_variant", "a_training", "b_variant", "b_training"])
-    with pytest.raises(ValueError, match=r"^pilot/claims_interaction.csv: lacks the column\(s\) a_variant, "
-                                         r"a_training, b_variant, b_training; rerun `flatenn recompute`"):
-        stored(old, "pilot/claims_interaction.csv")
+    old.to_csv(tmp_path / "claims_interaction.csv", index=False)
+    with pytest.raises(ValueError, match=r"claims_interaction.csv: lacks the column\(s\) a_variant, "
+                                         r"a_training, b_variant, b_training; rerun `flatenn recompute` on its study$"):
+        stored(tmp_path / "claims_interaction.csv")
 
 
 def test_a_malformed_pilot_declaration_is_one_line():

@@ -60,10 +60,9 @@ def up_to(claim: str, p: pd.DataFrame, folder: Path) -> str:
             + (f"up to {', '.join(theirs)}" if theirs else "no figure"))
 
 
-def _claim_row(claim: str, study: str, folder: Path, share: float, archs: list[str]) -> dict:
+def _claim_row(claim: str, study: str, folder: Path, c: pd.DataFrame, share: float, archs: list[str]) -> dict:
     from flatenn.findings import family_verdict
 
-    c = pd.read_csv(folder / "claims.csv")
     p = c[(c.role == "primary") & (c.claim == claim)]
     fams = [_family(arch, g, share) for arch, g in p.groupby("arch", sort=False)]
     fams += [f"{arch}: not decided yet (not all its networks stored)" for arch in archs if arch not in set(p.arch)]
@@ -76,10 +75,9 @@ def _claim_row(claim: str, study: str, folder: Path, share: float, archs: list[s
             "strongest primary row [family-wise CI]": (_strongest(p) + up_to(claim, p, folder)) if len(p) else ""}
 
 
-def _between_row(study: str, folder: Path, archs: list[str]) -> dict:
+def _between_row(study: str, folder: Path, c: pd.DataFrame, archs: list[str]) -> dict:
     it = pd.read_csv(folder / "claims_interaction.csv")
     if it.empty:
-        c = pd.read_csv(folder / "claims.csv")
         waiting = ", ".join(a for a in archs if a not in set(c.arch[c.role == "primary"]))
         return {"decided by": study, "verdict per architecture (robustness)": "not decided yet (decided once every "
                 f"architecture's networks are stored{': ' + waiting if waiting else ''})", "direction": "",
@@ -130,7 +128,7 @@ def headline(declared: dict, root: Path, share: float = 1.0, archs: dict | None 
         if not path.is_file():
             raise FileNotFoundError(f"headline: {path} is missing ({AGAINST_PILOT}: {confirm})")
         family = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    rows = []
+    rows, claims_of = [], {}  # each study's claims.csv, read once
     for claim, study in declared.items():
         folder = Path(root) / study
         if claim not in STATEMENTS:
@@ -138,8 +136,11 @@ def headline(declared: dict, root: Path, share: float = 1.0, archs: dict | None 
         if not (folder / "claims.csv").is_file():
             raise FileNotFoundError(f"headline: {folder / 'claims.csv'} is missing (claim {claim})")
         named = (archs or {}).get(study, [])
-        row = (_between_row(study, folder, named) if claim == "C1 between architectures" else
-               _switch_row(study, folder) if claim == "switch" else _claim_row(claim, study, folder, share, named))
+        if study not in claims_of:
+            claims_of[study] = pd.read_csv(folder / "claims.csv")
+        c = claims_of[study]
+        row = (_between_row(study, folder, c, named) if claim == "C1 between architectures" else
+               _switch_row(study, folder) if claim == "switch" else _claim_row(claim, study, folder, c, share, named))
         row["confirmatory study against its pilot"] = confirmation.in_words(family, claim) if family is not None else ""
         rows.append({"claim": claim, "the paper says": STATEMENTS[claim], **row})
     out = pd.DataFrame(rows, columns=COLUMNS)

@@ -66,7 +66,7 @@ def against_pilot(folders: list[Path], out: Path, claims, archs: list[str], seed
     def endpoints(where: Path, claims_table) -> pd.DataFrame:
         """A study's claims and, where it has them, its between-architecture contrasts."""
         inter = where / "claims_interaction.csv"
-        between = (confirmation.between_endpoints(stored(pd.read_csv(inter), str(inter))) if inter.is_file()
+        between = (confirmation.between_endpoints(stored(inter)) if inter.is_file()
                    else None)
         return pd.concat([claims_table, between], ignore_index=True) if between is not None else claims_table
 

@@ -23,12 +23,13 @@ INTERACTION_COLUMNS = ["claim", "dataset", "fault", "comparison", *COMPARED, "qu
                        "changes_sign_p_adjusted", "changes_sign", "n_a", "n_b", *ROBUST_COLUMNS]
 
 
-def stored(table: pd.DataFrame, where: str) -> pd.DataFrame:
-    """A stored claims_interaction.csv, checked for the compared networks' columns (a table written
-    before they were added is a one-line ValueError asking for a recompute)."""
+def stored(path) -> pd.DataFrame:
+    """A stored claims_interaction.csv, read and checked for the compared networks' columns (a table
+    written before they were added is a one-line ValueError asking for a recompute)."""
+    table = pd.read_csv(path)
     missing = [c for c in COMPARED if c not in table.columns]
     if missing:
-        raise ValueError(f"{where}: lacks the column(s) {', '.join(missing)}; rerun `flatenn recompute` on its study")
+        raise ValueError(f"{path}: lacks the column(s) {', '.join(missing)}; rerun `flatenn recompute` on its study")
     return table
 
 

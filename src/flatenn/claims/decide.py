@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from flatenn.aggregate import comparisons
 from flatenn.claims.quantities import (FAULT_CLAIMS, PAIR, PAPER, QUANTITIES, SHARPNESS_CLAIMS, on_log_scale,
                                        per_seed_difference)
 from flatenn.stats import seed_intervals, tost
@@ -151,15 +152,16 @@ def clean_claims(clean: pd.DataFrame, plan: dict) -> pd.DataFrame:
     """C5-clean: SAQ minus conventional test accuracy per variant (the clean cost of SAQ), a
     TOST of equivalence within the plan's margin (its 1 - 2 alpha interval)."""
     margin, alpha = plan["claims"]["C5-clean"]["margin"], 1 - plan["level"]
+    named = {c["a_variant"]: c for c in comparisons(sorted(set(clean.variant)), ["saq", "conventional"])
+             .query("kind == 'saq_vs_conventional'").to_dict("records")}
     rows = []
     for (ds, arch, v), g in clean.groupby(["dataset", "arch", "variant"], sort=True):
         e = g.pivot(index="seed", columns="training", values="accuracy")
         if not {"saq", "conventional"} <= set(e.columns):
             continue
         res = tost(100 * (e["saq"] - e["conventional"]).dropna(), margin, alpha)
-        rows.append({"claim": "C5-clean", "dataset": ds, "arch": arch, "fault": "", "kind": "saq_vs_conventional",
-                     "comparison": f"saq-conventional ({v})", "a_variant": v, "a_training": "saq", "b_variant": v,
-                     "b_training": "conventional", "quantity": "clean_accuracy_difference",
+        rows.append({"claim": "C5-clean", "dataset": ds, "arch": arch, "fault": "", **named[v],
+                     "quantity": "clean_accuracy_difference",
                      "statement": f"SAQ keeps the clean accuracy of {v} QDNNs (within {margin:g} points); value: "
                                   "SAQ minus conventional test accuracy, points",
                      "measured_value": res["mean"], "ci_low": res["ci_low"], "ci_high": res["ci_high"],

@@ -146,8 +146,7 @@ def power(o, s):
             if not (study / name).is_file():
                 raise FileNotFoundError(f"--study: {study / name} is missing")
     table = power.design({Path(d).name: (read(Path(d) / "claims.csv"),
-                                         stored(read(Path(d) / "claims_interaction.csv"),
-                                                str(Path(d) / "claims_interaction.csv")))
+                                         stored(Path(d) / "claims_interaction.csv"))
                           for d in o["study"]}, plan, o["as_levels"])
     tables.write_table(table, o["out"], floatfmt=".3g")
     tables.write_table(power.needed(table, plan["power"]["target"]), o["needed"], floatfmt=".3g")
