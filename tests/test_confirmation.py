@@ -188,3 +188,11 @@ def test_the_headline_names_what_a_study_in_parts_has_not_decided_yet(tmp_path):
         "lenet5: FAIL (robust); resnet8: FAIL (robust); resnet20: not decided yet (not all its networks stored)")
     assert table.at["C1 between architectures", "verdict per architecture (robustness)"] == (
         "not decided yet (decided once every architecture's networks are stored: resnet20)")
+    # all stored, the claims table sorted by name: the families read in the declared order
+    rows = pd.read_csv(study / "claims.csv")
+    pd.concat([rows.iloc[:1], rows.iloc[:1].assign(arch="resnet20"), rows.iloc[1:]]).to_csv(study / "claims.csv",
+                                                                                           index=False)
+    table = headline.headline({"C1": "confirm"}, tmp_path,
+                              archs={"confirm": ["lenet5", "resnet8", "resnet20"]}).set_index("claim")
+    assert table.at["C1", "verdict per architecture (robustness)"] == (
+        "lenet5: FAIL (robust); resnet8: FAIL (robust); resnet20: FAIL (robust)")

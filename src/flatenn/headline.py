@@ -64,7 +64,9 @@ def _claim_row(claim: str, study: str, folder: Path, c: pd.DataFrame, share: flo
     from flatenn.findings import family_verdict
 
     p = c[(c.role == "primary") & (c.claim == claim)]
-    fams = [_family(arch, g, share) for arch, g in p.groupby("arch", sort=False)]
+    order = {arch: i for i, arch in enumerate(archs)}  # the study's declared order (by depth), not the alphabet
+    fams = [_family(arch, g, share) for arch, g in sorted(p.groupby("arch", sort=False),
+                                                          key=lambda kv: order.get(kv[0], len(order)))]
     fams += [f"{arch}: not decided yet (not all its networks stored)" for arch in archs if arch not in set(p.arch)]
     overall = family_verdict(p.verdict)
     way = ""
